@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets multipose up in the active Python environment, tests and linters included.
+# Without an NVIDIA GPU it installs the CPU build of PyTorch first (a wheel already on this
+# machine if pip can find one offline, else PyTorch's CPU index), so that the plain `torch`
+# requirement does not pull the multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        "$PYTHON" -m pip install "torch>=2.1"
+    else
+        "$PYTHON" -m pip install --no-index "torch>=2.1" 2>/dev/null \
+            || "$PYTHON" -m pip install "torch>=2.1" \
+                --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+    fi
+fi
+"$PYTHON" -m pip install -e ".[dev]"

@@ -1,0 +1,21 @@
+"""multipose: multi-person 2D human pose estimation (top-down, OpenPose PAF, Associative Embedding)."""
+
+from multipose.errors import MultiposeError
+from multipose.poses import Poses
+from multipose.render import draw
+from multipose.skeleton import BODY25, COCO17, COCO18, CROWDPOSE14, Layout, get_layout
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BODY25",
+    "COCO17",
+    "COCO18",
+    "CROWDPOSE14",
+    "Layout",
+    "MultiposeError",
+    "Poses",
+    "__version__",
+    "draw",
+    "get_layout",
+]

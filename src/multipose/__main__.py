@@ -1,0 +1,3 @@
+from multipose.cli import main
+
+main()

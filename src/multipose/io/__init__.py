@@ -1,0 +1,1 @@
+"""Reading and writing: COCO datasets and results, OpenPose JSON, images."""

@@ -1,0 +1,41 @@
+"""JSON files read with errors that name the file, and written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from multipose.errors import MultiposeError
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing, empty or malformed file raises `MultiposeError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise MultiposeError("no such file", path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise MultiposeError("file is empty", path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MultiposeError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", path
+        ) from None
+
+
+def write_json(path: str | Path, data: Any, indent: int | None = None) -> None:
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=indent)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,105 @@
+"""Reading and writing images: files, folders and globs, as RGB uint8 arrays."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from multipose.errors import MultiposeError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class ImageReadError(MultiposeError):
+    """An image file that cannot be read: missing, empty, truncated or not an image."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as RGB uint8 (H, W, 3), upright per its EXIF orientation.
+
+    Grayscale is replicated to three channels, 16-bit and float images are scaled to 8 bits,
+    and transparent images are composited over white."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError("no such file", path)
+    if not path.is_file():
+        raise ImageReadError("not a file", path)
+    if path.stat().st_size == 0:
+        raise ImageReadError("file is empty", path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return _to_rgb8(ImageOps.exif_transpose(image))
+    except UnidentifiedImageError:
+        raise ImageReadError("not an image (format not recognised)", path) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"truncated or corrupt image ({exc})", path) from None
+
+
+def _to_rgb8(image: Image.Image) -> np.ndarray:
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+        alpha = rgba[..., 3:] / 255.0
+        return np.round(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image).astype(np.float64)
+        if image.mode == "F" and values.max(initial=0) <= 1.0:
+            values = values * 255.0
+        elif image.mode != "F":
+            values = values / 257.0  # 16-bit range onto 8 bits
+        gray = np.clip(np.round(values), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write an RGB uint8 image; the format follows the file extension."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise MultiposeError(
+            f"cannot write images of type {path.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}",
+            path,
+        )
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise MultiposeError("could not write the image", path)
+
+
+def list_images(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files, folders (their images, sorted) and glob patterns into a list of files."""
+    paths: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if any(c in text for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            if not matches:
+                raise MultiposeError(f"no file matches the pattern {text!r}")
+            paths.extend(p for p in matches if p.is_file())
+            continue
+        path = Path(text)
+        if path.is_dir():
+            paths.extend(
+                sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            )
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise MultiposeError("no such file or folder", path)
+    return paths
+
+
+def iter_images(
+    paths: Iterable[str | Path],
+) -> Iterator[tuple[Path, np.ndarray | None, ImageReadError | None]]:
+    """Yield `(path, image, None)` per readable file and `(path, None, error)` per bad one,
+    so that a batch can report a bad file and go on."""
+    for path in paths:
+        try:
+            yield Path(path), read_image(path), None
+        except ImageReadError as exc:
+            yield Path(path), None, exc
