@@ -1,4 +1,4 @@
-"""multipose: multi-person 2D human pose estimation (top-down, OpenPose PAF, Associative Embedding)."""
+"""multipose: multi-person 2D human pose estimation (top-down, OpenPose, Associative Embedding)."""
 
 from multipose.errors import MultiposeError
 from multipose.poses import Poses

@@ -76,9 +76,9 @@ class Poses:
             if all(getattr(p, name) is None for p in parts):
                 return None
             fill = {"boxes": lambda p: p.keypoint_boxes(), "track_ids": lambda p: -np.ones(len(p))}
-            return np.concatenate([
-                getattr(p, name) if getattr(p, name) is not None else fill[name](p) for p in parts
-            ])
+            return np.concatenate(
+                [getattr(p, name) if getattr(p, name) is not None else fill[name](p) for p in parts]
+            )
 
         return cls(
             np.concatenate([p.keypoints for p in parts]),
@@ -142,18 +142,21 @@ class Poses:
         return Poses(kp, self.scores, self.layout, boxes, self.track_ids)
 
     def keypoint_boxes(self) -> np.ndarray:
-        """(N, 4) tight x0, y0, x1, y1 boxes around each person's found keypoints (zeros if none)."""
+        """(N, 4) x0, y0, x1, y1 boxes around each person's found keypoints (zeros if none)."""
         found = self.keypoints[..., 2] > 0
         if len(self) == 0:
             return np.zeros((0, 4), np.float32)
         x, y = self.keypoints[..., 0], self.keypoints[..., 1]
         big = np.float32(np.inf)
-        boxes = np.stack([
-            np.where(found, x, big).min(1),
-            np.where(found, y, big).min(1),
-            np.where(found, x, -big).max(1),
-            np.where(found, y, -big).max(1),
-        ], axis=1)  # fmt: skip
+        boxes = np.stack(
+            [
+                np.where(found, x, big).min(1),
+                np.where(found, y, big).min(1),
+                np.where(found, x, -big).max(1),
+                np.where(found, y, -big).max(1),
+            ],
+            axis=1,
+        )
         boxes[~found.any(1)] = 0
         return boxes
 
@@ -191,7 +194,9 @@ class Poses:
             return cls.empty(COCO17 if layout is None else layout)
         counts = {len(e["keypoints"]) for e in entries}
         if len(counts) != 1 or next(iter(counts)) % 3:
-            raise MultiposeError(f"keypoint lists of lengths {sorted(counts)} are not x, y, v triples")
+            raise MultiposeError(
+                f"keypoint lists of lengths {sorted(counts)} are not x, y, v triples"
+            )
         k = counts.pop() // 3
         layout = layout_for_count(k) if layout is None else get_layout(layout)
         kp = np.array([e["keypoints"] for e in entries], dtype=np.float32).reshape(-1, k, 3)

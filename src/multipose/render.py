@@ -50,19 +50,22 @@ def draw(
                 )
         for j in np.flatnonzero(shown):
             cv2.circle(
-                canvas, _point(kp[j]), radius * _ONE, layout.keypoint_colors[j], -1,
-                cv2.LINE_AA, _SHIFT,
-            )  # fmt: skip
+                canvas,
+                _point(kp[j]),
+                radius * _ONE,
+                layout.keypoint_colors[j],
+                -1,
+                cv2.LINE_AA,
+                _SHIFT,
+            )
     if boxes or ids:
         _draw_labels(canvas, poses, boxes, ids, thickness)
     return canvas
 
 
-def _draw_labels(
-    canvas: np.ndarray, poses: Poses, boxes: bool, ids: bool, thickness: int
-) -> None:
+def _draw_labels(canvas: np.ndarray, poses: Poses, boxes: bool, ids: bool, thickness: int) -> None:
     all_boxes = poses.boxes if poses.boxes is not None else poses.keypoint_boxes()
-    font_scale = 0.4 + 0.2 * thickness
+    font_scale = 0.3 + 0.1 * thickness
     for n, (x0, y0, x1, y1) in enumerate(all_boxes):
         identity = int(poses.track_ids[n]) if poses.track_ids is not None else n
         color = _id_color(identity)
@@ -72,12 +75,24 @@ def _draw_labels(
             )
         if ids:
             label = f"{identity}: {poses.scores[n]:.2f}"
-            org = (int(x0), max(int(y0) - 4, 12))
+            org = (int(x0) + 2, max(int(y0) - 3, 10))
             cv2.putText(
-                canvas, label, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
-                thickness + 2, cv2.LINE_AA,
-            )  # fmt: skip
-            cv2.putText(
-                canvas, label, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, color, thickness,
+                canvas,
+                label,
+                org,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                (0, 0, 0),
+                thickness + 2,
                 cv2.LINE_AA,
-            )  # fmt: skip
+            )
+            cv2.putText(
+                canvas,
+                label,
+                org,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                color,
+                thickness,
+                cv2.LINE_AA,
+            )

@@ -7,7 +7,6 @@ parents when both are found, and anything else is zero (not found).
 
 from __future__ import annotations
 
-import colorsys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,12 +20,17 @@ DERIVED = {
 }
 
 
-def _wheel(n: int, saturation: float = 0.9, value: float = 1.0) -> tuple[tuple[int, int, int], ...]:
-    """`n` RGB colours evenly spaced around the hue circle, starting at red."""
-    return tuple(
-        tuple(round(c * 255) for c in colorsys.hsv_to_rgb(i / n, saturation, value))
-        for i in range(n)
-    )
+# Drawing colours (RGB) by side of the body: the person's left, right, and the midline.
+LEFT_COLOR, RIGHT_COLOR, MIDDLE_COLOR = (255, 140, 0), (30, 144, 255), (50, 205, 50)
+
+
+def _side_color(*names: str) -> tuple[int, int, int]:
+    """Left colour if every named keypoint is on the left, right likewise, else the midline's."""
+    if all(n.startswith("left_") for n in names):
+        return LEFT_COLOR
+    if all(n.startswith("right_") for n in names):
+        return RIGHT_COLOR
+    return MIDDLE_COLOR
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,11 @@ class Layout:
 
     def __post_init__(self) -> None:
         if not self.limb_colors:
-            object.__setattr__(self, "limb_colors", _wheel(len(self.limbs)))
+            colors = tuple(_side_color(self.keypoints[a], self.keypoints[b]) for a, b in self.limbs)
+            object.__setattr__(self, "limb_colors", colors)
         if not self.keypoint_colors:
-            object.__setattr__(self, "keypoint_colors", _wheel(len(self.keypoints), 0.7))
+            colors = tuple(_side_color(name) for name in self.keypoints)
+            object.__setattr__(self, "keypoint_colors", colors)
 
     @property
     def num_keypoints(self) -> int:
@@ -63,6 +69,7 @@ class Layout:
         return perm
 
 
+# fmt: off
 COCO17 = Layout(
     name="coco17",
     keypoints=(
@@ -70,16 +77,16 @@ COCO17 = Layout(
         "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
         "left_wrist", "right_wrist", "left_hip", "right_hip",
         "left_knee", "right_knee", "left_ankle", "right_ankle",
-    ),  # fmt: skip
+    ),
     limbs=(
         (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
         (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-    ),  # fmt: skip
+    ),
     flip_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
     sigmas=(
         0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
         0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
-    ),  # fmt: skip
+    ),
 )
 
 COCO18 = Layout(
@@ -88,12 +95,12 @@ COCO18 = Layout(
         "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
         "left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle",
         "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
-    ),  # fmt: skip
+    ),
     # OpenPose's drawing order; the redundant shoulder-ear links are not drawn.
     limbs=(
         (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10),
         (1, 11), (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
-    ),  # fmt: skip
+    ),
     flip_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17)),
 )
 
@@ -106,16 +113,16 @@ BODY25 = Layout(
         "right_eye", "left_eye", "right_ear", "left_ear",
         "left_big_toe", "left_small_toe", "left_heel",
         "right_big_toe", "right_small_toe", "right_heel",
-    ),  # fmt: skip
+    ),
     limbs=(
         (1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11),
         (8, 12), (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18),
         (14, 19), (19, 20), (14, 21), (11, 22), (22, 23), (11, 24),
-    ),  # fmt: skip
+    ),
     flip_pairs=(
         (2, 5), (3, 6), (4, 7), (9, 12), (10, 13), (11, 14), (15, 16), (17, 18),
         (19, 22), (20, 23), (21, 24),
-    ),  # fmt: skip
+    ),
 )
 
 CROWDPOSE14 = Layout(
@@ -124,17 +131,19 @@ CROWDPOSE14 = Layout(
         "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
         "left_wrist", "right_wrist", "left_hip", "right_hip",
         "left_knee", "right_knee", "left_ankle", "right_ankle", "head_top", "neck",
-    ),  # fmt: skip
+    ),
     limbs=(
         (12, 13), (13, 0), (13, 1), (0, 2), (2, 4), (1, 3), (3, 5),
         (0, 6), (1, 7), (6, 7), (6, 8), (8, 10), (7, 9), (9, 11),
-    ),  # fmt: skip
+    ),
     flip_pairs=((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)),
     sigmas=(
         0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107,
         0.087, 0.087, 0.089, 0.089, 0.079, 0.079,
-    ),  # fmt: skip
+    ),
 )
+
+# fmt: on
 
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout for layout in (COCO17, COCO18, BODY25, CROWDPOSE14)
@@ -142,7 +151,7 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def get_layout(layout: str | Layout) -> Layout:
-    """The layout of that name (`coco17`, `coco18`, `body25`, `crowdpose14`), or the layout given."""
+    """The layout named (`coco17`, `coco18`, `body25`, `crowdpose14`), or the one given."""
     if isinstance(layout, Layout):
         return layout
     key = layout.lower().replace("-", "").replace("_", "")

@@ -63,7 +63,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise MultiposeError(
-            f"cannot write images of type {path.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}",
+            f"cannot write {path.suffix!r} images; use one of {', '.join(IMAGE_EXTENSIONS)}",
             path,
         )
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
@@ -83,9 +83,7 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
             continue
         path = Path(text)
         if path.is_dir():
-            paths.extend(
-                sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            )
+            paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS))
         elif path.exists():
             paths.append(path)
         else:

@@ -17,13 +17,13 @@ def openpose_json_path(out_dir: str | Path, image_path: str | Path) -> Path:
     return Path(out_dir) / f"{Path(image_path).stem}_keypoints.json"
 
 
-def write_openpose_json(
-    path: str | Path, poses: Poses, layout: Layout | str = "coco18"
-) -> None:
+def write_openpose_json(path: str | Path, poses: Poses, layout: Layout | str = "coco18") -> None:
     """Write the people of one image in OpenPose's COCO-18 or BODY_25 order."""
     name = layout if isinstance(layout, str) else layout.name
     if name not in OPENPOSE_LAYOUTS:
-        raise MultiposeError(f"OpenPose JSON is written in {' or '.join(OPENPOSE_LAYOUTS)}, not {name}")
+        raise MultiposeError(
+            f"OpenPose JSON is written in {' or '.join(OPENPOSE_LAYOUTS)}, not {name}"
+        )
     write_json(path, poses.to_openpose(layout))
 
 

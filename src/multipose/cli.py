@@ -1,0 +1,175 @@
+"""The `multipose` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from multipose import __version__
+from multipose.errors import MultiposeError
+
+
+class _Group(click.Group):
+    """Reports `MultiposeError`s as one line on stderr with exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MultiposeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="multipose")
+def main() -> None:
+    """Multi-person 2D human pose estimation."""
+
+
+@main.command()
+@click.option(
+    "--gt",
+    "gt_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="COCO keypoint annotation file (the ground truth).",
+)
+@click.option(
+    "--pred",
+    "pred_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="COCO keypoint results file (the predictions).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    help="Also write the metrics to this JSON file.",
+)
+def evaluate(gt_file: Path, pred_file: Path, json_out: Path | None) -> None:
+    """Print COCO keypoint AP/AR of predictions against a ground truth."""
+    from multipose.evaluate import evaluate as run_evaluation
+    from multipose.evaluate import format_metrics
+    from multipose.io.jsonfile import write_json
+
+    metrics = run_evaluation(gt_file, pred_file)
+    click.echo(format_metrics(metrics))
+    if json_out is not None:
+        write_json(json_out, metrics, indent=2)
+
+
+@main.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("poses_file", metavar="POSES.json", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the overlay (.png, .jpg, ...).",
+)
+@click.option("--image-id", type=int, help="The image's id in a COCO file of several images.")
+@click.option(
+    "--threshold",
+    default=0.1,
+    show_default=True,
+    help="Keypoints scoring at or below this are not drawn.",
+)
+@click.option("--boxes", is_flag=True, help="Draw a box around each person.")
+@click.option("--ids", is_flag=True, help="Label each person with its id and score.")
+def render(
+    image: Path,
+    poses_file: Path,
+    out_file: Path,
+    image_id: int | None,
+    threshold: float,
+    boxes: bool,
+    ids: bool,
+) -> None:
+    """Draw the people of POSES.json (OpenPose JSON, COCO results or COCO annotations) on
+    IMAGE."""
+    from multipose.io.media import read_image, write_image
+    from multipose.io.poses_file import load_poses_for_image
+    from multipose.render import draw
+
+    poses = load_poses_for_image(poses_file, image, image_id)
+    write_image(out_file, draw(read_image(image), poses, threshold, boxes=boxes, ids=ids))
+    click.echo(f"{len(poses)} people drawn to {out_file}")
+
+
+def _people_range(value: str) -> tuple[int, int]:
+    lo, _, hi = value.partition("-")
+    try:
+        lo_n, hi_n = int(lo), int(hi or lo)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a count or a range like 1-10") from None
+    if not 0 <= lo_n <= hi_n:
+        raise click.BadParameter(f"{value!r} is not a valid range")
+    return lo_n, hi_n
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size like 512x512") from None
+    if w <= 0 or h <= 0:
+        raise click.BadParameter(f"{value!r} is not a positive size")
+    return w, h
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--images", "num_images", default=10, show_default=True, help="Number of images.")
+@click.option(
+    "--people",
+    default="1-10",
+    show_default=True,
+    help="People per image: a count or a range like 1-10.",
+)
+@click.option("--size", default="512x512", show_default=True, help="Image size, WIDTHxHEIGHT.")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--max-iou",
+    default=0.3,
+    show_default=True,
+    help="The most that two people's boxes may overlap.",
+)
+@click.option(
+    "--render/--no-render",
+    "render_images",
+    default=True,
+    show_default=True,
+    help="Also draw the images.",
+)
+def synthetic(
+    out_dir: Path,
+    num_images: int,
+    people: str,
+    size: str,
+    seed: int,
+    max_iou: float,
+    render_images: bool,
+) -> None:
+    """Write a synthetic COCO keypoint dataset (annotations.json and images/) to OUT_DIR."""
+    from rich.progress import track
+
+    from multipose.data.synthetic import make_dataset
+    from multipose.io.jsonfile import write_json
+    from multipose.io.media import write_image
+
+    width, height = _size(size)
+    data, scenes = make_dataset(
+        num_images, _people_range(people), width, height, seed, max_iou=max_iou
+    )
+    if render_images:
+        pairs = list(zip(data["images"], scenes, strict=True))
+        for record, scene in track(pairs, description="rendering", transient=True):
+            write_image(out_dir / "images" / record["file_name"], scene.render(seed=record["id"]))
+    write_json(out_dir / "annotations.json", data)
+    click.echo(
+        f"{num_images} images, {len(data['annotations'])} people -> {out_dir / 'annotations.json'}"
+    )
