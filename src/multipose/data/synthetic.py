@@ -165,7 +165,7 @@ def _body_poses(n: int, rng: np.random.Generator) -> np.ndarray:
         (1, (L_SHO, L_ELB, L_WRI, L_HIP, L_KNE, L_ANK, L_EYE, L_EAR)),
         (-1, (R_SHO, R_ELB, R_WRI, R_HIP, R_KNE, R_ANK, R_EYE, R_EAR)),
     ):
-        kp[:, sho] = [*neck, side * SHOULDER_HALF, 0.02]
+        kp[:, sho] = neck + np.array([side * SHOULDER_HALF, 0.02])
         upper = u(-0.3, 2.8, n)
         kp[:, elb] = kp[:, sho] + UPPER_ARM * direction(side * upper)
         kp[:, wri] = kp[:, elb] + FOREARM * direction(side * (upper + u(-1.2, 2.2, n)))
@@ -173,8 +173,8 @@ def _body_poses(n: int, rng: np.random.Generator) -> np.ndarray:
         thigh = u(-0.3, 0.8, n)
         kp[:, kne] = kp[:, hip] + THIGH * direction(side * thigh)
         kp[:, ank] = kp[:, kne] + SHIN * direction(side * (thigh + u(-1.2, 0.3, n)))
-        kp[:, eye] = [*nose, side * 0.025, -0.025]
-        kp[:, ear] = [*nose, side * 0.055, -0.01]
+        kp[:, eye] = nose + np.array([side * 0.025, -0.025])
+        kp[:, ear] = nose + np.array([side * 0.055, -0.01])
     kp[:, NOSE] = nose
     # Project the lateral axis through the yaw; the face sticks out towards the camera side.
     kp[..., 0] *= c[:, None]

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from multipose.errors import MultiposeError
+from multipose.io.media import ImageReadError, iter_images, list_images, read_image, write_image
+
+
+def gradient(h=40, w=60):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 4, yy * 6, (xx + yy) * 2], axis=-1).astype(np.uint8)
+
+
+def test_reads_real_photos_as_rgb(data_dir):
+    image = read_image(data_dir / "photos" / "zidane.jpg")
+    assert image.shape == (720, 1280, 3) and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".webp", ".tif"])
+def test_lossless_formats_round_trip(tmp_path, suffix):
+    path = tmp_path / f"a{suffix}"
+    Image.fromarray(gradient()).save(path, **({"lossless": True} if suffix == ".webp" else {}))
+    np.testing.assert_array_equal(read_image(path), gradient())
+
+
+def test_rgb_channel_order_is_kept(tmp_path):
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    write_image(tmp_path / "red.png", red)
+    assert tuple(read_image(tmp_path / "red.png")[0, 0]) == (255, 0, 0)
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    image = Image.fromarray(gradient(40, 60))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed rotated 90 degrees clockwise
+    image.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "rotated.jpg")
+    assert out.shape == (60, 40, 3)
+    expected = np.rot90(gradient(40, 60), k=-1)
+    assert np.abs(out.astype(int) - expected).mean() < 3
+
+
+def test_grayscale_16bit_and_transparent_images(tmp_path):
+    gray = np.arange(200, dtype=np.uint8).reshape(10, 20)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    out = read_image(tmp_path / "gray.png")
+    assert out.shape == (10, 20, 3) and (out[..., 0] == gray).all() and (out[..., 2] == gray).all()
+
+    deep = (np.arange(200, dtype=np.uint16).reshape(10, 20) * 300).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    out = read_image(tmp_path / "deep.png")
+    assert out.dtype == np.uint8 and out.shape == (10, 20, 3)
+    np.testing.assert_allclose(out[..., 1], deep / 257.0, atol=0.51)
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:2, :, 3] = 255  # top half opaque red, bottom half fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    out = read_image(tmp_path / "alpha.png")
+    assert tuple(out[0, 0]) == (200, 0, 0) and tuple(out[3, 3]) == (255, 255, 255)
+
+
+def test_bad_files_are_named_with_the_reason(tmp_path, data_dir):
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("hello, not a picture")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes((data_dir / "photos" / "bus.jpg").read_bytes()[:20000])
+    cases = [
+        (empty, "file is empty"),
+        (text, "not an image"),
+        (truncated, "truncated or corrupt"),
+        (tmp_path / "missing.jpg", "no such file"),
+        (tmp_path, "not a file"),
+    ]
+    for path, reason in cases:
+        with pytest.raises(ImageReadError, match=reason) as info:
+            read_image(path)
+        assert str(path) in str(info.value)
+
+
+def test_a_batch_goes_on_past_bad_files(tmp_path):
+    for name in ("a.png", "c.png"):
+        Image.fromarray(gradient()).save(tmp_path / name)
+    (tmp_path / "b.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "readme.txt").write_text("not listed: not an image extension")
+    paths = list_images([tmp_path])
+    assert [p.name for p in paths] == ["a.png", "b.png", "c.png"]
+    results = list(iter_images(paths))
+    assert [(p.name, img is not None, err is not None) for p, img, err in results] == [
+        ("a.png", True, False),
+        ("b.png", False, True),
+        ("c.png", True, False),
+    ]
+
+
+def test_list_images_globs_and_errors(tmp_path):
+    for name in ("x1.jpg", "x2.jpg", "y.jpg"):
+        Image.fromarray(gradient()).save(tmp_path / name)
+    assert [p.name for p in list_images([str(tmp_path / "x*.jpg")])] == ["x1.jpg", "x2.jpg"]
+    assert [p.name for p in list_images([tmp_path / "y.jpg"])] == ["y.jpg"]
+    with pytest.raises(MultiposeError, match="no file matches"):
+        list_images([str(tmp_path / "z*.jpg")])
+    with pytest.raises(MultiposeError, match="no such file or folder"):
+        list_images([tmp_path / "nowhere"])
+
+
+def test_write_image_rejects_unknown_types(tmp_path):
+    with pytest.raises(MultiposeError, match="cannot write '.gifx'"):
+        write_image(tmp_path / "a.gifx", gradient())
