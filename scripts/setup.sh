@@ -11,9 +11,15 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     if command -v nvidia-smi >/dev/null 2>&1; then
         "$PYTHON" -m pip install "torch>=2.1"
     else
-        "$PYTHON" -m pip install --no-index "torch>=2.1" 2>/dev/null \
-            || "$PYTHON" -m pip install "torch>=2.1" \
+        wheels=$(mktemp -d)
+        if "$PYTHON" -m pip download -q --no-index --no-deps "torch>=2.1" -d "$wheels" 2>/dev/null
+        then
+            "$PYTHON" -m pip install "$wheels"/torch-*.whl
+        else
+            "$PYTHON" -m pip install "torch>=2.1" \
                 --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+        fi
+        rm -rf "$wheels"
     fi
 fi
 "$PYTHON" -m pip install -e ".[dev]"

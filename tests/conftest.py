@@ -12,6 +12,7 @@ DATASETS = {
     "mmpose-coco": DATA / "mmpose-tests" / "coco" / "test_coco.json",
     "mmpose-crowdpose": DATA / "mmpose-tests" / "crowdpose" / "test_crowdpose.json",
     "mmpose-ochuman": DATA / "mmpose-tests" / "ochuman" / "test_ochuman.json",
+    "mmpose-coco-wholebody": DATA / "mmpose-tests" / "coco" / "test_coco_wholebody.json",
 }
 
 

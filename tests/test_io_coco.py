@@ -139,3 +139,11 @@ def test_results_round_trip_and_checks(tmp_path, data_dir):
     ]:
         with pytest.raises(MultiposeError, match=message):
             read_coco_results(write(tmp_path, data, "bad.json"))
+
+
+def test_inconsistent_real_file_is_rejected_clearly(data_dir):
+    # mmpose's partition-metric file has 133 whole-body values per person under a 17-keypoint
+    # category.
+    path = data_dir / "mmpose-tests" / "coco" / "test_keypoint_partition_metric.json"
+    with pytest.raises(MultiposeError, match="has 399 keypoint values.*51 are expected"):
+        CocoDataset(path)

@@ -11,9 +11,12 @@ def gradient(h=40, w=60):
     return np.stack([xx * 4, yy * 6, (xx + yy) * 2], axis=-1).astype(np.uint8)
 
 
-def test_reads_real_photos_as_rgb(data_dir):
-    image = read_image(data_dir / "photos" / "zidane.jpg")
-    assert image.shape == (720, 1280, 3) and image.dtype == np.uint8
+def test_reads_every_real_photo_as_rgb(data_dir):
+    photos = list_images([data_dir / "photos"])
+    assert len(photos) == 10
+    sizes = {p.name: read_image(p).shape for p in photos}
+    assert all(len(s) == 3 and s[2] == 3 for s in sizes.values())
+    assert sizes["zidane.jpg"] == (720, 1280, 3) and sizes["bus.jpg"] == (1080, 810, 3)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".webp", ".tif"])

@@ -1,0 +1,1 @@
+"""Codecs: what each method's network predicts, encoded from people and decoded into people."""
