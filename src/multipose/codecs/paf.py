@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numba import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -111,26 +112,14 @@ class PafCodec:
     def _encode_pafs(self, points: np.ndarray, present: np.ndarray, shape: tuple[int, int]):
         h, w = shape
         pafs = np.zeros((2 * len(LIMBS), h, w), np.float32)
-        cols, rows = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
+        counts = np.zeros((h, w), np.int32)
         for (a, b), (cx, cy) in zip(LIMBS, PAF_CHANNELS, strict=True):
-            start, end = points[:, a], points[:, b]
-            length = np.linalg.norm(end - start, axis=1)
-            valid = present[:, a] & present[:, b] & (length > 1e-6)
-            if not valid.any():
-                continue
-            start, length = start[valid], length[valid]
-            unit = (end[valid] - start) / length[:, None]
-            dx = cols[None, :] - start[:, :1]  # (n, w)
-            dy = rows[None, :] - start[:, 1:]  # (n, h)
-            along = dx[:, None, :] * unit[:, None, 0:1] + dy[:, :, None] * unit[:, None, 1:2]
-            across = dx[:, None, :] * unit[:, None, 1:2] - dy[:, :, None] * unit[:, None, 0:1]
-            beyond = np.maximum(-along, along - length[:, None, None])
-            on = across**2 + np.maximum(beyond, 0) ** 2 <= self.paf_width**2
-            count = on.sum(axis=0)
-            covered = np.maximum(count, 1).astype(np.float32)
-            onf = on.astype(np.float32)
-            pafs[cx] = np.tensordot(unit[:, 0], onf, axes=1) / covered
-            pafs[cy] = np.tensordot(unit[:, 1], onf, axes=1) / covered
+            valid = present[:, a] & present[:, b]
+            if valid.any():
+                ends = np.concatenate([points[valid, a], points[valid, b]], axis=1)
+                _accumulate_limbs(
+                    ends.astype(np.float64), self.paf_width, pafs[cx], pafs[cy], counts
+                )
         return pafs
 
     def _mask(self, ignore, input_size, shape) -> np.ndarray:
@@ -170,34 +159,25 @@ class PafCodec:
     def _connect(self, peaks: Peaks, pafs: np.ndarray) -> list[np.ndarray]:
         """Per limb, the matched (peak a, peak b, score) rows, as an (m, 3) array."""
         bounds = peaks.bounds(NUM_PARTS)
-        xy = peaks.xy
         h, w = pafs.shape[1:]
-        t = np.linspace(0.0, 1.0, self.num_samples, dtype=np.float32)
+        t = np.linspace(0.0, 1.0, self.num_samples)
+        allowed_failures = self.num_samples - int(np.ceil(self.min_pass_ratio * self.num_samples))
+        x, y = peaks.x.astype(np.float64), peaks.y.astype(np.float64)
         found = []
         for (a, b), (cx, cy) in zip(LIMBS, PAF_CHANNELS, strict=True):
             ia = np.arange(bounds[a], bounds[a + 1])
             ib = np.arange(bounds[b], bounds[b + 1])
-            if not len(ia) or not len(ib):
-                found.append(np.zeros((0, 3)))
-                continue
-            start, delta = xy[ia][:, None, :], xy[ib][None, :, :] - xy[ia][:, None, :]
-            norm = np.sqrt((delta**2).sum(-1))
-            unit = delta / np.maximum(norm, 1e-6)[..., None]
-            samples = start[:, :, None, :] + t[:, None] * delta[:, :, None, :]  # na, nb, S, 2
-            col = np.clip(np.rint(samples[..., 0]).astype(np.intp), 0, w - 1)
-            row = np.clip(np.rint(samples[..., 1]).astype(np.intp), 0, h - 1)
-            proj = pafs[cx][row, col] * unit[..., None, 0] + pafs[cy][row, col] * unit[..., None, 1]
-            prior = np.minimum(0.5 * h / np.maximum(norm, 1e-6) - 1.0, 0.0)
-            score = proj.mean(-1) + prior
-            passing = (proj > self.paf_threshold).mean(-1) >= self.min_pass_ratio
-            ok = passing & (score > 0) & (norm > 1e-6)
-            pa, pb = np.nonzero(ok)
-            found.append(_greedy_match(ia[pa], ib[pb], score[pa, pb]))
+            pa, pb, score = _score_pairs(
+                x[ia], y[ia], x[ib], y[ib], pafs[cx].ravel(), pafs[cy].ravel(), w, t,
+                allowed_failures, self.paf_threshold, 0.5 * h,
+            )  # fmt: skip
+            taken = _greedy_match(pa, pb, score, len(ia), len(ib))
+            found.append(np.stack([ia[pa[taken]], ib[pb[taken]], score[taken]], axis=1))
         return found
 
     def _assemble(self, peaks: Peaks, connections: list[np.ndarray]) -> Poses:
         m = len(peaks)
-        tree = np.concatenate(connections[:NUM_TREE_LIMBS] + [np.zeros((0, 3))])
+        tree = np.concatenate([*connections[:NUM_TREE_LIMBS], np.zeros((0, 3))])
         src, dst = tree[:, 0].astype(np.intp), tree[:, 1].astype(np.intp)
         graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(m, m))
         _, person = connected_components(graph, directed=False)
@@ -236,22 +216,93 @@ class PafCodec:
         return person, table, limb_score
 
 
-def _greedy_match(a: np.ndarray, b: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """One-to-one matching taking candidate edges in descending score order (ties by
-    position), as rows (a, b, score). Computed in rounds: an edge that is the best remaining
-    one at both of its ends is what the sequential greedy would take."""
-    order = np.lexsort((b, a, -score))
-    a, b, score = a[order], b[order], score[order]
-    taken = []
-    alive = np.ones(len(a), bool)
-    while alive.any():
-        idx = np.flatnonzero(alive)
-        # The first alive edge at each end is its best (edges are in descending order).
-        first_a = idx[np.unique(a[idx], return_index=True)[1]]
-        first_b = idx[np.unique(b[idx], return_index=True)[1]]
-        best = np.intersect1d(first_a, first_b, assume_unique=True)
-        taken.append(best)
-        used_a, used_b = np.isin(a, a[best]), np.isin(b, b[best])
-        alive &= ~(used_a | used_b)
-    chosen = np.concatenate(taken) if taken else np.zeros(0, np.intp)
-    return np.stack([a[chosen], b[chosen], score[chosen]], axis=1)
+@njit(cache=True, nogil=True)
+def _accumulate_limbs(ends, width, field_x, field_y, counts):
+    """Fill one limb's field: on every cell within `width` of a segment (x0, y0, x1, y1 per
+    row of `ends`), the mean over the segments covering it of their unit vectors. Only the
+    cells of each segment's bounding box are visited; `counts` is scratch space."""
+    h, w = counts.shape
+    counts[:] = 0
+    for k in range(len(ends)):
+        x0, y0, x1, y1 = ends[k, 0], ends[k, 1], ends[k, 2], ends[k, 3]
+        dx, dy = x1 - x0, y1 - y0
+        length = np.sqrt(dx * dx + dy * dy)
+        if length < 1e-6:
+            continue
+        ux, uy = dx / length, dy / length
+        left = max(int(np.floor(min(x0, x1) - width)), 0)
+        right = min(int(np.ceil(max(x0, x1) + width)), w - 1)
+        top = max(int(np.floor(min(y0, y1) - width)), 0)
+        bottom = min(int(np.ceil(max(y0, y1) + width)), h - 1)
+        for row in range(top, bottom + 1):
+            for col in range(left, right + 1):
+                along = (col - x0) * ux + (row - y0) * uy
+                across = (col - x0) * uy - (row - y0) * ux
+                beyond = max(-along, along - length, 0.0)
+                if across * across + beyond * beyond <= width * width:
+                    field_x[row, col] += ux
+                    field_y[row, col] += uy
+                    counts[row, col] += 1
+    for row in range(h):
+        for col in range(w):
+            if counts[row, col] > 1:
+                field_x[row, col] /= counts[row, col]
+                field_y[row, col] /= counts[row, col]
+
+
+@njit(cache=True, nogil=True)
+def _score_pairs(ax, ay, bx, by, field_x, field_y, width, t, allowed_failures, threshold, reach):
+    """Line integrals of a limb's field between every pair of candidates (a, b).
+
+    The field is sampled at the cell nearest to each of the points (1 - t) a + t b and
+    projected on the unit vector from a to b; a pair is kept if at most `allowed_failures`
+    samples are at or below `threshold` and its mean projection plus the distance prior
+    min(reach / |b - a| - 1, 0) is positive. A pair is dropped at its first failure too many,
+    which is what keeps crowds cheap. Returns the kept (a index, b index, score)."""
+    na, nb, ns = len(ax), len(bx), len(t)
+    pa = np.empty(na * nb, np.intp)
+    pb = np.empty(na * nb, np.intp)
+    score = np.empty(na * nb, np.float64)
+    kept = 0
+    for i in range(na):
+        for j in range(nb):
+            dx, dy = bx[j] - ax[i], by[j] - ay[i]
+            norm = np.sqrt(dx * dx + dy * dy)
+            if norm < 1e-6:
+                continue
+            ux, uy = dx / norm, dy / norm
+            failures, total = 0, 0.0
+            for s in range(ns):
+                col = int(np.rint(ax[i] + t[s] * dx))
+                row = int(np.rint(ay[i] + t[s] * dy))
+                value = field_x[row * width + col] * ux + field_y[row * width + col] * uy
+                total += value
+                if value <= threshold:
+                    failures += 1
+                    if failures > allowed_failures:
+                        break
+            if failures > allowed_failures:
+                continue
+            mean = total / ns + min(reach / norm - 1.0, 0.0)
+            if mean > 0:
+                pa[kept], pb[kept], score[kept] = i, j, mean
+                kept += 1
+    return pa[:kept], pb[:kept], score[:kept]
+
+
+@njit(cache=True, nogil=True)
+def _greedy_match(pa, pb, score, na, nb):
+    """Indices of the pairs a one-to-one greedy matching takes: in descending score order
+    (ties: the earlier pair), each pair whose two ends are both still free."""
+    order = np.argsort(-score, kind="mergesort")
+    used_a = np.zeros(na, np.bool_)
+    used_b = np.zeros(nb, np.bool_)
+    taken = np.empty(len(order), np.intp)
+    count = 0
+    for k in order:
+        if not used_a[pa[k]] and not used_b[pb[k]]:
+            used_a[pa[k]] = True
+            used_b[pb[k]] = True
+            taken[count] = k
+            count += 1
+    return taken[:count]

@@ -53,13 +53,11 @@ def check_maps(maps: np.ndarray, name: str, channels: int | None = None) -> np.n
     return maps.astype(np.float32, copy=False)
 
 
-def find_peaks(
-    maps: np.ndarray, threshold: float, max_per_channel: int | None = None
-) -> Peaks:
+def find_peaks(maps: np.ndarray, threshold: float, max_per_channel: int | None = None) -> Peaks:
     """Cells above `threshold` that are maxima of their 3x3 neighbourhood, with sub-pixel
     positions from a parabola through the log of the values on each axis (exact for a
     Gaussian peak). `max_per_channel` keeps the highest peaks of each channel."""
-    c, h, w = maps.shape
+    h, w = maps.shape[1:]
     padded = np.pad(maps, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
     is_peak = maps > threshold
     for di, dj in _NEIGHBOURS:
