@@ -34,9 +34,22 @@ class Peaks:
         """(C + 1,) offsets: the peaks of channel c are `[bounds[c], bounds[c + 1])`."""
         return np.searchsorted(self.channel, np.arange(num_channels + 1))
 
+    def select(self, index: np.ndarray) -> Peaks:
+        """The peaks picked by an index array or mask (in their order)."""
+        return Peaks(*(getattr(self, f)[index] for f in _FIELDS))
+
+    @staticmethod
+    def concatenate(parts: list[Peaks]) -> Peaks:
+        """All the peaks of `parts`, sorted again by channel then descending score."""
+        joined = Peaks(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+        return joined.select(np.lexsort((-joined.score, joined.channel)))
+
     @property
     def xy(self) -> np.ndarray:
         return np.stack([self.x, self.y], axis=1)
+
+
+_FIELDS = ("channel", "x", "y", "score", "row", "col")
 
 
 def check_maps(maps: np.ndarray, name: str, channels: int | None = None) -> np.ndarray:

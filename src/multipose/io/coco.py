@@ -34,9 +34,16 @@ class CocoDataset:
     The images are looked for beside the annotation file, then in an `images/` folder there,
     unless `image_dir` is given."""
 
-    def __init__(self, annotation_file: str | Path, image_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        annotation_file: str | Path,
+        image_dir: str | Path | None = None,
+        data: dict | None = None,
+    ) -> None:
+        """Read `annotation_file`, or take its already parsed `data` (which it then need not
+        exist; errors still name it)."""
         self.path = Path(annotation_file)
-        self.data = data = read_json(self.path)
+        self.data = data = read_json(self.path) if data is None else data
         if not isinstance(data, dict) or not all(
             k in data for k in ("images", "annotations", "categories")
         ):

@@ -1,0 +1,92 @@
+"""The oracle: encode a dataset's ground truth as a method's network outputs, optionally spoil
+them with noise, decode them, and score the result with COCO AP. It measures what a codec itself
+loses, whatever network comes to feed it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from multipose.codecs.paf import NUM_PARTS, PafCodec
+from multipose.evaluate import evaluate
+from multipose.io.coco import CocoDataset
+from multipose.poses import Poses
+
+
+@dataclass(frozen=True)
+class Noise:
+    """How to spoil ideal maps.
+
+    jitter: std of the keypoint displacement before encoding, in map cells.
+    peak_min: peak heights drawn uniformly from [peak_min, 1] per person and part.
+    heatmap: std of additive Gaussian noise on the heatmaps.
+    field: std of additive Gaussian noise on the method's other maps (the PAFs of openpose).
+    """
+
+    jitter: float = 0.0
+    peak_min: float = 1.0
+    heatmap: float = 0.0
+    field: float = 0.0
+
+    def jittered(self, poses: Poses, stride: float, rng: np.random.Generator) -> Poses:
+        if not self.jitter:
+            return poses
+        kp = poses.keypoints.copy()
+        kp[..., :2] += rng.normal(0, self.jitter * stride, kp[..., :2].shape)
+        return Poses(kp, poses.scores, poses.layout, poses.boxes)
+
+    def peak_heights(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray | None:
+        return None if self.peak_min >= 1 else rng.uniform(self.peak_min, 1.0, shape)
+
+    @staticmethod
+    def added(maps: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+        if not std:
+            return maps
+        return maps + rng.normal(0, std, maps.shape).astype(np.float32)
+
+
+def openpose_round_trip(
+    people: Poses,
+    image_size: tuple[int, int],
+    noise: Noise,
+    rng: np.random.Generator,
+    codec: PafCodec | None = None,
+    input_height: int = 368,
+) -> Poses:
+    """Ground-truth people of an image of (width, height) through the PAF codec at OpenPose's
+    input size (the image scaled to `input_height`), back in image pixels, in COCO-17."""
+    codec = codec or PafCodec()
+    width, height = image_size
+    scale = input_height / height
+    input_size = (max(1, round(width * scale)), input_height)
+    people = noise.jittered(people.transform(scale), codec.stride, rng)
+    heights = noise.peak_heights((len(people), NUM_PARTS), rng)
+    targets = codec.encode(people, input_size, peak_heights=heights)
+    heatmaps = noise.added(targets.heatmaps[:NUM_PARTS], noise.heatmap, rng)
+    pafs = noise.added(targets.pafs, noise.field, rng)
+    return codec.decode(heatmaps, pafs, "coco17").transform(1 / scale)
+
+
+RoundTrip = Callable[[Poses, tuple[int, int], Noise, np.random.Generator], Poses]
+METHODS: dict[str, RoundTrip] = {"openpose": openpose_round_trip}
+
+
+def run_oracle(
+    dataset: CocoDataset,
+    method: str = "openpose",
+    noise: Noise | None = None,
+    seed: int = 0,
+    max_detections: int = 20,
+) -> tuple[dict[str, float], list[dict]]:
+    """COCO metrics of the decoded ground truth of every image of `dataset`, and the results."""
+    round_trip = METHODS[method]
+    noise = noise or Noise()
+    rng = np.random.default_rng(seed)
+    results: list[dict] = []
+    for image_id, record in dataset.images.items():
+        people = dataset.people(image_id).convert("coco17")
+        decoded = round_trip(people, (record.width, record.height), noise, rng)
+        results.extend(decoded.convert(dataset.layout).to_coco(image_id, dataset.category_id))
+    return evaluate(dataset, results, max_detections=max_detections), results
