@@ -109,8 +109,8 @@ class PafCodec:
         parts = render_gaussians(points, present, (h, w), self.sigma / self.stride, peak_heights)
         background = 1.0 - parts.max(axis=0, initial=0.0)
         heatmaps = np.concatenate([parts, background[None]], axis=0)
-        return PafTargets(heatmaps, self._encode_pafs(points, present, (h, w)),
-                          self._mask(ignore, input_size, (h, w)))  # fmt: skip
+        pafs = self._encode_pafs(points, present, (h, w))
+        return PafTargets(heatmaps, pafs, self._mask(ignore, input_size, (h, w)))
 
     def _encode_pafs(self, points: np.ndarray, present: np.ndarray, shape: tuple[int, int]):
         h, w = shape
@@ -156,7 +156,7 @@ class PafCodec:
             )
         peaks = self._find_parts(heatmaps[:NUM_PARTS])
         connections = self._connect(peaks, pafs)
-        people = self._assemble(peaks, connections)
+        people = self._assemble(peaks, connections, pafs)
         return people.convert(get_layout(layout))
 
     def _find_parts(self, heatmaps: np.ndarray) -> Peaks:
@@ -169,11 +169,10 @@ class PafCodec:
         if u == 1:
             return peaks
         _, h, w = heatmaps.shape
-        large = cv2.resize(
-            heatmaps.transpose(1, 2, 0), (w * u, h * u), interpolation=cv2.INTER_CUBIC
-        )
-        fine = find_peaks(np.ascontiguousarray(large.reshape(h * u, w * u, -1).transpose(2, 0, 1)),
-                          self.peak_threshold)  # fmt: skip
+        fine = np.empty((len(heatmaps), h * u, w * u), np.float32)
+        for m, out in zip(heatmaps, fine, strict=True):
+            cv2.resize(m, (w * u, h * u), dst=out, interpolation=cv2.INTER_CUBIC)
+        fine = find_peaks(fine, self.peak_threshold)
         fine.x, fine.y = (fine.x + 0.5) / u - 0.5, (fine.y + 0.5) / u - 0.5
         extra = _far_from(fine, peaks, radius=0.75)
         return Peaks.concatenate([peaks, fine.select(extra)])
@@ -197,7 +196,7 @@ class PafCodec:
             found.append(np.stack([ia[pa[taken]], ib[pb[taken]], score[taken]], axis=1))
         return found
 
-    def _assemble(self, peaks: Peaks, connections: list[np.ndarray]) -> Poses:
+    def _assemble(self, peaks: Peaks, connections: list[np.ndarray], pafs: np.ndarray) -> Poses:
         m = len(peaks)
         tree = np.concatenate([*connections[:NUM_TREE_LIMBS], np.zeros((0, 3))])
         src, dst = tree[:, 0].astype(np.intp), tree[:, 1].astype(np.intp)
@@ -205,21 +204,54 @@ class PafCodec:
         _, person = connected_components(graph, directed=False)
         table = np.full((m, NUM_PARTS), -1, np.intp)  # person x part -> peak (at most one)
         table[person, peaks.channel] = np.arange(m)
-        limb_score = np.bincount(person[src], weights=tree[:, 2], minlength=m)
+        limb_score = np.bincount(person[src], weights=tree[:, 2], minlength=m).astype(np.float64)
         person, table, limb_score = self._merge_redundant(person, table, limb_score, connections)
+        limb_score += self._fill_shared(table, peaks, pafs)
 
         has = table >= 0
         part_score = np.where(has, peaks.score[np.maximum(table, 0)], 0.0)
         parts = has.sum(axis=1)
         total = part_score.sum(axis=1) + limb_score
         keep = (parts >= self.min_parts) & (total >= self.min_mean_score * np.maximum(parts, 1))
-        table, has, part_score, parts = table[keep], has[keep], part_score[keep], parts[keep]
+        table, has, part_score = table[keep], has[keep], part_score[keep]
 
         xy = map_to_image(peaks.xy, self.stride)[np.maximum(table, 0)]
         keypoints = np.concatenate([xy, part_score[..., None]], axis=-1)
         keypoints[~has] = 0
         scores = part_score.sum(axis=1) / NUM_PARTS
         return Poses(keypoints, scores, COCO18)
+
+    def _fill_shared(self, table: np.ndarray, peaks: Peaks, pafs: np.ndarray) -> np.ndarray:
+        """Give people the parts they lack from peaks that other people already hold.
+
+        The same part of two people less than a cell apart makes one peak, which the one-to-one
+        matching gives to one of them; the other is left without it and without everything
+        beyond it. Going down the limb tree, each person with at least `min_parts` parts that
+        has a limb's first part but not its second takes the best candidate whose line
+        integral passes, unclaimed candidates first. Returns the added limb scores per row."""
+        added = np.zeros(len(table))
+        t = np.linspace(0.0, 1.0, self.num_samples)
+        allowed_failures = self.num_samples - int(np.ceil(self.min_pass_ratio * self.num_samples))
+        bounds = peaks.bounds(NUM_PARTS)
+        h, w = pafs.shape[1:]
+        x, y = peaks.x.astype(np.float64), peaks.y.astype(np.float64)
+        for (a, b), (cx, cy) in zip(LIMBS[:NUM_TREE_LIMBS], PAF_CHANNELS, strict=False):
+            people = (table >= 0).sum(axis=1) >= self.min_parts
+            lacking = np.flatnonzero(people & (table[:, a] >= 0) & (table[:, b] < 0))
+            ib = np.arange(bounds[b], bounds[b + 1])
+            if not len(lacking) or not len(ib):
+                continue
+            ia = table[lacking, a]
+            pa, pb, score = _score_pairs(
+                x[ia], y[ia], x[ib], y[ib], pafs[cx].ravel(), pafs[cy].ravel(), w, t,
+                allowed_failures, self.paf_threshold, 0.5 * h,
+            )  # fmt: skip
+            claimed = np.isin(ib[pb], table[people, b])
+            order = np.lexsort((-score, claimed, pa))  # per person: unclaimed, then best
+            first = order[np.unique(pa[order], return_index=True)[1]]
+            table[lacking[pa[first]], b] = ib[pb[first]]
+            added[lacking[pa[first]]] += score[first]
+        return added
 
     @staticmethod
     def _merge_redundant(person, table, limb_score, connections):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from multipose.errors import MultiposeError
 
-# The 8 neighbours of a cell; those before it in raster order must be strictly lower, those
-# after it no higher, so that a plateau of equal values gives exactly one peak.
-_NEIGHBOURS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
+_KERNEL = np.ones((3, 3), np.uint8)
+# The neighbours before a cell in raster order: a peak must be strictly higher than these (and
+# no lower than the others), so that a plateau of equal values gives exactly one peak.
+_BEFORE = ((-1, -1), (-1, 0), (-1, 1), (0, -1))
 
 
 @dataclass
@@ -69,40 +71,65 @@ def check_maps(maps: np.ndarray, name: str, channels: int | None = None) -> np.n
 def find_peaks(maps: np.ndarray, threshold: float, max_per_channel: int | None = None) -> Peaks:
     """Cells above `threshold` that are maxima of their 3x3 neighbourhood, with sub-pixel
     positions from a parabola through the log of the values on each axis (exact for a
-    Gaussian peak). `max_per_channel` keeps the highest peaks of each channel."""
-    h, w = maps.shape[1:]
-    padded = np.pad(maps, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    is_peak = maps > threshold
-    for di, dj in _NEIGHBOURS:
-        neighbour = padded[:, 1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
-        before = di < 0 or (di == 0 and dj < 0)
-        is_peak &= (maps > neighbour) if before else (maps >= neighbour)
-    channel, row, col = np.nonzero(is_peak)
-    score = maps[channel, row, col]
+    Gaussian peak). A plateau of equal values gives one peak, its first cell in raster order.
+    `max_per_channel` keeps the highest peaks of each channel."""
+    maps = np.ascontiguousarray(maps, dtype=np.float32)
+    neighbourhood_max = np.empty_like(maps)
+    for m, out in zip(maps, neighbourhood_max, strict=True):
+        cv2.dilate(m, _KERNEL, dst=out)
+    flat = np.flatnonzero((maps >= neighbourhood_max) & (maps > threshold))
+    channel, row, col = np.unravel_index(flat, maps.shape)
+    score = maps.ravel()[flat]
+    for di, dj in _BEFORE:
+        score_before = _neighbour(maps, channel, row + di, col + dj)
+        keep = score_before < score
+        channel, row, col, score = channel[keep], row[keep], col[keep], score[keep]
     order = np.lexsort((-score, channel))
     channel, row, col, score = channel[order], row[order], col[order], score[order]
     if max_per_channel is not None and len(channel):
         rank = np.arange(len(channel)) - np.searchsorted(channel, channel)
         keep = rank < max_per_channel
         channel, row, col, score = channel[keep], row[keep], col[keep], score[keep]
-    dx = _log_parabola_offset(
-        padded[channel, row + 1, col], score, padded[channel, row + 1, col + 2]
-    )
-    dy = _log_parabola_offset(
-        padded[channel, row, col + 1], score, padded[channel, row + 2, col + 1]
-    )
+    dx, dy = _subpixel_offsets(
+        _neighbour(maps, channel, row, col - 1), _neighbour(maps, channel, row, col + 1),
+        _neighbour(maps, channel, row - 1, col), _neighbour(maps, channel, row + 1, col), score,
+    )  # fmt: skip
     return Peaks(channel, col + dx, row + dy, score, row, col)
 
 
-def _log_parabola_offset(before: np.ndarray, centre: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Offset in [-0.5, 0.5] of the vertex of the parabola through the logs of three values;
-    0 where a neighbour is missing (border) or not positive."""
-    ok = (before > 0) & (after > 0) & (centre > 0) & np.isfinite(before) & np.isfinite(after)
-    tiny = np.float32(1e-12)
-    lb = np.log(np.where(ok, before, 1) + tiny)
-    lc = np.log(np.where(ok, centre, 1) + tiny)
-    la = np.log(np.where(ok, after, 1) + tiny)
-    curvature = lb - 2 * lc + la
-    ok &= curvature < -1e-6
-    offset = 0.5 * (lb - la) / np.where(ok, curvature, 1)
-    return np.where(ok, np.clip(offset, -0.5, 0.5), 0).astype(np.float32)
+def _neighbour(maps: np.ndarray, channel: np.ndarray, row: np.ndarray, col: np.ndarray):
+    """Values of `maps` at the given cells, -inf outside the map."""
+    _, h, w = maps.shape
+    inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+    values = maps[channel, np.clip(row, 0, h - 1), np.clip(col, 0, w - 1)]
+    return np.where(inside, values, -np.inf)
+
+
+def _subpixel_offsets(
+    left: np.ndarray, right: np.ndarray, up: np.ndarray, down: np.ndarray, centre: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets in [-0.5, 0.5] of the vertex of a parabola through the logs of the values on
+    each axis (exact for a Gaussian). Where an axis lacks a neighbour (the map's border) the
+    peak is taken as round, so the other axis's curvature and the one neighbour still place
+    it; where neither axis has a curvature, the offset is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = [np.log(np.where(v > 0, v, np.nan)) for v in (left, right, up, down, centre)]
+    l_left, l_right, l_up, l_down, l_centre = logs
+    curve_x = l_left - 2 * l_centre + l_right
+    curve_y = l_up - 2 * l_centre + l_down
+    curve_x = np.where(np.isnan(curve_x), curve_y, curve_x)
+    curve_y = np.where(np.isnan(curve_y), curve_x, curve_y)
+    return (
+        _vertex(l_left, l_centre, l_right, curve_x),
+        _vertex(l_up, l_centre, l_down, curve_y),
+    )
+
+
+def _vertex(before: np.ndarray, centre: np.ndarray, after: np.ndarray, curve: np.ndarray):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        both = 0.5 * (before - after) / curve
+        only_after = 0.5 - (after - centre) / curve
+        only_before = -0.5 + (before - centre) / curve
+    offset = np.where(np.isnan(before), only_after, np.where(np.isnan(after), only_before, both))
+    offset = np.where(curve < -1e-6, offset, np.nan)
+    return np.nan_to_num(np.clip(offset, -0.5, 0.5), nan=0.0).astype(np.float32)
