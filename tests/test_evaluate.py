@@ -77,3 +77,32 @@ def test_bad_predictions_get_clear_errors(coco_val, tmp_path):
         with pytest.raises(MultiposeError, match=message) as info:
             evaluate(dataset, path)
         assert "pred.json" in str(info.value)
+
+
+def test_metrics_agree_with_pycocotools_summary(coco_val, rng):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    dataset = CocoDataset(coco_val)
+    predictions = jittered(dataset.ground_truth_results(), rng, 4.0)
+    ours = evaluate(dataset, predictions)
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(coco_val))
+        reference = COCOeval(gt, gt.loadRes(copy.deepcopy(predictions)), iouType="keypoints")
+        reference.evaluate()
+        reference.accumulate()
+        reference.summarize()
+    np.testing.assert_allclose(list(ours.values()), reference.stats, atol=1e-12)
+
+
+def test_detection_cap_limits_recall(coco_val):
+    dataset = CocoDataset(coco_val)
+    truth = dataset.ground_truth_results()
+    crowded = max(dataset.image_ids, key=lambda i: len(dataset.people(i)))
+    assert len(dataset.people(crowded)) > 5
+    capped = evaluate(dataset, truth, image_ids=[crowded], max_detections=5)
+    assert capped["AR"] == pytest.approx(5 / len(dataset.people(crowded)), abs=0.01)
+    assert evaluate(dataset, truth, image_ids=[crowded], max_detections=100)["AR"] == 1.0
