@@ -37,10 +37,12 @@ NOISY = Noise(jitter=0.2, peak_min=0.6, heatmap=0.03, field=0.05)
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(codec: PafCodec, num_people: int, noise: Noise, p_missing: float, images: int,
-            repeats: int) -> dict[str, float]:  # fmt: skip
-    data, scenes = make_dataset(images, num_people, WIDTH, HEIGHT, seed=num_people,
-                                p_missing=p_missing)  # fmt: skip
+def measure(
+    codec: PafCodec, num_people: int, noise: Noise, p_missing: float, images: int, repeats: int
+) -> dict[str, float]:
+    data, scenes = make_dataset(
+        images, num_people, WIDTH, HEIGHT, seed=num_people, p_missing=p_missing
+    )
     dataset = CocoDataset("synthetic", data=data)
     rng = np.random.default_rng(0)
     results, jittered, times, found = [], [], [], 0
@@ -120,8 +122,10 @@ def _write_table(rows, encode_ms: float, args) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for p_missing, name, n, m in rows:
-        lines.append(f"| {p_missing:.0%} | {name} | {n} | {m['ms']:.2f} | {m['ap']:.3f} | "
-                     f"{m['bound']:.3f} | {m['ratio']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {p_missing:.0%} | {name} | {n} | {m['ms']:.2f} | {m['ap']:.3f} | "
+            f"{m['bound']:.3f} | {m['ratio']:.2f} |"
+        )
     lines += ["", f"Encode of 20 people at 368x368: {encode_ms:.2f} ms.", ""]
     (RESULTS / "decode_paf.md").write_text("\n".join(lines))
 

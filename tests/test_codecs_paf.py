@@ -24,10 +24,25 @@ def person(points: dict[int, tuple[float, float]]) -> np.ndarray:
     return kp
 
 
-STANDING = {0: (100, 40), 1: (104, 36), 2: (96, 36), 3: (110, 38), 4: (90, 38),
-            5: (120, 60), 6: (80, 60), 7: (126, 90), 8: (74, 90), 9: (130, 118), 10: (70, 118),
-            11: (112, 124), 12: (88, 124), 13: (114, 164), 14: (86, 164), 15: (116, 200),
-            16: (84, 200)}  # fmt: skip
+STANDING = {
+    0: (100, 40),
+    1: (104, 36),
+    2: (96, 36),
+    3: (110, 38),
+    4: (90, 38),
+    5: (120, 60),
+    6: (80, 60),
+    7: (126, 90),
+    8: (74, 90),
+    9: (130, 118),
+    10: (70, 118),
+    11: (112, 124),
+    12: (88, 124),
+    13: (114, 164),
+    14: (86, 164),
+    15: (116, 200),
+    16: (84, 200),
+}
 
 
 def naive_pafs(points, present, shape, width):
@@ -146,8 +161,11 @@ def test_noisy_maps_do_not_flood_false_people():
     scene = make_scene(20, 656, 368, seed=2, p_missing=0.0)
     rng = np.random.default_rng(0)
     noise = Noise(jitter=0.2, peak_min=0.6, heatmap=0.03, field=0.05)
-    targets = CODEC.encode(noise.jittered(scene.poses, 8, rng), (656, 368),
-                           peak_heights=noise.peak_heights((20, 18), rng))  # fmt: skip
+    targets = CODEC.encode(
+        noise.jittered(scene.poses, 8, rng),
+        (656, 368),
+        peak_heights=noise.peak_heights((20, 18), rng),
+    )
     heat = noise.added(targets.heatmaps, noise.heatmap, rng)
     pafs = noise.added(targets.pafs, noise.field, rng)
     assert 18 <= len(CODEC.decode(heat, pafs)) < 24

@@ -27,8 +27,9 @@ def test_gaussians_match_a_per_pixel_reference(rng):
     present = np.array([[True, True], [True, False], [False, True]])
     heights = rng.uniform(0.5, 1, (3, 2))
     fast = render_gaussians(points.astype(np.float32), present, (10, 12), 1.5, heights)
-    np.testing.assert_allclose(fast, naive_gaussians(points, present, (10, 12), 1.5, heights),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        fast, naive_gaussians(points, present, (10, 12), 1.5, heights), atol=1e-5
+    )
 
 
 def test_map_coordinates_round_trip():
@@ -40,8 +41,9 @@ def test_map_coordinates_round_trip():
 
 @pytest.mark.parametrize("x, y", [(5.0, 4.0), (5.3, 4.45), (6.49, 3.51), (2.2, 7.8)])
 def test_subpixel_position_of_a_gaussian_is_exact(x, y):
-    maps = render_gaussians(np.array([[[x, y]]], np.float32), np.ones((1, 1), bool), (10, 12), 0.9,
-                            cutoff=0)  # fmt: skip
+    maps = render_gaussians(
+        np.array([[[x, y]]], np.float32), np.ones((1, 1), bool), (10, 12), 0.9, cutoff=0
+    )
     peaks = find_peaks(maps, 0.1)
     assert len(peaks) == 1
     assert abs(peaks.x[0] - x) < 1e-3 and abs(peaks.y[0] - y) < 1e-3
@@ -58,8 +60,9 @@ def test_plateaus_give_one_peak_first_in_raster_order():
 
 def test_threshold_order_and_cap():
     maps = np.zeros((2, 8, 8), np.float32)
-    for (c, r, col), v in zip([(0, 1, 1), (0, 5, 5), (0, 1, 6), (1, 4, 4)], [0.3, 0.9, 0.05, 0.6],
-                              strict=True):  # fmt: skip
+    for (c, r, col), v in zip(
+        [(0, 1, 1), (0, 5, 5), (0, 1, 6), (1, 4, 4)], [0.3, 0.9, 0.05, 0.6], strict=True
+    ):
         maps[c, r, col] = v
     peaks = find_peaks(maps, 0.1)
     assert peaks.channel.tolist() == [0, 0, 1]

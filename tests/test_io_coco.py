@@ -90,10 +90,18 @@ def write(tmp_path, data, name="ann.json"):
 def minimal(**changes):
     data = {
         "images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
-        "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "iscrowd": 0,
-                         "keypoints": [1, 2, 2] * 17, "bbox": [0, 0, 5, 5]}],
+        "annotations": [
+            {
+                "id": 5,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "keypoints": [1, 2, 2] * 17,
+                "bbox": [0, 0, 5, 5],
+            }
+        ],
         "categories": [{"id": 1, "name": "person", "keypoints": ["k"] * 17}],
-    }  # fmt: skip
+    }
     data.update(changes)
     return data
 

@@ -177,20 +177,43 @@ def synthetic(
 
 @main.command()
 @click.argument("annotations", metavar="ANN.json", type=click.Path(path_type=Path))
-@click.option("--method", type=click.Choice(["openpose"]), default="openpose", show_default=True)
-@click.option("--jitter", default=0.0, show_default=True,
-              help="Std of the keypoint displacement, in map cells.")  # fmt: skip
-@click.option("--peak-min", default=1.0, show_default=True,
-              help="Peak heights are drawn uniformly from [PEAK_MIN, 1].")  # fmt: skip
-@click.option("--heatmap-noise", default=0.0, show_default=True,
-              help="Std of Gaussian noise added to the heatmaps.")  # fmt: skip
-@click.option("--field-noise", default=0.0, show_default=True,
-              help="Std of Gaussian noise added to the method's other maps (PAFs).")  # fmt: skip
+@click.option(
+    "--method", type=click.Choice(["openpose", "topdown"]), default="openpose", show_default=True
+)
+@click.option(
+    "--jitter",
+    default=0.0,
+    show_default=True,
+    help="Std of the keypoint displacement, in map cells.",
+)
+@click.option(
+    "--peak-min",
+    default=1.0,
+    show_default=True,
+    help="Peak heights are drawn uniformly from [PEAK_MIN, 1].",
+)
+@click.option(
+    "--heatmap-noise",
+    default=0.0,
+    show_default=True,
+    help="Std of Gaussian noise added to the heatmaps.",
+)
+@click.option(
+    "--field-noise",
+    default=0.0,
+    show_default=True,
+    help="Std of Gaussian noise added to the method's other maps (PAFs).",
+)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--max-detections", default=20, show_default=True,
-              help="People evaluated per image (COCO: 20).")  # fmt: skip
-@click.option("--out", "out_file", type=click.Path(path_type=Path),
-              help="Also write the decoded people as a COCO results file.")  # fmt: skip
+@click.option(
+    "--max-detections", default=20, show_default=True, help="People evaluated per image (COCO: 20)."
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path),
+    help="Also write the decoded people as a COCO results file.",
+)
 def oracle(
     annotations: Path,
     method: str,

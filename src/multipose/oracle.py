@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import NUM_PARTS, PafCodec
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.poses import Poses
+from multipose.topdown import apply, box_regions, check_boxes, crop_transforms, people_from_heatmaps
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,8 @@ class Noise:
     jitter: std of the keypoint displacement before encoding, in map cells.
     peak_min: peak heights drawn uniformly from [peak_min, 1] per person and part.
     heatmap: std of additive Gaussian noise on the heatmaps.
-    field: std of additive Gaussian noise on the method's other maps (the PAFs of openpose).
+    field: std of additive Gaussian noise on the method's other maps (the PAFs of openpose;
+    top-down has none).
     """
 
     jitter: float = 0.0
@@ -34,8 +37,14 @@ class Noise:
         if not self.jitter:
             return poses
         kp = poses.keypoints.copy()
-        kp[..., :2] += rng.normal(0, self.jitter * stride, kp[..., :2].shape)
+        kp[..., :2] = self.moved(kp[..., :2], stride, rng)
         return Poses(kp, poses.scores, poses.layout, poses.boxes)
+
+    def moved(self, xy: np.ndarray, stride: float, rng: np.random.Generator) -> np.ndarray:
+        """Points displaced by the jitter (given in cells of a map of that stride)."""
+        if not self.jitter:
+            return xy
+        return xy + rng.normal(0, self.jitter * stride, xy.shape).astype(np.float32)
 
     def peak_heights(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray | None:
         return None if self.peak_min >= 1 else rng.uniform(self.peak_min, 1.0, shape)
@@ -69,8 +78,45 @@ def openpose_round_trip(
     return codec.decode(heatmaps, pafs, "coco17").transform(1 / scale)
 
 
+def topdown_round_trip(
+    people: Poses,
+    image_size: tuple[int, int],
+    noise: Noise,
+    rng: np.random.Generator,
+    codec: HeatmapCodec | None = None,
+    padding: float = 1.25,
+) -> Poses:
+    """Ground-truth people through the top-down path: each person's box (grown to hold its
+    labelled keypoints, which COCO boxes sometimes cut off) padded to the crop's aspect,
+    keypoints into the crop, heatmaps encoded and decoded, back through the inverse crop
+    transform; people without a usable box are left out."""
+    codec = codec or HeatmapCodec()
+    boxes = people.keypoint_boxes()
+    if people.boxes is not None:
+        boxes = np.concatenate(
+            [
+                np.minimum(boxes[:, :2], people.boxes[:, :2]),
+                np.maximum(boxes[:, 2:], people.boxes[:, 2:]),
+            ],
+            axis=1,
+        )
+    _, problems = check_boxes(boxes, image_size)
+    usable = np.array([p is None for p in problems], bool)
+    people, boxes = people[usable], boxes[usable]
+    width, height = codec.input_size
+    transforms = crop_transforms(*box_regions(boxes, width / height, padding), codec.input_size)
+    keypoints = people.keypoints.copy()
+    keypoints[..., :2] = noise.moved(apply(transforms, keypoints[..., :2]), codec.stride, rng)
+    heatmaps, _ = codec.encode(keypoints, noise.peak_heights(keypoints.shape[:2], rng))
+    heatmaps = noise.added(heatmaps, noise.heatmap, rng)
+    return people_from_heatmaps(heatmaps, transforms, codec, people.layout, boxes=boxes)
+
+
 RoundTrip = Callable[[Poses, tuple[int, int], Noise, np.random.Generator], Poses]
-METHODS: dict[str, RoundTrip] = {"openpose": openpose_round_trip}
+METHODS: dict[str, RoundTrip] = {
+    "openpose": openpose_round_trip,
+    "topdown": topdown_round_trip,
+}
 
 
 def run_oracle(
@@ -86,7 +132,7 @@ def run_oracle(
     rng = np.random.default_rng(seed)
     results: list[dict] = []
     for image_id, record in dataset.images.items():
-        people = dataset.people(image_id).convert("coco17")
+        people = dataset.people(image_id)
         decoded = round_trip(people, (record.width, record.height), noise, rng)
         results.extend(decoded.convert(dataset.layout).to_coco(image_id, dataset.category_id))
     return evaluate(dataset, results, max_detections=max_detections), results

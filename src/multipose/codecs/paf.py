@@ -31,15 +31,52 @@ from multipose.skeleton import COCO18, Layout, get_layout
 
 # (part a, part b) in COCO-18 order and the (x, y) PAF channels of each limb, in CMU's order.
 # The first 17 limbs form a tree over the parts; the last two (shoulder-ear) are redundant.
-LIMBS = np.array([
-    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
-    (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (2, 16), (5, 17),
-])  # fmt: skip
-PAF_CHANNELS = np.array([
-    (12, 13), (20, 21), (14, 15), (16, 17), (22, 23), (24, 25), (0, 1), (2, 3), (4, 5),
-    (6, 7), (8, 9), (10, 11), (28, 29), (30, 31), (34, 35), (32, 33), (36, 37), (18, 19),
-    (26, 27),
-])  # fmt: skip
+LIMBS = np.array(
+    [
+        (1, 2),
+        (1, 5),
+        (2, 3),
+        (3, 4),
+        (5, 6),
+        (6, 7),
+        (1, 8),
+        (8, 9),
+        (9, 10),
+        (1, 11),
+        (11, 12),
+        (12, 13),
+        (1, 0),
+        (0, 14),
+        (14, 16),
+        (0, 15),
+        (15, 17),
+        (2, 16),
+        (5, 17),
+    ]
+)
+PAF_CHANNELS = np.array(
+    [
+        (12, 13),
+        (20, 21),
+        (14, 15),
+        (16, 17),
+        (22, 23),
+        (24, 25),
+        (0, 1),
+        (2, 3),
+        (4, 5),
+        (6, 7),
+        (8, 9),
+        (10, 11),
+        (28, 29),
+        (30, 31),
+        (34, 35),
+        (32, 33),
+        (36, 37),
+        (18, 19),
+        (26, 27),
+    ]
+)
 NUM_TREE_LIMBS = 17
 NUM_PARTS = 18
 
@@ -189,9 +226,18 @@ class PafCodec:
             ia = np.arange(bounds[a], bounds[a + 1])
             ib = np.arange(bounds[b], bounds[b + 1])
             pa, pb, score = _score_pairs(
-                x[ia], y[ia], x[ib], y[ib], pafs[cx].ravel(), pafs[cy].ravel(), w, t,
-                allowed_failures, self.paf_threshold, 0.5 * h,
-            )  # fmt: skip
+                x[ia],
+                y[ia],
+                x[ib],
+                y[ib],
+                pafs[cx].ravel(),
+                pafs[cy].ravel(),
+                w,
+                t,
+                allowed_failures,
+                self.paf_threshold,
+                0.5 * h,
+            )
             taken = _greedy_match(pa, pb, score, len(ia), len(ib))
             found.append(np.stack([ia[pa[taken]], ib[pb[taken]], score[taken]], axis=1))
         return found
@@ -243,9 +289,18 @@ class PafCodec:
                 continue
             ia = table[lacking, a]
             pa, pb, score = _score_pairs(
-                x[ia], y[ia], x[ib], y[ib], pafs[cx].ravel(), pafs[cy].ravel(), w, t,
-                allowed_failures, self.paf_threshold, 0.5 * h,
-            )  # fmt: skip
+                x[ia],
+                y[ia],
+                x[ib],
+                y[ib],
+                pafs[cx].ravel(),
+                pafs[cy].ravel(),
+                w,
+                t,
+                allowed_failures,
+                self.paf_threshold,
+                0.5 * h,
+            )
             claimed = np.isin(ib[pb], table[people, b])
             order = np.lexsort((-score, claimed, pa))  # per person: unclaimed, then best
             first = order[np.unique(pa[order], return_index=True)[1]]

@@ -91,9 +91,12 @@ def find_peaks(maps: np.ndarray, threshold: float, max_per_channel: int | None =
         keep = rank < max_per_channel
         channel, row, col, score = channel[keep], row[keep], col[keep], score[keep]
     dx, dy = _subpixel_offsets(
-        _neighbour(maps, channel, row, col - 1), _neighbour(maps, channel, row, col + 1),
-        _neighbour(maps, channel, row - 1, col), _neighbour(maps, channel, row + 1, col), score,
-    )  # fmt: skip
+        _neighbour(maps, channel, row, col - 1),
+        _neighbour(maps, channel, row, col + 1),
+        _neighbour(maps, channel, row - 1, col),
+        _neighbour(maps, channel, row + 1, col),
+        score,
+    )
     return Peaks(channel, col + dx, row + dy, score, row, col)
 
 

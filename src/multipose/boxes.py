@@ -1,0 +1,163 @@
+"""Person boxes and where they come from: ground truth, a detections file, a bottom-up result,
+or OpenCV's HOG people detector. Every source is called with an image (and its dataset id where
+it has one) and returns `Boxes`, so any source can feed any top-down model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from multipose.errors import MultiposeError
+from multipose.io.coco import CocoDataset
+from multipose.io.jsonfile import read_json
+from multipose.poses import Poses
+
+
+@dataclass
+class Boxes:
+    """Boxes (N, 4) as x0, y0, x1, y1 in image pixels, with scores (N,)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, np.float32).reshape(-1)
+        if len(self.boxes) != len(self.scores):
+            raise MultiposeError(f"{len(self.boxes)} boxes but {len(self.scores)} scores")
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index) -> Boxes:
+        return Boxes(self.boxes[index], self.scores[index])
+
+    @classmethod
+    def from_xywh(cls, xywh: np.ndarray, scores: np.ndarray) -> Boxes:
+        xywh = np.asarray(xywh, np.float32).reshape(-1, 4)
+        return cls(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1), scores)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of x0, y0, x1, y1 boxes."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def nms(boxes: Boxes, iou_threshold: float) -> Boxes:
+    """Greedy non-maximum suppression: the highest-scoring boxes, each overlapping no kept
+    higher one by more than `iou_threshold`."""
+    order = np.argsort(-boxes.scores, kind="stable")
+    overlaps = iou(boxes.boxes[order], boxes.boxes[order])
+    keep = np.ones(len(order), bool)
+    for i in range(len(order)):
+        if keep[i]:
+            keep[i + 1 :] &= overlaps[i, i + 1 :] <= iou_threshold
+    return boxes[order[keep]]
+
+
+class BoxSource(Protocol):
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Boxes: ...
+
+
+def _need_id(image_id: int | None, source: str) -> int:
+    if image_id is None:
+        raise MultiposeError(f"{source} boxes need the image's id")
+    return image_id
+
+
+@dataclass
+class GroundTruthBoxes:
+    """The boxes of the labelled people of a COCO dataset's image (score 1)."""
+
+    dataset: CocoDataset
+    min_keypoints: int = 1
+
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
+        people = self.dataset.people(_need_id(image_id, "ground-truth"), self.min_keypoints)
+        boxes = people.boxes if people.boxes is not None else people.keypoint_boxes()
+        return Boxes(boxes, np.ones(len(people)))
+
+
+class DetectionFile:
+    """Person detections from a COCO detections file (`[{image_id, bbox, score,
+    category_id}]`), above `score_threshold`, optionally thinned by NMS."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        score_threshold: float = 0.0,
+        nms_iou: float | None = None,
+        category_id: int = 1,
+    ) -> None:
+        self.path, self.score_threshold, self.nms_iou = Path(path), score_threshold, nms_iou
+        data = read_json(self.path)
+        if not isinstance(data, list):
+            raise MultiposeError("not a COCO detections file (expected a list)", self.path)
+        grouped: dict[int, list[dict]] = defaultdict(list)
+        for i, det in enumerate(data):
+            if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
+                raise MultiposeError(f"detection {i} lacks image_id, bbox or score", self.path)
+            if len(det["bbox"]) != 4:
+                raise MultiposeError(
+                    f"detection {i} has a bbox of {len(det['bbox'])} numbers", self.path
+                )
+            if det.get("category_id", category_id) == category_id:
+                grouped[int(det["image_id"])].append(det)
+        self._by_image = {
+            k: Boxes.from_xywh([d["bbox"] for d in v], [d["score"] for d in v])
+            for k, v in grouped.items()
+        }
+
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
+        boxes = self._by_image.get(
+            _need_id(image_id, "detection-file"), Boxes(np.zeros((0, 4)), [])
+        )
+        boxes = boxes[boxes.scores >= self.score_threshold]
+        return nms(boxes, self.nms_iou) if self.nms_iou is not None else boxes
+
+
+def pose_boxes(poses: Poses, padding: float = 1.2) -> Boxes:
+    """Boxes around people found another way (a bottom-up result), enlarged by `padding`
+    about their centres (keypoints hug the body; a box must hold it), scored as the people."""
+    tight = poses.keypoint_boxes()
+    centre, half = (tight[:, :2] + tight[:, 2:]) / 2, (tight[:, 2:] - tight[:, :2]) / 2 * padding
+    return Boxes(np.concatenate([centre - half, centre + half], axis=1), poses.scores)
+
+
+@dataclass
+class HogDetector:
+    """OpenCV's HOG + linear SVM pedestrian detector (no download). It finds upright,
+    full-length people; it misses most others, so it is a fallback. Images are searched at
+    `max_side` pixels on their longer side."""
+
+    max_side: int = 480
+    hit_threshold: float = 0.0
+    nms_iou: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise MultiposeError("this OpenCV has no HOG detector (it was dropped in OpenCV 5)")
+        self._hog = cv2.HOGDescriptor()
+        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
+        scale = min(1.0, self.max_side / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
+        found, weights = self._hog.detectMultiScale(
+            gray, hitThreshold=self.hit_threshold, winStride=(4, 4), padding=(16, 16), scale=1.05
+        )
+        if not len(found):
+            return Boxes(np.zeros((0, 4)), [])
+        boxes = Boxes.from_xywh(np.asarray(found, np.float32) / scale, np.asarray(weights).ravel())
+        return nms(boxes, self.nms_iou)

@@ -1,0 +1,122 @@
+"""Top-down geometry: person boxes to affine crops of a network's input size, and keypoints
+found in the crops back to the image.
+
+A box is padded (1.25 by default) and widened or heightened to the crop's aspect ratio; the
+crop transform maps that region onto the crop, optionally rotated about its centre (training
+augmentation). Transforms are (N, 2, 3) arrays, image to crop, as cv2.warpAffine takes them.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from multipose.codecs.heatmap import HeatmapCodec
+from multipose.poses import Poses
+from multipose.skeleton import Layout
+
+
+def box_regions(
+    boxes: np.ndarray, aspect: float, padding: float = 1.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (N, 2) and sizes (N, 2, width and height) of the regions to crop around
+    x0, y0, x1, y1 boxes, for crops of `aspect` = width / height."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    w, h = np.maximum(w, h * aspect), np.maximum(h, w / aspect)
+    return centres, np.stack([w, h], axis=1) * padding
+
+
+def crop_transforms(
+    centres: np.ndarray,
+    sizes: np.ndarray,
+    crop_size: tuple[int, int],
+    rotation: np.ndarray | None = None,
+) -> np.ndarray:
+    """(N, 2, 3) affine maps from the image to crops of `crop_size` = (width, height): each
+    region (centre, size) onto the whole crop, rotated by `rotation` degrees (counter-clockwise
+    on screen) about its centre."""
+    width, height = crop_size
+    scale = np.stack([width / sizes[:, 0], height / sizes[:, 1]], axis=1)  # (N, 2)
+    angle = np.zeros(len(centres)) if rotation is None else np.deg2rad(rotation)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # crop = S R (image - centre) + crop centre, with R turning the content by +angle on screen.
+    linear = np.empty((len(centres), 2, 2))
+    linear[:, 0, 0], linear[:, 0, 1] = scale[:, 0] * cos, scale[:, 0] * sin
+    linear[:, 1, 0], linear[:, 1, 1] = -scale[:, 1] * sin, scale[:, 1] * cos
+    crop_centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    shift = crop_centre - np.einsum("nij,nj->ni", linear, centres)
+    return np.concatenate([linear, shift[:, :, None]], axis=2)
+
+
+def invert(transforms: np.ndarray) -> np.ndarray:
+    """Inverses of (N, 2, 3) affine maps."""
+    linear = np.linalg.inv(transforms[:, :, :2])
+    shift = -np.einsum("nij,nj->ni", linear, transforms[:, :, 2])
+    return np.concatenate([linear, shift[:, :, None]], axis=2)
+
+
+def apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (N, K, 2) mapped by each person's (N, 2, 3) affine map."""
+    return np.einsum("nij,nkj->nki", transforms[:, :, :2], points) + transforms[:, None, :, 2]
+
+
+def warp_crops(image: np.ndarray, transforms: np.ndarray, crop_size: tuple[int, int]) -> np.ndarray:
+    """(N, height, width, C) crops of `image`, black outside it."""
+    width, height = crop_size
+    crops = np.zeros((len(transforms), height, width, *image.shape[2:]), image.dtype)
+    for crop, m in zip(crops, transforms, strict=True):
+        cv2.warpAffine(
+            image,
+            m,
+            (width, height),
+            dst=crop,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+    return crops
+
+
+def check_boxes(
+    boxes: np.ndarray, image_size: tuple[int, int], min_size: float = 2.0
+) -> tuple[np.ndarray, list[str | None]]:
+    """The boxes clipped to the image, and for each why it cannot be used (None if it can):
+    not finite, empty, outside the image, or under `min_size` pixels once clipped."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    width, height = image_size
+    finite = np.isfinite(boxes).all(axis=1)
+    clipped = np.clip(np.where(finite[:, None], boxes, 0), 0, [width, height, width, height])
+    size = clipped[:, 2:] - clipped[:, :2]
+    problems: list[str | None] = []
+    for box, ok, (w, h) in zip(boxes, finite, size, strict=True):
+        if not ok:
+            problems.append("box is not finite")
+        elif box[2] <= box[0] or box[3] <= box[1]:
+            problems.append("box has zero or negative size")
+        elif box[2] <= 0 or box[3] <= 0 or box[0] >= width or box[1] >= height:
+            problems.append("box lies outside the image")
+        elif w < min_size or h < min_size:
+            problems.append(f"box is under {min_size:g} px once clipped to the image")
+        else:
+            problems.append(None)
+    return clipped, problems
+
+
+def people_from_heatmaps(
+    heatmaps: np.ndarray,
+    transforms: np.ndarray,
+    codec: HeatmapCodec,
+    layout: Layout | str,
+    box_scores: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+) -> Poses:
+    """Poses in image pixels from each person's heatmaps (P, K, h, w) and crop transform.
+    A person's score is the mean of its keypoint scores times its box score."""
+    keypoints = codec.decode(heatmaps)
+    keypoints[..., :2] = apply(invert(transforms), keypoints[..., :2])
+    found = keypoints[..., 2] > 0
+    scores = keypoints[..., 2].sum(axis=1) / np.maximum(found.sum(axis=1), 1)
+    if box_scores is not None:
+        scores = scores * box_scores
+    return Poses(keypoints, scores, layout, boxes)
