@@ -7,6 +7,7 @@ from multipose.boxes import (
     DetectionFile,
     GroundTruthBoxes,
     HogDetector,
+    PoseBoxes,
     iou,
     nms,
     pose_boxes,
@@ -153,6 +154,8 @@ def test_ground_truth_and_pose_boxes(data_dir):
     ).all()
     area = lambda b: np.prod(b[:, 2:] - b[:, :2], axis=1)  # noqa: E731
     np.testing.assert_allclose(area(padded.boxes), area(tight) * 1.44, rtol=1e-4)
+    from_estimator = PoseBoxes(lambda image: people, padding=1.2)(np.zeros((1, 1, 3), np.uint8))
+    np.testing.assert_allclose(from_estimator.boxes, padded.boxes)
 
 
 def test_hog_finds_people_in_a_real_photo(data_dir):

@@ -5,6 +5,7 @@ it has one) and returns `Boxes`, so any source can feed any top-down model."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -132,6 +133,21 @@ def pose_boxes(poses: Poses, padding: float = 1.2) -> Boxes:
     tight = poses.keypoint_boxes()
     centre, half = (tight[:, :2] + tight[:, 2:]) / 2, (tight[:, 2:] - tight[:, :2]) / 2 * padding
     return Boxes(np.concatenate([centre - half, centre + half], axis=1), poses.scores)
+
+
+@dataclass
+class PoseBoxes:
+    """Boxes from a bottom-up estimator: any callable from an image to `Poses` (people with
+    fewer than `min_keypoints` found keypoints are left out)."""
+
+    estimate: Callable[[np.ndarray], Poses]
+    padding: float = 1.2
+    min_keypoints: int = 3
+
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
+        return pose_boxes(
+            self.estimate(image).filter(min_keypoints=self.min_keypoints), self.padding
+        )
 
 
 @dataclass
