@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
 def image_to_map(xy: np.ndarray, stride: float) -> np.ndarray:
@@ -23,24 +24,47 @@ def render_gaussians(
     sigma: float,
     heights: np.ndarray | None = None,
     cutoff: float = 0.01,
-) -> np.ndarray:
+    owners: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """(K, h, w) heatmaps: at each cell, the highest over people of a Gaussian of std `sigma`
     (in cells) around each present keypoint.
 
     points: (N, K, 2) x, y in map cells; present: (N, K) bool; heights: optional (N, K) peak
-    values (default 1). Values below `cutoff` are zero. A 2D Gaussian is the product of two
-    1D ones, so each person's map is an outer product: no per-pixel work in Python."""
+    values (default 1). Values below `cutoff` are zero. With `owners`, also the (K, h, w) index
+    of the person whose Gaussian is highest at each cell (-1 where none reaches the cutoff).
+    Each Gaussian is drawn only over the cells where it can reach the cutoff."""
     n, k = present.shape
-    h, w = shape
-    out = np.zeros((k, h, w), np.float32)
-    if n == 0:
-        return out
+    heights = np.ones((n, k)) if heights is None else np.asarray(heights, np.float64)
+    out = np.zeros((k, *shape), np.float32)
+    owner = np.full((k, *shape), -1, np.int32)
+    _splat(
+        np.asarray(points, np.float64),
+        np.asarray(present, np.bool_),
+        heights,
+        float(sigma),
+        float(cutoff),
+        out,
+        owner,
+    )
+    return (out, owner) if owners else out
+
+
+@njit(cache=True, nogil=True)
+def _splat(points, present, heights, sigma, cutoff, out, owner):
+    num_people, num_keypoints = present.shape
+    _, h, w = out.shape
     scale = -0.5 / (sigma * sigma)
-    gx = np.exp(scale * (np.arange(w, dtype=np.float32) - points[..., 0, None]) ** 2)  # N,K,w
-    gy = np.exp(scale * (np.arange(h, dtype=np.float32) - points[..., 1, None]) ** 2)  # N,K,h
-    weight = present.astype(np.float32) if heights is None else np.where(present, heights, 0)
-    gy *= weight[..., None]
-    for person_y, person_x in zip(gy, gx, strict=True):  # one (K, h, w) product per person
-        np.maximum(out, person_y[:, :, None] * person_x[:, None, :], out=out)
-    out[out < cutoff] = 0
-    return out
+    for n in range(num_people):
+        for k in range(num_keypoints):
+            height = heights[n, k]
+            if not present[n, k] or height <= 0 or height < cutoff:
+                continue
+            radius = sigma * np.sqrt(2.0 * np.log(height / cutoff)) if cutoff > 0 else h + w
+            x, y = points[n, k, 0], points[n, k, 1]
+            for row in range(max(int(np.ceil(y - radius)), 0), min(int(y + radius), h - 1) + 1):
+                for col in range(max(int(np.ceil(x - radius)), 0), min(int(x + radius), w - 1) + 1):
+                    d2 = (col - x) * (col - x) + (row - y) * (row - y)
+                    value = height * np.exp(d2 * scale)
+                    if value >= cutoff and value > out[k, row, col]:
+                        out[k, row, col] = value
+                        owner[k, row, col] = n
