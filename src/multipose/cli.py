@@ -178,7 +178,10 @@ def synthetic(
 @main.command()
 @click.argument("annotations", metavar="ANN.json", type=click.Path(path_type=Path))
 @click.option(
-    "--method", type=click.Choice(["openpose", "topdown"]), default="openpose", show_default=True
+    "--method",
+    type=click.Choice(["openpose", "ae", "topdown"]),
+    default="openpose",
+    show_default=True,
 )
 @click.option(
     "--jitter",
@@ -202,7 +205,7 @@ def synthetic(
     "--field-noise",
     default=0.0,
     show_default=True,
-    help="Std of Gaussian noise added to the method's other maps (PAFs).",
+    help="Std of Gaussian noise added to the method's other maps (PAFs, tags).",
 )
 @click.option("--seed", default=0, show_default=True)
 @click.option(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from multipose.codecs.associative import AssociativeCodec
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import NUM_PARTS, PafCodec
 from multipose.evaluate import evaluate
@@ -24,8 +25,8 @@ class Noise:
     jitter: std of the keypoint displacement before encoding, in map cells.
     peak_min: peak heights drawn uniformly from [peak_min, 1] per person and part.
     heatmap: std of additive Gaussian noise on the heatmaps.
-    field: std of additive Gaussian noise on the method's other maps (the PAFs of openpose;
-    top-down has none).
+    field: std of additive Gaussian noise on the method's other maps (the PAFs of openpose,
+    the tags of ae; top-down has none).
     """
 
     jitter: float = 0.0
@@ -112,10 +113,40 @@ def topdown_round_trip(
     return people_from_heatmaps(heatmaps, transforms, codec, people.layout, boxes=boxes)
 
 
+def oracle_tags(count: int, rng: np.random.Generator) -> np.ndarray:
+    """One tag per person for ideal tag maps: 1, 3, 5, ... in a random order, so that any two
+    people are 2 apart, twice the decoder's tag threshold."""
+    return 1.0 + 2.0 * rng.permutation(count).astype(np.float32)
+
+
+def ae_round_trip(
+    people: Poses,
+    image_size: tuple[int, int],
+    noise: Noise,
+    rng: np.random.Generator,
+    codec: AssociativeCodec | None = None,
+    input_short_side: int = 512,
+) -> Poses:
+    """Ground-truth people through the Associative Embedding codec at HigherHRNet's input size
+    (the shorter side scaled to 512): heatmaps and ideal tag maps, spoilt by `noise` (its
+    field noise goes on the tags), decoded, back in image pixels."""
+    codec = codec or AssociativeCodec()
+    width, height = image_size
+    scale = input_short_side / min(width, height)
+    input_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    people = noise.jittered(people.transform(scale).convert("coco17"), codec.strides[0], rng)
+    heights = noise.peak_heights((len(people), 17), rng)
+    targets = codec.encode(people, input_size, peak_heights=heights)
+    tags = codec.render_tags(people, input_size, oracle_tags(len(people), rng))
+    heatmaps = noise.added(targets.heatmaps[0], noise.heatmap, rng)
+    return codec.decode(heatmaps, noise.added(tags, noise.field, rng)).transform(1 / scale)
+
+
 RoundTrip = Callable[[Poses, tuple[int, int], Noise, np.random.Generator], Poses]
 METHODS: dict[str, RoundTrip] = {
     "openpose": openpose_round_trip,
     "topdown": topdown_round_trip,
+    "ae": ae_round_trip,
 }
 
 

@@ -1,9 +1,13 @@
-"""Gaussian keypoint heatmaps and the mapping between image pixels and map cells."""
+"""Maps at a stride: the mapping between image pixels and map cells, map sizes, loss masks, and
+Gaussian keypoint heatmaps."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numba import njit
+
+from multipose.errors import MultiposeError
 
 
 def image_to_map(xy: np.ndarray, stride: float) -> np.ndarray:
@@ -15,6 +19,29 @@ def image_to_map(xy: np.ndarray, stride: float) -> np.ndarray:
 def map_to_image(xy: np.ndarray, stride: float) -> np.ndarray:
     """Map-cell coordinates to image pixel coordinates (the inverse of `image_to_map`)."""
     return (np.asarray(xy, dtype=np.float32) + 0.5) * stride - 0.5
+
+
+def map_size(input_size: tuple[int, int], stride: int) -> tuple[int, int]:
+    """(height, width) of the maps of an input of (width, height) pixels at `stride`."""
+    width, height = input_size
+    return -(-height // stride), -(-width // stride)
+
+
+def loss_mask(ignore: np.ndarray | None, input_size: tuple[int, int], stride: int) -> np.ndarray:
+    """(h, w) float mask at `stride`: 0 on cells mostly covered by `ignore` (a bool mask of
+    input pixels), 1 elsewhere."""
+    h, w = map_size(input_size, stride)
+    if ignore is None:
+        return np.ones((h, w), np.float32)
+    width, height = input_size
+    if ignore.shape != (height, width):
+        raise MultiposeError(
+            f"ignore mask of shape {ignore.shape} does not match the input ({height}, {width})"
+        )
+    padded = np.zeros((h * stride, w * stride), np.float32)
+    padded[:height, :width] = ignore
+    share = cv2.resize(padded, (w, h), interpolation=cv2.INTER_AREA)
+    return (share < 0.5).astype(np.float32)
 
 
 def render_gaussians(
@@ -36,7 +63,7 @@ def render_gaussians(
     n, k = present.shape
     heights = np.ones((n, k)) if heights is None else np.asarray(heights, np.float64)
     out = np.zeros((k, *shape), np.float32)
-    owner = np.full((k, *shape), -1, np.int32)
+    owner = np.full((k, *shape) if owners else (0, 0, 0), -1, np.int32)
     _splat(
         np.asarray(points, np.float64),
         np.asarray(present, np.bool_),
@@ -67,4 +94,5 @@ def _splat(points, present, heights, sigma, cutoff, out, owner):
                     value = height * np.exp(d2 * scale)
                     if value >= cutoff and value > out[k, row, col]:
                         out[k, row, col] = value
-                        owner[k, row, col] = n
+                        if len(owner):
+                            owner[k, row, col] = n

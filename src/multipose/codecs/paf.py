@@ -23,7 +23,13 @@ from numba import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from multipose.codecs.gaussian import image_to_map, map_to_image, render_gaussians
+from multipose.codecs.gaussian import (
+    image_to_map,
+    loss_mask,
+    map_size,
+    map_to_image,
+    render_gaussians,
+)
 from multipose.codecs.peaks import Peaks, check_maps, find_peaks
 from multipose.errors import MultiposeError
 from multipose.poses import Poses
@@ -120,11 +126,6 @@ class PafCodec:
     min_mean_score: float = 0.4
     upsample: int = 2
 
-    def map_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
-        """(height, width) of the maps of an input of (width, height) pixels."""
-        width, height = input_size
-        return -(-height // self.stride), -(-width // self.stride)
-
     # -- encoding ---------------------------------------------------------------------------
 
     def encode(
@@ -139,7 +140,7 @@ class PafCodec:
 
         ignore: optional (height, width) bool mask of input pixels to leave out of the loss.
         peak_heights: optional (N, 18) peak values of the part Gaussians (default 1)."""
-        h, w = self.map_size(input_size)
+        h, w = map_size(input_size, self.stride)
         kp = poses.convert(COCO18).keypoints
         points = image_to_map(kp[..., :2], self.stride)
         present = kp[..., 2] > 0
@@ -147,7 +148,7 @@ class PafCodec:
         background = 1.0 - parts.max(axis=0, initial=0.0)
         heatmaps = np.concatenate([parts, background[None]], axis=0)
         pafs = self._encode_pafs(points, present, (h, w))
-        return PafTargets(heatmaps, pafs, self._mask(ignore, input_size, (h, w)))
+        return PafTargets(heatmaps, pafs, loss_mask(ignore, input_size, self.stride))
 
     def _encode_pafs(self, points: np.ndarray, present: np.ndarray, shape: tuple[int, int]):
         h, w = shape
@@ -161,20 +162,6 @@ class PafCodec:
                     ends.astype(np.float64), self.paf_width, pafs[cx], pafs[cy], counts
                 )
         return pafs
-
-    def _mask(self, ignore, input_size, shape) -> np.ndarray:
-        h, w = shape
-        if ignore is None:
-            return np.ones((h, w), np.float32)
-        width, height = input_size
-        if ignore.shape != (height, width):
-            raise MultiposeError(
-                f"ignore mask of shape {ignore.shape} does not match the input ({height}, {width})"
-            )
-        padded = np.zeros((h * self.stride, w * self.stride), np.float32)
-        padded[:height, :width] = ignore
-        share = cv2.resize(padded, (w, h), interpolation=cv2.INTER_AREA)
-        return (share < 0.5).astype(np.float32)
 
     # -- decoding ---------------------------------------------------------------------------
 

@@ -9,10 +9,12 @@ import numpy as np
 
 from multipose.errors import MultiposeError
 
-_KERNEL = np.ones((3, 3), np.uint8)
-# The neighbours before a cell in raster order: a peak must be strictly higher than these (and
-# no lower than the others), so that a plateau of equal values gives exactly one peak.
-_BEFORE = ((-1, -1), (-1, 0), (-1, 1), (0, -1))
+
+def _before(window: int) -> list[tuple[int, int]]:
+    """The cells of a window before its centre in raster order: a peak must be strictly higher
+    than these (and no lower than the others), so that a plateau gives exactly one peak."""
+    r = window // 2
+    return [(di, dj) for di in range(-r, 1) for dj in range(-r, r + 1) if di < 0 or dj < 0]
 
 
 @dataclass
@@ -68,19 +70,22 @@ def check_maps(maps: np.ndarray, name: str, channels: int | None = None) -> np.n
     return maps.astype(np.float32, copy=False)
 
 
-def find_peaks(maps: np.ndarray, threshold: float, max_per_channel: int | None = None) -> Peaks:
-    """Cells above `threshold` that are maxima of their 3x3 neighbourhood, with sub-pixel
+def find_peaks(
+    maps: np.ndarray, threshold: float, max_per_channel: int | None = None, window: int = 3
+) -> Peaks:
+    """Cells above `threshold` that are maxima of their `window` x `window` neighbourhood
+    (an odd size), with sub-pixel
     positions from a parabola through the log of the values on each axis (exact for a
     Gaussian peak). A plateau of equal values gives one peak, its first cell in raster order.
     `max_per_channel` keeps the highest peaks of each channel."""
     maps = np.ascontiguousarray(maps, dtype=np.float32)
     neighbourhood_max = np.empty_like(maps)
     for m, out in zip(maps, neighbourhood_max, strict=True):
-        cv2.dilate(m, _KERNEL, dst=out)
+        cv2.dilate(m, np.ones((window, window), np.uint8), dst=out)
     flat = np.flatnonzero((maps >= neighbourhood_max) & (maps > threshold))
     channel, row, col = np.unravel_index(flat, maps.shape)
     score = maps.ravel()[flat]
-    for di, dj in _BEFORE:
+    for di, dj in _before(window):
         score_before = _neighbour(maps, channel, row + di, col + dj)
         keep = score_before < score
         channel, row, col, score = channel[keep], row[keep], col[keep], score[keep]
