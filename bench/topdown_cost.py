@@ -12,18 +12,11 @@ same crowd. The network costs are assumptions until the model issue lands (--cro
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-
 import argparse
-import time
-from pathlib import Path
 
-import cv2
 import numpy as np
 
+from common import RESULTS, median_ms
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.data.synthetic import make_scene
@@ -31,17 +24,6 @@ from multipose.topdown import apply, box_regions, crop_transforms, people_from_h
 
 WIDTH, HEIGHT = 656, 368
 CROWDS = (1, 2, 5, 10, 20, 50, 100)
-RESULTS = Path(__file__).parent / "results"
-
-
-def median_ms(work, repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
 
 
 def topdown_ms(scene, image: np.ndarray, codec: HeatmapCodec, repeats: int) -> dict[str, float]:
@@ -85,7 +67,6 @@ def main() -> None:
         help="assumed network time per 656x368 image (bottom-up)",
     )
     args = parser.parse_args()
-    cv2.setNumThreads(1)
     heatmap_codec, paf_codec = HeatmapCodec(), PafCodec()
     rows = []
     for n in CROWDS:

@@ -1,0 +1,91 @@
+"""What the benchmarks share: one thread, median timings, and the crowd oracle that spoils,
+decodes and scores synthetic scenes of a given size."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from multipose.data.synthetic import make_dataset
+from multipose.evaluate import evaluate
+from multipose.io.coco import CocoDataset
+from multipose.oracle import Noise
+from multipose.poses import Poses
+
+cv2.setNumThreads(1)
+RESULTS = Path(__file__).parent / "results"
+
+
+def median_ms(work: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `work` in ms, after one untimed call (kernels compile there)."""
+    work()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def crowd_oracle(
+    simulate: Callable[[Poses, Noise, np.random.Generator], tuple],
+    decode: Callable[..., Poses],
+    num_people: int,
+    size: tuple[int, int],
+    noise: Noise,
+    images: int,
+    repeats: int,
+    p_missing: float = 0.0,
+) -> dict[str, float]:
+    """On `images` synthetic scenes of `num_people` people: `simulate(people, noise, rng)`
+    gives the spoilt maps, `decode(*maps)` the people. Returns the median decode time (ms), the
+    oracle AP (no cap on detections), the bound (AP of the jittered ground truth itself: the
+    most a decoder can reach) and the people found per true person."""
+    data, scenes = make_dataset(images, num_people, *size, seed=num_people, p_missing=p_missing)
+    dataset = CocoDataset("synthetic", data=data)
+    rng = np.random.default_rng(0)
+    results, jittered, times, found = [], [], [], 0
+    for image_id, scene in enumerate(scenes, start=1):
+        people, maps = simulate(scene.poses, noise, rng)
+        jittered.extend(people.to_coco(image_id))
+        decoded = decode(*maps)
+        times.append(median_ms(lambda maps=maps: decode(*maps), repeats))
+        found += len(decoded)
+        results.extend(decoded.to_coco(image_id))
+    cap = 10 * num_people
+    return {
+        "ms": float(np.median(times)),
+        "ap": evaluate(dataset, results, max_detections=cap)["AP"],
+        "bound": evaluate(dataset, jittered, max_detections=cap)["AP"],
+        "ratio": found / (images * num_people),
+    }
+
+
+def plot_crowds(curves: dict[str, list[tuple[int, dict]]], title: str, path: Path) -> None:
+    """Decode time and oracle AP against the number of people, one line per curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for label, points in curves.items():
+        n = [p for p, _ in points]
+        left.plot(n, [m["ms"] for _, m in points], marker="o", label=label)
+        right.plot(n, [m["ap"] for _, m in points], marker="o", label=label)
+    left.set(xlabel="people", ylabel="decode ms (median, one thread)", title=f"{title} time")
+    right.set(xlabel="people", ylabel="oracle AP", title=f"{title} oracle AP", ylim=(0, 1.02))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
