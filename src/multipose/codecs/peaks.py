@@ -74,15 +74,18 @@ def find_peaks(
     maps: np.ndarray, threshold: float, max_per_channel: int | None = None, window: int = 3
 ) -> Peaks:
     """Cells above `threshold` that are maxima of their `window` x `window` neighbourhood
-    (an odd size), with sub-pixel
+    (an odd size; a flat neighbourhood has none), with sub-pixel
     positions from a parabola through the log of the values on each axis (exact for a
     Gaussian peak). A plateau of equal values gives one peak, its first cell in raster order.
     `max_per_channel` keeps the highest peaks of each channel."""
     maps = np.ascontiguousarray(maps, dtype=np.float32)
-    neighbourhood_max = np.empty_like(maps)
-    for m, out in zip(maps, neighbourhood_max, strict=True):
-        cv2.dilate(m, np.ones((window, window), np.uint8), dst=out)
-    flat = np.flatnonzero((maps >= neighbourhood_max) & (maps > threshold))
+    kernel = np.ones((window, window), np.uint8)
+    highest, lowest = np.empty_like(maps), np.empty_like(maps)
+    for m, high, low in zip(maps, highest, lowest, strict=True):
+        cv2.dilate(m, kernel, dst=high)
+        cv2.erode(m, kernel, dst=low)
+    # A peak is no lower than its neighbourhood and higher than some of it (no flat region).
+    flat = np.flatnonzero((maps >= highest) & (maps > lowest) & (maps > threshold))
     channel, row, col = np.unravel_index(flat, maps.shape)
     score = maps.ravel()[flat]
     for di, dj in _before(window):
