@@ -60,7 +60,7 @@ class AssociativeCodec:
     Decoding, defaults after HigherHRNet: detection_threshold 0.1 (least heatmap value of a
     detection), nms_window 5 (peaks are maxima of a 5x5 window), tag_threshold 1.0 (farthest
     tag distance that joins a person), max_per_joint
-    (128, room for crowds of 100; HigherHRNet's 30 collapses them), min_joints (2) and
+    (128, room for crowds of 100; HigherHRNet's 30 collapses them), min_joints (1) and
     min_score (0.2: least mean heatmap value of a person's grouped joints; noise peaks just
     over the detection threshold that group by their background tags fall below it), and
     refine (look for missing joints near each person's tag)."""
@@ -72,7 +72,7 @@ class AssociativeCodec:
     nms_window: int = 5
     tag_threshold: float = 1.0
     max_per_joint: int = 128
-    min_joints: int = 2
+    min_joints: int = 1
     min_score: float = 0.2
     refine: bool = True
 
