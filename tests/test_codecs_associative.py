@@ -167,3 +167,14 @@ def test_oracle_on_real_annotations(data_dir):
     assert metrics["AP"] > 0.9
     noisy, _ = run_oracle(dataset, "ae", Noise(0.2, 0.6, 0.03, 0.15))
     assert noisy["AP"] < metrics["AP"]
+
+
+def test_oracle_command_for_ae(data_dir):
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    args = ["oracle", "--method", "ae", str(DATASETS["mmpose-coco"]), "--field-noise", "0.1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert float(result.output.splitlines()[1].split()[0]) > 0.9
