@@ -204,30 +204,38 @@ class PafCodec:
     def _connect(self, peaks: Peaks, pafs: np.ndarray) -> list[np.ndarray]:
         """Per limb, the matched (peak a, peak b, score) rows, as an (m, 3) array."""
         bounds = peaks.bounds(NUM_PARTS)
-        h, w = pafs.shape[1:]
-        t = np.linspace(0.0, 1.0, self.num_samples)
-        allowed_failures = self.num_samples - int(np.ceil(self.min_pass_ratio * self.num_samples))
-        x, y = peaks.x.astype(np.float64), peaks.y.astype(np.float64)
         found = []
-        for (a, b), (cx, cy) in zip(LIMBS, PAF_CHANNELS, strict=True):
+        for limb, (a, b) in enumerate(LIMBS):
             ia = np.arange(bounds[a], bounds[a + 1])
             ib = np.arange(bounds[b], bounds[b + 1])
-            pa, pb, score = _score_pairs(
-                x[ia],
-                y[ia],
-                x[ib],
-                y[ib],
-                pafs[cx].ravel(),
-                pafs[cy].ravel(),
-                w,
-                t,
-                allowed_failures,
-                self.paf_threshold,
-                0.5 * h,
-            )
+            pa, pb, score = self._score_pairs(peaks, pafs, limb, ia, ib)
             taken = _greedy_match(pa, pb, score, len(ia), len(ib))
             found.append(np.stack([ia[pa[taken]], ib[pb[taken]], score[taken]], axis=1))
         return found
+
+    def _score_pairs(
+        self, peaks: Peaks, pafs: np.ndarray, limb: int, ia: np.ndarray, ib: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs of candidates (peaks `ia` of the limb's first part, `ib` of its second)
+        whose line integral passes, as positions in `ia` and `ib` and their scores."""
+        h, w = pafs.shape[1:]
+        cx, cy = PAF_CHANNELS[limb]
+        t = np.linspace(0.0, 1.0, self.num_samples)
+        allowed_failures = self.num_samples - int(np.ceil(self.min_pass_ratio * self.num_samples))
+        x, y = peaks.x.astype(np.float64), peaks.y.astype(np.float64)
+        return _line_integrals(
+            x[ia],
+            y[ia],
+            x[ib],
+            y[ib],
+            pafs[cx].ravel(),
+            pafs[cy].ravel(),
+            w,
+            t,
+            allowed_failures,
+            self.paf_threshold,
+            0.5 * h,
+        )
 
     def _assemble(self, peaks: Peaks, connections: list[np.ndarray], pafs: np.ndarray) -> Poses:
         m = len(peaks)
@@ -263,31 +271,15 @@ class PafCodec:
         has a limb's first part but not its second takes the best candidate whose line
         integral passes, unclaimed candidates first. Returns the added limb scores per row."""
         added = np.zeros(len(table))
-        t = np.linspace(0.0, 1.0, self.num_samples)
-        allowed_failures = self.num_samples - int(np.ceil(self.min_pass_ratio * self.num_samples))
         bounds = peaks.bounds(NUM_PARTS)
-        h, w = pafs.shape[1:]
-        x, y = peaks.x.astype(np.float64), peaks.y.astype(np.float64)
-        for (a, b), (cx, cy) in zip(LIMBS[:NUM_TREE_LIMBS], PAF_CHANNELS, strict=False):
+        for limb, (a, b) in enumerate(LIMBS[:NUM_TREE_LIMBS]):
             people = (table >= 0).sum(axis=1) >= self.min_parts
             lacking = np.flatnonzero(people & (table[:, a] >= 0) & (table[:, b] < 0))
             ib = np.arange(bounds[b], bounds[b + 1])
             if not len(lacking) or not len(ib):
                 continue
             ia = table[lacking, a]
-            pa, pb, score = _score_pairs(
-                x[ia],
-                y[ia],
-                x[ib],
-                y[ib],
-                pafs[cx].ravel(),
-                pafs[cy].ravel(),
-                w,
-                t,
-                allowed_failures,
-                self.paf_threshold,
-                0.5 * h,
-            )
+            pa, pb, score = self._score_pairs(peaks, pafs, limb, ia, ib)
             claimed = np.isin(ib[pb], table[people, b])
             order = np.lexsort((-score, claimed, pa))  # per person: unclaimed, then best
             first = order[np.unique(pa[order], return_index=True)[1]]
@@ -362,7 +354,7 @@ def _accumulate_limbs(ends, width, field_x, field_y, counts):
 
 
 @njit(cache=True, nogil=True)
-def _score_pairs(ax, ay, bx, by, field_x, field_y, width, t, allowed_failures, threshold, reach):
+def _line_integrals(ax, ay, bx, by, field_x, field_y, width, t, allowed_failures, threshold, reach):
     """Line integrals of a limb's field between every pair of candidates (a, b).
 
     The field is sampled at the cell nearest to each of the points (1 - t) a + t b and
