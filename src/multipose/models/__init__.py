@@ -1,0 +1,1 @@
+"""Networks: plain torch modules that map images to raw maps."""

