@@ -52,14 +52,17 @@ class Estimator:
         return torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))[None]
 
     @torch.inference_mode()
-    def maps(self, image: np.ndarray) -> tuple[list[np.ndarray], float]:
+    def maps(
+        self, image: np.ndarray, input_height: int | None = None
+    ) -> tuple[list[np.ndarray], float]:
         """The network's last-stage maps (each (C, h, w), at the first scale's size, averaged
-        over the scales) and the factor from the image to the first scale's input."""
+        over the scales) and the factor from the image to the first scale's input, for inputs
+        of `input_height` (the spec's by default) times each scale."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise MultiposeError(
                 f"expected an RGB uint8 image (H, W, 3), not {image.dtype} {image.shape}"
             )
-        base = self.spec.input_height / image.shape[0]
+        base = (input_height or self.spec.input_height) / image.shape[0]
         total: list[np.ndarray] = []
         for scale in self.scales:
             outputs = self.model(self._input(image, base * scale).to(self.device))[-1]
@@ -72,11 +75,17 @@ class Estimator:
                 acc += np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in m])
         return [m / len(self.scales) for m in total], base
 
+    def to_image(self, people: Poses, base: float) -> Poses:
+        """People found in the first scale's input back in the image (pixel centres kept),
+        after the spec's output offset."""
+        shifted = people.transform(offset=self.spec.output_offset)
+        return shifted.transform(1 / base, (0.5 / base - 0.5, 0.5 / base - 0.5))
+
     def __call__(self, image: np.ndarray) -> Poses:
         start = time.perf_counter()
         (heatmaps, pafs), base = self.maps(image)
         middle = time.perf_counter()
-        people = self.codec.decode(heatmaps, pafs, "coco18").transform(1 / base)
+        people = self.to_image(self.codec.decode(heatmaps, pafs, "coco18"), base)
         end = time.perf_counter()
         self.timing = {"network_ms": 1000 * (middle - start), "decode_ms": 1000 * (end - middle)}
         return people

