@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS
+from common import RESULTS, median_ms
 from multipose.codecs.paf import PafCodec
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
@@ -95,8 +95,48 @@ def main() -> None:
                 )
                 print(row)
                 lines.append(row)
+    lines += ["", *forward_times(model)]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "real_model.md").write_text("\n".join(lines) + "\n")
+
+
+def forward_times(model: torch.nn.Module) -> list[str]:
+    """Median forward ms of the network on a 432x368 input, 2 threads: PyTorch, and
+    onnxruntime running our module exported to ONNX (when onnxruntime and onnx are installed)."""
+    x = torch.rand(1, 3, 368, 432) * 255
+    with torch.inference_mode():
+        rows = [f"PyTorch forward, 432x368, 2 threads: {median_ms(lambda: model(x), 20):.1f} ms."]
+    try:
+        import onnxruntime
+    except ImportError:
+        return [*rows, "onnxruntime is not installed: no ONNX timing."]
+
+    class LastStage(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = model
+
+        def forward(self, image):
+            return self.network(image)[-1]
+
+    path = RESULTS / "openpose-mobilenet-v2.onnx"
+    with torch.no_grad():
+        torch.onnx.export(LastStage(), (x,), path, input_names=["image"], dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {"image": x.numpy()}
+    onnx_ms = median_ms(lambda: session.run(None, feed), 20)
+    with torch.inference_mode():
+        expected = model(x)[-1]
+    outputs = session.run(None, feed)
+    diff = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(outputs, expected, strict=True))
+    path.unlink()
+    return [
+        *rows,
+        f"onnxruntime on our exported module, same input: {onnx_ms:.1f} ms "
+        f"(max abs difference to PyTorch {diff:.1e}).",
+    ]
 
 
 if __name__ == "__main__":
