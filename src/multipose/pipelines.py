@@ -9,6 +9,7 @@ decoded, and the people scaled back to the original image.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,11 @@ from multipose.poses import Poses
 
 class Estimator:
     """Callable on an RGB uint8 image (H, W, 3); returns the people in image pixels. After each
-    call, `timing` holds the milliseconds spent in the network and in decoding."""
+    call, `timing` holds the milliseconds spent in the network and in decoding.
+
+    With `trace`, the network is traced and frozen with TorchScript once per input size (about
+    2.5 s each) and runs about a quarter faster after: worth it for video or images of one
+    size, not for a folder of many sizes."""
 
     def __init__(
         self,
@@ -32,6 +37,7 @@ class Estimator:
         device: str = "cpu",
         scales: Sequence[float] = (1.0,),
         codec: object | None = None,
+        trace: bool = False,
     ) -> None:
         if spec.method != "openpose":
             raise MultiposeError(f"no pipeline yet for {spec.method} models ({spec.name})")
@@ -41,6 +47,20 @@ class Estimator:
         self.model = model.to(self.device).eval()
         self.codec = codec or spec.codec()
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+        self.trace = trace
+        self._traced: dict[tuple[int, ...], torch.jit.ScriptModule] = {}
+
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The network's last stage on an input batch."""
+        if not self.trace:
+            return self.model(x)[-1]
+        if x.shape not in self._traced:
+            with torch.no_grad(), warnings.catch_warnings():
+                # The pads and resize sizes become constants: right for this input size.
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                traced = torch.jit.trace(_LastStage(self.model).eval(), (x,), check_trace=False)
+                self._traced[x.shape] = torch.jit.freeze(traced)
+        return self._traced[x.shape](x)
 
     def _input(self, image: np.ndarray, scale: float) -> torch.Tensor:
         h, w = image.shape[:2]
@@ -65,7 +85,7 @@ class Estimator:
         base = (input_height or self.spec.input_height) / image.shape[0]
         total: list[np.ndarray] = []
         for scale in self.scales:
-            outputs = self.model(self._input(image, base * scale).to(self.device))[-1]
+            outputs = self._run(self._input(image, base * scale).to(self.device))
             maps = [m[0].float().cpu().numpy() for m in outputs]
             if not total:
                 total = maps
@@ -91,9 +111,22 @@ class Estimator:
         return people
 
 
+class _LastStage(torch.nn.Module):
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.network(x)[-1])
+
+
 def load(
-    name: str, weights: str | Path, device: str = "cpu", scales: Sequence[float] = (1.0,)
+    name: str,
+    weights: str | Path,
+    device: str = "cpu",
+    scales: Sequence[float] = (1.0,),
+    trace: bool = False,
 ) -> Estimator:
     """An estimator for the model `name` with the weights in `weights`."""
     spec = get_spec(name)
-    return Estimator(spec, spec.load(Path(weights)), device, scales)
+    return Estimator(spec, spec.load(Path(weights)), device, scales, trace=trace)
