@@ -9,7 +9,6 @@ decoded, and the people scaled back to the original image.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,11 +23,7 @@ from multipose.poses import Poses
 
 class Estimator:
     """Callable on an RGB uint8 image (H, W, 3); returns the people in image pixels. After each
-    call, `timing` holds the milliseconds spent in the network and in decoding.
-
-    With `trace`, the network is traced and frozen with TorchScript once per input size (about
-    2.5 s each) and runs about a quarter faster after: worth it for video or images of one
-    size, not for a folder of many sizes."""
+    call, `timing` holds the milliseconds spent in the network and in decoding."""
 
     def __init__(
         self,
@@ -37,7 +32,6 @@ class Estimator:
         device: str = "cpu",
         scales: Sequence[float] = (1.0,),
         codec: object | None = None,
-        trace: bool = False,
     ) -> None:
         if spec.method != "openpose":
             raise MultiposeError(f"no pipeline yet for {spec.method} models ({spec.name})")
@@ -47,20 +41,6 @@ class Estimator:
         self.model = model.to(self.device).eval()
         self.codec = codec or spec.codec()
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
-        self.trace = trace
-        self._traced: dict[tuple[int, ...], torch.jit.ScriptModule] = {}
-
-    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The network's last stage on an input batch."""
-        if not self.trace:
-            return self.model(x)[-1]
-        if x.shape not in self._traced:
-            with torch.no_grad(), warnings.catch_warnings():
-                # The pads and resize sizes become constants: right for this input size.
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                traced = torch.jit.trace(_LastStage(self.model).eval(), (x,), check_trace=False)
-                self._traced[x.shape] = torch.jit.freeze(traced)
-        return self._traced[x.shape](x)
 
     def _input(self, image: np.ndarray, scale: float) -> torch.Tensor:
         h, w = image.shape[:2]
@@ -69,6 +49,10 @@ class Estimator:
         if self.spec.channels == "bgr":
             resized = resized[..., ::-1]
         resized = (resized - np.float32(self.spec.mean)) / np.float32(self.spec.std)
+        pad = self.spec.pad_to
+        extra = (-size[1] % pad, -size[0] % pad)
+        if any(extra):
+            resized = np.pad(resized, ((0, extra[0]), (0, extra[1]), (0, 0)))
         return torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))[None]
 
     @torch.inference_mode()
@@ -85,7 +69,7 @@ class Estimator:
         base = (input_height or self.spec.input_height) / image.shape[0]
         total: list[np.ndarray] = []
         for scale in self.scales:
-            outputs = self._run(self._input(image, base * scale).to(self.device))
+            outputs = self.model(self._input(image, base * scale).to(self.device))[-1]
             maps = [m[0].float().cpu().numpy() for m in outputs]
             if not total:
                 total = maps
@@ -95,11 +79,10 @@ class Estimator:
                 acc += np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in m])
         return [m / len(self.scales) for m in total], base
 
-    def to_image(self, people: Poses, base: float) -> Poses:
-        """People found in the first scale's input back in the image (pixel centres kept),
-        after the spec's output offset."""
-        shifted = people.transform(offset=self.spec.output_offset)
-        return shifted.transform(1 / base, (0.5 / base - 0.5, 0.5 / base - 0.5))
+    @staticmethod
+    def to_image(people: Poses, base: float) -> Poses:
+        """People found in the first scale's input back in the image (pixel centres kept)."""
+        return people.transform(1 / base, (0.5 / base - 0.5, 0.5 / base - 0.5))
 
     def __call__(self, image: np.ndarray) -> Poses:
         start = time.perf_counter()
@@ -111,22 +94,12 @@ class Estimator:
         return people
 
 
-class _LastStage(torch.nn.Module):
-    def __init__(self, network: torch.nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.network(x)[-1])
-
-
 def load(
     name: str,
     weights: str | Path,
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),
-    trace: bool = False,
 ) -> Estimator:
     """An estimator for the model `name` with the weights in `weights`."""
     spec = get_spec(name)
-    return Estimator(spec, spec.load(Path(weights)), device, scales, trace=trace)
+    return Estimator(spec, spec.load(Path(weights)), device, scales)

@@ -23,8 +23,8 @@ class ModelSpec:
     `load(path)` one filled from a weights file; `codec()` its decoder; input_height: the
     height images are resized to (aspect kept); stride of the output maps; layout of the
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
-    that order, on 0..255); output_offset: (x, y) in input pixels added to decoded keypoints,
-    for networks whose maps are known to sit off the cell centres."""
+    that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
+    multiple of this."""
 
     name: str
     method: str
@@ -37,7 +37,7 @@ class ModelSpec:
     channels: str = "rgb"
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    output_offset: tuple[float, float] = (0.0, 0.0)
+    pad_to: int = 1
     notes: str = field(default="", compare=False)
 
 
@@ -61,14 +61,17 @@ SPECS: dict[str, ModelSpec] = {
             method="openpose",
             build=_openpose_mobilenet,
             load=_load_openpose_mobilenet,
-            codec=lambda: PafCodec(peak_threshold=0.05),
+            # The weights' author's post-processing thresholds (better AP here than ours).
+            codec=lambda: PafCodec(
+                peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
+            ),
             input_height=368,
             stride=8,
             layout="coco18",
             channels="bgr",
-            # Its keypoints come out about 4 input pixels right of where they are: measured on
-            # coco-mini-train2017 at input height 512 (AP 0.125 -> 0.150 with this shift).
-            output_offset=(-4.0, 0.0),
+            # TF's SAME padding of its four strided convolutions shifts the features by 1, 2,
+            # 4 or 8 px wherever a size met there is odd, which it never was in training.
+            pad_to=16,
             notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
         ),
     )
