@@ -1,12 +1,22 @@
 """multipose: multi-person 2D human pose estimation (top-down, OpenPose, Associative Embedding)."""
 
 from multipose.errors import MultiposeError
-from multipose.pipelines import Estimator, load
 from multipose.poses import Poses
 from multipose.render import draw
 from multipose.skeleton import BODY25, COCO17, COCO18, CROWDPOSE14, Layout, get_layout
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`Estimator` and `load` come with torch: imported on first use, so that the command line
+    and the light modules start fast."""
+    if name in ("Estimator", "load"):
+        from multipose import pipelines
+
+        return getattr(pipelines, name)
+    raise AttributeError(f"module 'multipose' has no attribute {name!r}")
+
 
 __all__ = [
     "BODY25",
