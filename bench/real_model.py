@@ -78,7 +78,7 @@ def main() -> None:
                 results, decode_ms = [], []
                 for image_id, ((heatmaps, pafs), base) in setting_maps.items():
                     start = time.perf_counter()
-                    people = Estimator.to_image(codec.decode(heatmaps, pafs, "coco17"), base)
+                    people = codec.decode(heatmaps, pafs, "coco17").resized(1 / base)
                     decode_ms.append(1000 * (time.perf_counter() - start))
                     results += people.to_coco(image_id)
                 m = evaluate(dataset, results)

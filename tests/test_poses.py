@@ -129,3 +129,13 @@ def test_openpose_document_without_scores_or_ids():
         Poses.from_openpose({"version": 1.3})
     with pytest.raises(MultiposeError, match="lengths"):
         Poses.from_openpose({"people": [{"pose_keypoints_2d": [1, 2]}]})
+
+
+def test_resized_keeps_pixel_centres(rng):
+    poses = make_poses(rng)
+    doubled = poses.resized(2.0)
+    found = poses.keypoints[..., 2] > 0
+    np.testing.assert_allclose(
+        doubled.keypoints[found][:, :2], poses.keypoints[found][:, :2] * 2 + 0.5
+    )
+    np.testing.assert_allclose(doubled.resized(0.5).keypoints, poses.keypoints, atol=1e-4)

@@ -71,12 +71,12 @@ def openpose_round_trip(
     width, height = image_size
     scale = input_height / height
     input_size = (max(1, round(width * scale)), input_height)
-    people = noise.jittered(people.transform(scale), codec.stride, rng)
+    people = noise.jittered(people.resized(scale), codec.stride, rng)
     heights = noise.peak_heights((len(people), NUM_PARTS), rng)
     targets = codec.encode(people, input_size, peak_heights=heights)
     heatmaps = noise.added(targets.heatmaps[:NUM_PARTS], noise.heatmap, rng)
     pafs = noise.added(targets.pafs, noise.field, rng)
-    return codec.decode(heatmaps, pafs, "coco17").transform(1 / scale)
+    return codec.decode(heatmaps, pafs, "coco17").resized(1 / scale)
 
 
 def topdown_round_trip(
@@ -134,12 +134,12 @@ def ae_round_trip(
     width, height = image_size
     scale = input_short_side / min(width, height)
     input_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    people = noise.jittered(people.transform(scale).convert("coco17"), codec.strides[0], rng)
+    people = noise.jittered(people.resized(scale).convert("coco17"), codec.strides[0], rng)
     heights = noise.peak_heights((len(people), 17), rng)
     targets = codec.encode(people, input_size, peak_heights=heights)
     tags = codec.render_tags(people, input_size, oracle_tags(len(people), rng))
     heatmaps = noise.added(targets.heatmaps[0], noise.heatmap, rng)
-    return codec.decode(heatmaps, noise.added(tags, noise.field, rng)).transform(1 / scale)
+    return codec.decode(heatmaps, noise.added(tags, noise.field, rng)).resized(1 / scale)
 
 
 RoundTrip = Callable[[Poses, tuple[int, int], Noise, np.random.Generator], Poses]

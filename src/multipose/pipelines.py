@@ -79,16 +79,11 @@ class Estimator:
                 acc += np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in m])
         return [m / len(self.scales) for m in total], base
 
-    @staticmethod
-    def to_image(people: Poses, base: float) -> Poses:
-        """People found in the first scale's input back in the image (pixel centres kept)."""
-        return people.transform(1 / base, (0.5 / base - 0.5, 0.5 / base - 0.5))
-
     def __call__(self, image: np.ndarray) -> Poses:
         start = time.perf_counter()
         (heatmaps, pafs), base = self.maps(image)
         middle = time.perf_counter()
-        people = self.to_image(self.codec.decode(heatmaps, pafs, "coco18"), base)
+        people = self.codec.decode(heatmaps, pafs, "coco18").resized(1 / base)
         end = time.perf_counter()
         self.timing = {"network_ms": 1000 * (middle - start), "decode_ms": 1000 * (end - middle)}
         return people

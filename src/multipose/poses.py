@@ -128,6 +128,11 @@ class Poses:
         m = np.array([[sx, 0, offset[0]], [0, sy, offset[1]]], dtype=np.float64)
         return self.affine(m)
 
+    def resized(self, factor: float) -> Poses:
+        """Poses of the same image resized by `factor` (pixel centres stay pixel centres:
+        x -> (x + 0.5) factor - 0.5)."""
+        return self.transform(factor, (0.5 * factor - 0.5, 0.5 * factor - 0.5))
+
     def affine(self, matrix: np.ndarray) -> Poses:
         """Poses with every found point mapped by a 2x3 affine matrix (boxes by their corners)."""
         m = np.asarray(matrix, dtype=np.float64)

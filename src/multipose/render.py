@@ -76,23 +76,14 @@ def _draw_labels(canvas: np.ndarray, poses: Poses, boxes: bool, ids: bool, thick
         if ids:
             label = f"{identity}: {poses.scores[n]:.2f}"
             org = (int(x0) + 2, max(int(y0) - 3, 10))
-            cv2.putText(
-                canvas,
-                label,
-                org,
-                cv2.FONT_HERSHEY_SIMPLEX,
-                font_scale,
-                (0, 0, 0),
-                thickness + 2,
-                cv2.LINE_AA,
-            )
-            cv2.putText(
-                canvas,
-                label,
-                org,
-                cv2.FONT_HERSHEY_SIMPLEX,
-                font_scale,
-                color,
-                thickness,
-                cv2.LINE_AA,
-            )
+            for ink, width in (((0, 0, 0), thickness + 2), (color, thickness)):  # outlined
+                cv2.putText(
+                    canvas,
+                    label,
+                    org,
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    font_scale,
+                    ink,
+                    width,
+                    cv2.LINE_AA,
+                )
