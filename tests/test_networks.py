@@ -1,0 +1,98 @@
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from multipose.errors import MultiposeError
+from multipose.models.specs import SPECS, get_spec
+from multipose.weights.checkpoints import read_state_dict, write_safetensors
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Key names and shapes of the public files, dumped from the reference model definitions
+# (pytorch-openpose's bodypose_model; lightweight-human-pose-estimation's
+# PoseEstimationWithMobileNet), not from our modules.
+PUBLIC = {
+    "openpose-vgg19": ("pytorch_openpose_body.json", False),
+    "lightweight-openpose": ("lightweight_openpose.json", True),
+}
+
+
+def public_checkpoint(tmp_path, name, drop=None, reshape=None):
+    fixture, wrapped = PUBLIC[name]
+    shapes = json.loads((FIXTURES / fixture).read_text())
+    generator = torch.Generator().manual_seed(0)
+    state = {
+        k: torch.randn(shape, generator=generator) if shape else torch.tensor(0)
+        for k, shape in shapes.items()
+        if k != drop
+    }
+    if reshape:
+        state[reshape] = torch.zeros(1)
+    path = tmp_path / f"{name}.pth"
+    torch.save({"state_dict": state} if wrapped else state, path)
+    return path, state
+
+
+@pytest.mark.parametrize("name", list(PUBLIC))
+def test_public_checkpoints_load_unchanged(tmp_path, name):
+    path, state = public_checkpoint(tmp_path, name)
+    model = get_spec(name).load(path)
+    ours = model.state_dict()
+    if name == "openpose-vgg19":
+        assert torch.equal(
+            ours["heatmap_branches.0.conv5_5_CPM_L2.weight"], state["conv5_5_CPM_L2.weight"]
+        )
+        assert torch.equal(
+            ours["paf_branches.5.Mconv7_stage6_L1.bias"], state["Mconv7_stage6_L1.bias"]
+        )
+    else:
+        assert torch.equal(
+            ours["refinement_stages.0.pafs.1.0.weight"],
+            state["refinement_stages.0.pafs.1.0.weight"],
+        )
+    # And back through our own format.
+    write_safetensors(tmp_path / "ours.safetensors", model)
+    again = get_spec(name).load(tmp_path / "ours.safetensors").state_dict()
+    assert all(torch.equal(again[k], v) for k, v in ours.items())
+
+
+def test_missing_and_misshaped_keys_are_listed(tmp_path):
+    path, _ = public_checkpoint(
+        tmp_path, "openpose-vgg19", drop="conv3_2.bias", reshape="Mconv1_stage4_L2.weight"
+    )
+    with pytest.raises(MultiposeError) as info:
+        get_spec("openpose-vgg19").load(path)
+    message = str(info.value)
+    assert "1 missing: front.conv3_2.bias" in message
+    assert "wrong shape: heatmap_branches.3.Mconv1_stage4_L2.weight (1,)" in message
+    assert str(path) in message
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (Path.cwd, ())  # harmless, but code all the same
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"conv1_1.weight": _RunsCode()}, protocol=2))
+    with pytest.raises(MultiposeError, match="refused: the file holds more than tensors"):
+        read_state_dict(path)
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(MultiposeError, match="junk.pth"):
+        read_state_dict(tmp_path / "junk.pth")
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_forward_shapes_and_strides_at_two_sizes(name):
+    spec = get_spec(name)
+    model = spec.build().eval()
+    for h, w in ((64, 80), (96, 48)):
+        with torch.inference_mode():
+            outputs = model(torch.rand(1, 3, h, w) * 255)
+        heatmaps, pafs = outputs[-1]
+        assert heatmaps.shape == (1, 19, -(-h // spec.stride), -(-w // spec.stride))
+        assert pafs.shape == (1, 38, *heatmaps.shape[2:])
+        assert len(outputs) >= 2  # every stage's output, for the loss
