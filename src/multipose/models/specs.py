@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.errors import MultiposeError
 
@@ -21,7 +22,8 @@ from multipose.errors import MultiposeError
 class ModelSpec:
     """name; method ("openpose", "ae" or "topdown"); `build()` makes the bare network and
     `load(path)` one filled from a weights file; `codec()` its decoder; input_height: the
-    height images are resized to (aspect kept); stride of the output maps; layout of the
+    height images (bottom-up) or crops (top-down) are resized to; stride of the output maps;
+    layout of the
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
     that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
     multiple of this."""
@@ -81,6 +83,22 @@ def _load_lightweight(path: Path) -> nn.Module:
     return load_weights(_lightweight(), path)
 
 
+def _simplebaseline() -> nn.Module:
+    from multipose.models.simplebaseline import SimpleBaseline
+
+    return SimpleBaseline()
+
+
+def _load_simplebaseline(path: Path) -> nn.Module:
+    """SimpleBaseline's `pose_resnet_50_256x192.pth.tar` (torchvision ResNet names)."""
+    from multipose.weights.checkpoints import load_weights
+
+    return load_weights(_simplebaseline(), path)
+
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -131,6 +149,19 @@ SPECS: dict[str, ModelSpec] = {
             std=(256.0, 256.0, 256.0),
             pad_to=8,
             notes="Lightweight OpenPose; weights: its checkpoint_iter_370000.pth",
+        ),
+        ModelSpec(
+            name="simplebaseline-r50",
+            method="topdown",
+            build=_simplebaseline,
+            load=_load_simplebaseline,
+            codec=HeatmapCodec,
+            input_height=256,
+            stride=4,
+            layout="coco17",
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            notes="SimpleBaseline ResNet-50, 256x192 crops; weights: pose_resnet_50_256x192",
         ),
     )
 }
