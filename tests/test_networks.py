@@ -2,6 +2,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -97,3 +98,57 @@ def test_forward_shapes_and_strides_at_two_sizes(name):
             assert len(outputs) >= 2  # every stage's output, for the loss
         else:
             assert outputs[-1][0].shape == (1, 17, *size)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_onnxruntime_gives_the_network_outputs(tmp_path, name):
+    ort = pytest.importorskip("onnxruntime")
+    from multipose.models.export import export_onnx
+
+    spec = get_spec(name)
+    torch.manual_seed(0)
+    network = spec.build().eval()
+    path = export_onnx(spec, network, tmp_path / "model.onnx", (96, 64))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sizes = [(96, 64), (64, 96)] if spec.dynamic_size else [(96, 64)]
+    for width, height in sizes:
+        x = torch.rand(2, 3, height, width) * 255
+        with torch.inference_mode():
+            expected = [t.numpy() for t in network(x)[-1]]
+        for ours, theirs in zip(session.run(None, {"image": x.numpy()}), expected, strict=True):
+            assert ours.shape == theirs.shape
+            assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
+
+
+def test_convert_and_export_commands(tmp_path):
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    path, _ = public_checkpoint(tmp_path, "lightweight-openpose")
+    out = tmp_path / "lw.safetensors"
+    result = CliRunner().invoke(
+        main, ["convert-weights", str(path), "--arch", "lightweight-openpose", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "parameters" in result.output and out.is_file()
+    result = CliRunner().invoke(
+        main,
+        [
+            "export-onnx",
+            "lightweight-openpose",
+            "--weights",
+            str(out),
+            "--out",
+            str(tmp_path / "lw.onnx"),
+            "--size",
+            "96x64",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "lw.onnx").is_file()
+    result = CliRunner().invoke(
+        main, ["convert-weights", str(path), "--arch", "openpose-vgg19", "--out", str(out)]
+    )
+    assert result.exit_code == 1 and "do not fit OpenPoseVGG19" in result.output
+    assert "lightweight-openpose" in CliRunner().invoke(main, ["models"]).output

@@ -241,3 +241,64 @@ def oracle(
     click.echo(format_metrics(metrics))
     if out_file is not None:
         write_coco_results(out_file, results)
+
+
+@main.command()
+def models() -> None:
+    """List the model specs: method, input, stride, layout, and where weights come from."""
+    from multipose.models.specs import SPECS
+
+    for spec in SPECS.values():
+        click.echo(
+            f"{spec.name:24s} {spec.method:9s} input height {spec.input_height:<4d} "
+            f"stride {spec.stride}  {spec.layout:8s} {spec.notes}"
+        )
+
+
+@main.command("convert-weights")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--arch", required=True, help="Model spec name (see `multipose models`).")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The .safetensors file to write.",
+)
+def convert_weights(source: Path, arch: str, out_file: Path) -> None:
+    """Import a public checkpoint (or TF graph) into a network and save it as safetensors."""
+    from multipose.models.specs import get_spec
+    from multipose.weights.checkpoints import write_safetensors
+
+    if out_file.suffix != ".safetensors":
+        raise click.BadParameter("must end in .safetensors", param_hint="--out")
+    model = get_spec(arch).load(source)
+    write_safetensors(out_file, model)
+    count = sum(p.numel() for p in model.parameters())
+    click.echo(f"{arch}: {count:,} parameters -> {out_file}")
+
+
+@main.command("export-onnx")
+@click.argument("name")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    help="Weights file (public format or ours); random weights if left out.",
+)
+@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--size",
+    default="432x368",
+    show_default=True,
+    help="WIDTHxHEIGHT of the traced input (fixed where the network needs it).",
+)
+def export_onnx(name: str, weights: Path | None, out_file: Path, size: str) -> None:
+    """Export a model's network (last stage) to ONNX."""
+    from multipose.models.export import export_onnx as export
+    from multipose.models.specs import get_spec
+
+    spec = get_spec(name)
+    network = spec.load(weights) if weights is not None else spec.build()
+    export(spec, network, out_file, _size(size))
+    shape = "any height and width" if spec.dynamic_size else f"{size} only"
+    click.echo(f"{name} -> {out_file} ({shape})")

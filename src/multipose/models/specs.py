@@ -26,7 +26,7 @@ class ModelSpec:
     layout of the
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
     that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
-    multiple of this."""
+    multiple of this; dynamic_size: whether an ONNX export may keep height and width free."""
 
     name: str
     method: str
@@ -40,6 +40,7 @@ class ModelSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_to: int = 1
+    dynamic_size: bool = True
     notes: str = field(default="", compare=False)
 
 
@@ -118,6 +119,7 @@ SPECS: dict[str, ModelSpec] = {
             # TF's SAME padding of its four strided convolutions shifts the features by 1, 2,
             # 4 or 8 px wherever a size met there is odd, which it never was in training.
             pad_to=16,
+            dynamic_size=False,
             notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
         ),
         ModelSpec(
