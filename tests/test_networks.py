@@ -18,6 +18,7 @@ PUBLIC = {
     "openpose-vgg19": ("pytorch_openpose_body.json", False),
     "lightweight-openpose": ("lightweight_openpose.json", True),
     "simplebaseline-r50": ("simplebaseline_r50.json", False),  # microsoft's PoseResNet
+    "hourglass-ae": ("pose_ae_train.json", False),  # pose-ae-train's PoseNet, 4 stacks
 }
 
 
@@ -49,8 +50,8 @@ def test_public_checkpoints_load_unchanged(tmp_path, name):
         assert torch.equal(
             ours["paf_branches.5.Mconv7_stage6_L1.bias"], state["Mconv7_stage6_L1.bias"]
         )
-    else:  # the same names: every tensor where it was
-        assert all(torch.equal(ours[k], v) for k, v in state.items())
+    else:  # the same names (less a prefix): every tensor where it was
+        assert all(torch.equal(ours[k.removeprefix("model.module.")], v) for k, v in state.items())
     # And back through our own format.
     write_safetensors(tmp_path / "ours.safetensors", model)
     again = get_spec(name).load(tmp_path / "ours.safetensors").state_dict()
@@ -98,6 +99,8 @@ def test_forward_shapes_and_strides_at_two_sizes(name):
             assert len(outputs) >= 2  # every stage's output, for the loss
         else:
             assert outputs[-1][0].shape == (1, 17, *size)
+            if spec.method == "ae":
+                assert outputs[-1][1].shape == (1, 17, *size) and len(outputs) == 4
 
 
 @pytest.mark.parametrize("name", list(SPECS))

@@ -23,8 +23,7 @@ class LastStage(nn.Module):
         return tuple(self.network(image)[-1])
 
 
-def output_names(spec: ModelSpec) -> list[str]:
-    return ["heatmaps", "pafs"] if spec.method == "openpose" else ["heatmaps"]
+OUTPUTS = {"openpose": ["heatmaps", "pafs"], "ae": ["heatmaps", "tags"], "topdown": ["heatmaps"]}
 
 
 def export_onnx(
@@ -35,7 +34,7 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
-    names = output_names(spec)
+    names = OUTPUTS[spec.method]
     axes = {0: "batch", 2: "height", 3: "width"} if spec.dynamic_size else {0: "batch"}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter chatter

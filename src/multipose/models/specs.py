@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from multipose.codecs.associative import AssociativeCodec
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.errors import MultiposeError
@@ -97,6 +98,19 @@ def _load_simplebaseline(path: Path) -> nn.Module:
     return load_weights(_simplebaseline(), path)
 
 
+def _hourglass() -> nn.Module:
+    from multipose.models.hourglass import HourglassAE
+
+    return HourglassAE()
+
+
+def _load_hourglass(path: Path) -> nn.Module:
+    """pose-ae-train's checkpoints (keys under "model.module.")."""
+    from multipose.weights.checkpoints import load_weights
+
+    return load_weights(_hourglass(), path, lambda key: key.removeprefix("model.module."))
+
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
@@ -151,6 +165,19 @@ SPECS: dict[str, ModelSpec] = {
             std=(256.0, 256.0, 256.0),
             pad_to=8,
             notes="Lightweight OpenPose; weights: its checkpoint_iter_370000.pth",
+        ),
+        ModelSpec(
+            name="hourglass-ae",
+            method="ae",
+            build=_hourglass,
+            load=_load_hourglass,
+            codec=AssociativeCodec,
+            input_height=512,
+            stride=4,
+            layout="coco17",
+            std=(255.0, 255.0, 255.0),
+            pad_to=64,
+            notes="Associative Embedding, 4 stacked hourglasses; weights: pose-ae-train's",
         ),
         ModelSpec(
             name="simplebaseline-r50",
