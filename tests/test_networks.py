@@ -19,6 +19,8 @@ PUBLIC = {
     "lightweight-openpose": ("lightweight_openpose.json", True),
     "simplebaseline-r50": ("simplebaseline_r50.json", False),  # microsoft's PoseResNet
     "hourglass-ae": ("pose_ae_train.json", False),  # pose-ae-train's PoseNet, 4 stacks
+    "hrnet-w32": ("hrnet_w32.json", False),  # deep-high-resolution-net's PoseHighResolutionNet
+    "higherhrnet-w32": ("higherhrnet_w32.json", False),  # HigherHRNet's PoseHigherResolutionNet
 }
 
 
@@ -100,7 +102,11 @@ def test_forward_shapes_and_strides_at_two_sizes(name):
         else:
             assert outputs[-1][0].shape == (1, 17, *size)
             if spec.method == "ae":
-                assert outputs[-1][1].shape == (1, 17, *size) and len(outputs) == 4
+                assert outputs[-1][1].shape == (1, 17, *size)
+            if name == "hourglass-ae":
+                assert len(outputs) == 4  # one per stack, for intermediate supervision
+            if name == "higherhrnet-w32":
+                assert outputs[-1][2].shape == (1, 17, 2 * size[0], 2 * size[1])
 
 
 @pytest.mark.parametrize("name", list(SPECS))

@@ -34,7 +34,7 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
-    names = OUTPUTS[spec.method]
+    names = list(spec.outputs or OUTPUTS[spec.method])
     axes = {0: "batch", 2: "height", 3: "width"} if spec.dynamic_size else {0: "batch"}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter chatter

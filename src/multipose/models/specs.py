@@ -27,7 +27,8 @@ class ModelSpec:
     layout of the
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
     that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
-    multiple of this; dynamic_size: whether an ONNX export may keep height and width free."""
+    multiple of this; dynamic_size: whether an ONNX export may keep height and width free;
+    outputs: names of the tensors of the network's last output (by method by default)."""
 
     name: str
     method: str
@@ -42,6 +43,7 @@ class ModelSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_to: int = 1
     dynamic_size: bool = True
+    outputs: tuple[str, ...] = ()
     notes: str = field(default="", compare=False)
 
 
@@ -111,6 +113,29 @@ def _load_hourglass(path: Path) -> nn.Module:
     return load_weights(_hourglass(), path, lambda key: key.removeprefix("model.module."))
 
 
+def _hrnet() -> nn.Module:
+    from multipose.models.hrnet import HRNet
+
+    return HRNet()
+
+
+def _higherhrnet() -> nn.Module:
+    from multipose.models.hrnet import HigherHRNet
+
+    return HigherHRNet()
+
+
+def _plain_state_dict(build: Callable[[], nn.Module]) -> Callable[[Path], nn.Module]:
+    """Loader of checkpoints whose keys are the network's own (HRNet's, HigherHRNet's)."""
+
+    def load(path: Path) -> nn.Module:
+        from multipose.weights.checkpoints import load_weights
+
+        return load_weights(build(), path)
+
+    return load
+
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
@@ -178,6 +203,34 @@ SPECS: dict[str, ModelSpec] = {
             std=(255.0, 255.0, 255.0),
             pad_to=64,
             notes="Associative Embedding, 4 stacked hourglasses; weights: pose-ae-train's",
+        ),
+        ModelSpec(
+            name="higherhrnet-w32",
+            method="ae",
+            build=_higherhrnet,
+            load=_plain_state_dict(_higherhrnet),
+            codec=lambda: AssociativeCodec(strides=(4, 2)),
+            input_height=512,
+            stride=4,
+            layout="coco17",
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            pad_to=32,
+            outputs=("heatmaps", "tags", "heatmaps_stride2"),
+            notes="HigherHRNet-W32; weights: pose_higher_hrnet_w32_512.pth",
+        ),
+        ModelSpec(
+            name="hrnet-w32",
+            method="topdown",
+            build=_hrnet,
+            load=_plain_state_dict(_hrnet),
+            codec=HeatmapCodec,
+            input_height=256,
+            stride=4,
+            layout="coco17",
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            notes="HRNet-W32, 256x192 crops; weights: pose_hrnet_w32_256x192.pth",
         ),
         ModelSpec(
             name="simplebaseline-r50",
