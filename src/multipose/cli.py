@@ -302,3 +302,14 @@ def export_onnx(name: str, weights: Path | None, out_file: Path, size: str) -> N
     export(spec, network, out_file, _size(size))
     shape = "any height and width" if spec.dynamic_size else f"{size} only"
     click.echo(f"{name} -> {out_file} ({shape})")
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--resume", is_flag=True, help="Go on from the run's last checkpoint.")
+def train(config: Path, resume: bool) -> None:
+    """Train a model as CONFIG.yaml says (under torchrun for several processes)."""
+    from multipose.train.config import TrainConfig
+    from multipose.train.trainer import Trainer
+
+    Trainer(TrainConfig.read(config), resume=resume).run()

@@ -1,0 +1,56 @@
+"""Training checkpoints: everything a run needs to go on exactly where it stopped, written
+through a temporary file and a rename so that a crash never leaves half a checkpoint."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multipose.errors import MultiposeError
+
+
+def rng_states() -> dict[str, Any]:
+    """Python's and torch's random states (augmentation draws from generators seeded by
+    (seed, epoch, sample), which need no saving)."""
+    return {"python": random.getstate(), "torch": torch.get_rng_state()}
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    version, values, gauss = states["python"]
+    random.setstate((version, tuple(values), gauss))
+    torch.set_rng_state(states["torch"])
+
+
+def save_checkpoint(path: str | Path, **state: Any) -> None:
+    """Write `state` (tensors, state dicts, numbers, the config) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "config" in state and not isinstance(state["config"], dict):
+        state["config"] = asdict(state["config"])
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by `save_checkpoint`, read without running any pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise MultiposeError("no such checkpoint", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MultiposeError(
+            f"not a readable checkpoint ({type(exc).__name__}: {exc})", path
+        ) from None

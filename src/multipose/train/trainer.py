@@ -1,0 +1,256 @@
+"""The trainer: one process, or several under `torchrun` (DistributedDataParallel).
+
+Each step draws a batch (targets built in the DataLoader workers), computes the method's loss
+on every stage's output, steps the optimiser under the warm-up + cosine/step schedule (AMP on
+CUDA, optional gradient clipping), and logs the loss terms and learning rate to the console and
+`log.csv`. Checkpoints (`last.pt`, every `checkpoint_every` steps and at the end) are atomic and
+hold all a run needs to resume exactly: weights, optimiser, schedule, scaler, step, RNG states,
+config. Data order depends only on (seed, epoch), so a resumed run sees the batches the
+interrupted one would have. Rank 0 alone logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from multipose.data.datasets import BottomUpDataset, CocoSource, SceneSource, TopDownDataset
+from multipose.data.synthetic import make_dataset
+from multipose.data.transforms import NO_AUGMENT, Augment
+from multipose.errors import MultiposeError
+from multipose.io.coco import CocoDataset
+from multipose.losses import grouping_loss, masked_l2, weighted_mse
+from multipose.models.specs import get_spec
+from multipose.train.checkpoint import (
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
+from multipose.train.config import TrainConfig
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+        self.config = config
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = torch.device(config.device)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        torch.manual_seed(config.seed)
+        self.spec = get_spec(config.model)
+        network = self.spec.load(Path(config.weights)) if config.weights else self.spec.build()
+        network.train()
+        if config.sync_batchnorm and self.world > 1:
+            network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+        self.network = network.to(self.device)
+        self.model = DistributedDataParallel(self.network) if self.world > 1 else self.network
+        self.dataset = self._dataset()
+        self.optimizer = self._optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.scaler = torch.amp.GradScaler(enabled=config.amp and self.device.type == "cuda")
+        self.step = 0
+        self.out_dir = Path(config.out_dir)
+        if resume:
+            self._resume()
+
+    # -- setting up -------------------------------------------------------------------------
+
+    def _dataset(self):
+        config = self.config
+        if config.data == "synthetic":
+            width, height = config.input_size
+            _, scenes = make_dataset(
+                config.synthetic_images, config.synthetic_people, width, height, seed=config.seed
+            )
+            source = SceneSource(scenes)
+        else:
+            source = CocoSource(CocoDataset(config.data, config.image_dir))
+        augment = Augment() if config.augment else NO_AUGMENT
+        if self.spec.method == "topdown":
+            return TopDownDataset(source, self.spec, augment, config.seed)
+        return BottomUpDataset(source, self.spec, config.input_size, augment, config.seed)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        config, parameters = self.config, self.network.parameters()
+        if config.optimizer == "adamw":
+            return torch.optim.AdamW(parameters, config.lr, weight_decay=config.weight_decay)
+        if config.optimizer == "sgd":
+            return torch.optim.SGD(
+                parameters, config.lr, momentum=0.9, weight_decay=config.weight_decay
+            )
+        raise MultiposeError(f"optimizer must be adamw or sgd, not {config.optimizer!r}")
+
+    def _lr_factor(self, step: int) -> float:
+        config = self.config
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        if config.schedule == "cosine":
+            done = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+            return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        return 0.1 ** sum(step >= f * config.steps for f in config.step_at)
+
+    def _resume(self) -> None:
+        path = self.out_dir / "last.pt"
+        if not path.is_file():
+            raise MultiposeError("nothing to resume: no last.pt", self.out_dir)
+        state = load_checkpoint(path)
+        self.network.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+        restore_rng_states(state["rng"])
+        log = self.out_dir / "log.csv"
+        if self.rank == 0 and log.is_file():  # forget the steps done after the checkpoint
+            with log.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+            with log.open("w", newline="") as f:
+                if rows:
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(rows)
+
+    # -- the loss ---------------------------------------------------------------------------
+
+    def loss(self, outputs: list[tuple[torch.Tensor, ...]], batch: dict) -> dict[str, torch.Tensor]:
+        """The method's loss terms on every stage's outputs."""
+        method = self.spec.method
+        if method == "openpose":
+            mask = batch["mask"][:, None]
+            return {
+                "heatmaps": masked_l2([o[0] for o in outputs], batch["heatmaps"], mask),
+                "pafs": masked_l2([o[1] for o in outputs], batch["pafs"], mask),
+            }
+        if method == "ae":
+            mask, pull, push = batch["masks"][0][:, None], 0.0, 0.0
+            terms = {"heatmaps": masked_l2([o[0] for o in outputs], batch["heatmaps"][0], mask)}
+            for output in outputs:
+                stage_pull, stage_push = grouping_loss(output[1], batch["joints"], batch["valid"])
+                pull, push = pull + stage_pull, push + stage_push
+            terms["pull"] = self.config.tag_loss_weight * pull
+            terms["push"] = self.config.tag_loss_weight * push
+            if len(outputs[-1]) > 2:  # HigherHRNet's stride-2 heatmaps
+                terms["heatmaps_stride2"] = masked_l2(
+                    [outputs[-1][2]], batch["heatmaps"][1], batch["masks"][1][:, None]
+                )
+            return terms
+        return {"heatmaps": weighted_mse(outputs[-1][0], batch["heatmaps"], batch["weights"])}
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _batches(self, epoch: int, skip: int):
+        """The batches of `epoch` from the `skip`-th on, in an order set by (seed, epoch)."""
+        sampler = DistributedSampler(
+            self.dataset, self.world, self.rank, shuffle=True, seed=self.config.seed, drop_last=True
+        )
+        sampler.set_epoch(epoch)
+        indices = list(sampler)[skip * self.config.batch_size :]
+        self.dataset.epoch = epoch
+        return DataLoader(
+            self.dataset,
+            self.config.batch_size,
+            sampler=indices,
+            num_workers=self.config.workers,
+            drop_last=True,
+        )
+
+    def steps_per_epoch(self) -> int:
+        per_rank = len(self.dataset) // self.world
+        steps = per_rank // self.config.batch_size
+        if steps == 0:
+            raise MultiposeError(
+                f"{len(self.dataset)} samples make no batch of {self.config.batch_size} "
+                f"on each of {self.world} processes"
+            )
+        return steps
+
+    def run(self, stop_after: int | None = None) -> list[dict[str, float]]:
+        """Train to `config.steps` (or stop after step `stop_after`, as if killed, without a
+        final checkpoint). Returns this call's log rows."""
+        rows: list[dict[str, float]] = []
+        per_epoch = self.steps_per_epoch()
+        while self.step < self.config.steps:
+            epoch, skip = divmod(self.step, per_epoch)
+            for batch in self._batches(epoch, skip):
+                rows.append(self._train_step(batch))
+                if self.step % self.config.checkpoint_every == 0:
+                    self.save()
+                if stop_after is not None and self.step >= stop_after:
+                    return rows
+                if self.step >= self.config.steps:
+                    break
+        self.save()
+        return rows
+
+    def _train_step(self, batch: dict) -> dict[str, float]:
+        batch = _to(batch, self.device)
+        with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+            terms = self.loss(self.model(batch["image"]), batch)
+            total = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.config.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.network.parameters(), self.config.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        row = {
+            "step": self.step,
+            "lr": self.scheduler.get_last_lr()[0],
+            "loss": float(total.detach()),
+            **{k: float(v.detach()) for k, v in terms.items()},
+        }
+        self._log(row)
+        return row
+
+    def _log(self, row: dict[str, float]) -> None:
+        if self.rank != 0:
+            return
+        path = self.out_dir / "log.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists() or path.stat().st_size == 0 or row["step"] == 1
+        with path.open("w" if new else "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if row["step"] % self.config.log_every == 0 or row["step"] == self.config.steps:
+            terms = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "lr"))
+            print(f"step {row['step']}/{self.config.steps} lr {row['lr']:.3g} {terms}", flush=True)
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        save_checkpoint(
+            self.out_dir / "last.pt",
+            model=self.network.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            step=self.step,
+            world_size=self.world,
+            rng=rng_states(),
+            config=asdict(self.config),
+        )
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    def move(value):
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        return value.to(device, non_blocking=True)
+
+    return {key: move(value) for key, value in batch.items()}

@@ -1,0 +1,117 @@
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+import yaml
+
+from multipose.errors import MultiposeError
+from multipose.train.checkpoint import load_checkpoint
+from multipose.train.config import TrainConfig
+from multipose.train.trainer import Trainer
+
+
+def small(tmp_path, **changes) -> TrainConfig:
+    settings = dict(
+        model="lightweight-openpose",
+        data="synthetic",
+        out_dir=str(tmp_path / "run"),
+        synthetic_images=8,
+        synthetic_people=2,
+        input_size=(64, 64),
+        batch_size=2,
+        steps=8,
+        checkpoint_every=4,
+        warmup_steps=2,
+        workers=0,
+        log_every=100,
+    )
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def test_a_killed_run_resumes_exactly(tmp_path):
+    torch.set_num_threads(1)
+    whole = Trainer(small(tmp_path / "a")).run()
+    assert [r["step"] for r in whole] == list(range(1, 9))
+    interrupted = small(tmp_path / "b")
+    Trainer(interrupted).run(stop_after=6)  # killed after step 6; the checkpoint is at step 4
+    assert load_checkpoint(tmp_path / "b" / "run" / "last.pt")["step"] == 4
+    resumed = Trainer(interrupted, resume=True)
+    assert resumed.step == 4
+    rest = resumed.run()
+    assert [r["step"] for r in rest] == [5, 6, 7, 8]
+    for mine, theirs in zip(rest, whole[4:], strict=True):
+        assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    final = load_checkpoint(tmp_path / "b" / "run" / "last.pt")
+    assert final["step"] == 8 and final["config"]["model"] == "lightweight-openpose"
+    logged = (tmp_path / "b" / "run" / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in logged[1:]] == [str(s) for s in range(1, 9)]
+
+
+def test_the_loss_falls(tmp_path):
+    rows = Trainer(small(tmp_path, steps=30, lr=2e-3, warmup_steps=3, augment=False)).run()
+    assert sum(r["loss"] for r in rows[-5:]) < 0.8 * sum(r["loss"] for r in rows[:5])
+
+
+@pytest.mark.parametrize("model", ["higherhrnet-w32", "simplebaseline-r50"])
+def test_other_methods_train_a_step(tmp_path, model):
+    config = small(tmp_path, model=model, steps=1, batch_size=2, synthetic_images=2)
+    row = Trainer(config).run()[0]
+    assert row["step"] == 1 and row["loss"] > 0
+    if model == "higherhrnet-w32":
+        assert {"pull", "push", "heatmaps_stride2"} <= set(row)
+
+
+def test_config_errors(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        yaml.safe_dump({"model": "lightweight-openpose", "data": "synthetic", "learning_rate": 1})
+    )
+    with pytest.raises(MultiposeError, match="unknown settings: learning_rate"):
+        TrainConfig.read(path)
+    path.write_text("model: x\n")
+    with pytest.raises(MultiposeError, match="missing settings: data"):
+        TrainConfig.read(path)
+    with pytest.raises(MultiposeError, match="nothing to resume"):
+        Trainer(small(tmp_path / "empty"), resume=True)
+    with pytest.raises(MultiposeError, match="make no batch"):
+        Trainer(replace(small(tmp_path), batch_size=64)).run()
+
+
+def test_two_processes_with_gloo(tmp_path):
+    config = small(tmp_path, steps=4, checkpoint_every=100)
+    path = tmp_path / "ddp.yaml"
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}
+    path.write_text(yaml.safe_dump(settings))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            "-m",
+            "multipose.train",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["step"] == 4 and state["world_size"] == 2
+    assert done.stdout.count("step 4/4") == 1  # rank 0 alone logs
