@@ -1,9 +1,12 @@
 """Inference pipelines: from an image to `Poses` with a model spec and its network.
 
-Bottom-up (OpenPose): the image is resized so that its height is the spec's input height
-(aspect kept) times each scale, normalised as the spec says, run through the network; the last
-stage's maps of every scale are brought to the size of the first scale's maps and averaged,
-decoded, and the people scaled back to the original image.
+Bottom-up (OpenPose, Associative Embedding): the image is resized so that its height is the
+spec's input height (aspect kept) times each scale, padded and normalised as the spec says, run
+through the network; the last output's maps of every scale are brought to the size of the first
+scale's and averaged, decoded, and the people scaled back to the original image.
+
+Top-down: person boxes from a box source, one affine crop per person, one batch through the
+network, heatmaps decoded and mapped back through each crop's inverse transform.
 """
 
 from __future__ import annotations
@@ -16,14 +19,24 @@ import cv2
 import numpy as np
 import torch
 
+from multipose.boxes import BoxSource
+from multipose.data.datasets import normalise
 from multipose.errors import MultiposeError
 from multipose.models.specs import ModelSpec, get_spec
 from multipose.poses import Poses
+from multipose.topdown import (
+    box_regions,
+    check_boxes,
+    crop_transforms,
+    people_from_heatmaps,
+    warp_crops,
+)
 
 
 class Estimator:
-    """Callable on an RGB uint8 image (H, W, 3); returns the people in image pixels. After each
-    call, `timing` holds the milliseconds spent in the network and in decoding."""
+    """Callable on an RGB uint8 image (H, W, 3) (and, for ground-truth or detection-file boxes,
+    its dataset id); returns the people in image pixels. After each call, `timing` holds the
+    milliseconds spent in the network and in decoding. Top-down models need `boxes`."""
 
     def __init__(
         self,
@@ -32,40 +45,36 @@ class Estimator:
         device: str = "cpu",
         scales: Sequence[float] = (1.0,),
         codec: object | None = None,
+        boxes: BoxSource | None = None,
     ) -> None:
-        if spec.method != "openpose":
-            raise MultiposeError(f"no pipeline yet for {spec.method} models ({spec.name})")
         if not scales or any(s <= 0 for s in scales):
             raise MultiposeError(f"scales must be positive, not {list(scales)}")
+        if spec.method == "topdown" and boxes is None:
+            raise MultiposeError(f"{spec.name} is top-down: it needs a source of person boxes")
         self.spec, self.device, self.scales = spec, torch.device(device), tuple(scales)
         self.model = model.to(self.device).eval()
         self.codec = codec or spec.codec()
+        self.boxes = boxes
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
     def _input(self, image: np.ndarray, scale: float) -> torch.Tensor:
         h, w = image.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        resized = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC).astype(np.float32)
-        if self.spec.channels == "bgr":
-            resized = resized[..., ::-1]
-        resized = (resized - np.float32(self.spec.mean)) / np.float32(self.spec.std)
+        tensor = normalise(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), self.spec)
         pad = self.spec.pad_to
         extra = (-size[1] % pad, -size[0] % pad)
         if any(extra):
-            resized = np.pad(resized, ((0, extra[0]), (0, extra[1]), (0, 0)))
-        return torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))[None]
+            tensor = torch.nn.functional.pad(tensor, (0, extra[1], 0, extra[0]))
+        return tensor[None]
 
     @torch.inference_mode()
     def maps(
         self, image: np.ndarray, input_height: int | None = None
     ) -> tuple[list[np.ndarray], float]:
-        """The network's last-stage maps (each (C, h, w), at the first scale's size, averaged
+        """A bottom-up network's last maps (each (C, h, w), at the first scale's size, averaged
         over the scales) and the factor from the image to the first scale's input, for inputs
         of `input_height` (the spec's by default) times each scale."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise MultiposeError(
-                f"expected an RGB uint8 image (H, W, 3), not {image.dtype} {image.shape}"
-            )
+        _check(image)
         base = (input_height or self.spec.input_height) / image.shape[0]
         total: list[np.ndarray] = []
         for scale in self.scales:
@@ -74,19 +83,59 @@ class Estimator:
             if not total:
                 total = maps
                 continue
-            size = total[0].shape[:0:-1]
             for acc, m in zip(total, maps, strict=True):
+                size = acc.shape[:0:-1]
                 acc += np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in m])
         return [m / len(self.scales) for m in total], base
 
-    def __call__(self, image: np.ndarray) -> Poses:
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
+        if self.spec.method == "topdown":
+            return self._top_down(image, image_id)
         start = time.perf_counter()
-        (heatmaps, pafs), base = self.maps(image)
+        maps, base = self.maps(image)
         middle = time.perf_counter()
-        people = self.codec.decode(heatmaps, pafs, "coco18").resized(1 / base)
-        end = time.perf_counter()
-        self.timing = {"network_ms": 1000 * (middle - start), "decode_ms": 1000 * (end - middle)}
+        if self.spec.method == "openpose":
+            people = self.codec.decode(maps[0], maps[1], self.spec.layout)
+        else:
+            people = self.codec.decode(maps[0], maps[1], self.spec.stride)
+        people = people.resized(1 / base)
+        self.timing = {
+            "network_ms": 1000 * (middle - start),
+            "decode_ms": 1000 * (time.perf_counter() - middle),
+        }
         return people
+
+    @torch.inference_mode()
+    def _top_down(self, image: np.ndarray, image_id: int | None) -> Poses:
+        _check(image)
+        found = self.boxes(image, image_id)
+        boxes, problems = check_boxes(found.boxes, image.shape[1::-1])
+        usable = np.array([p is None for p in problems], bool)
+        if not usable.any():
+            return Poses.empty(self.spec.layout)
+        boxes, scores = boxes[usable], found.scores[usable]
+        width, height = self.codec.input_size
+        transforms = crop_transforms(*box_regions(boxes, width / height), (width, height))
+        start = time.perf_counter()
+        crops = warp_crops(image, transforms, (width, height))
+        batch = torch.stack([normalise(crop, self.spec) for crop in crops]).to(self.device)
+        heatmaps = self.model(batch)[-1][0].float().cpu().numpy()
+        middle = time.perf_counter()
+        people = people_from_heatmaps(
+            heatmaps, transforms, self.codec, self.spec.layout, scores, boxes
+        )
+        self.timing = {
+            "network_ms": 1000 * (middle - start),
+            "decode_ms": 1000 * (time.perf_counter() - middle),
+        }
+        return people
+
+
+def _check(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise MultiposeError(
+            f"expected an RGB uint8 image (H, W, 3), not {image.dtype} {image.shape}"
+        )
 
 
 def load(
@@ -94,7 +143,8 @@ def load(
     weights: str | Path,
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),
+    boxes: BoxSource | None = None,
 ) -> Estimator:
     """An estimator for the model `name` with the weights in `weights`."""
     spec = get_spec(name)
-    return Estimator(spec, spec.load(Path(weights)), device, scales)
+    return Estimator(spec, spec.load(Path(weights)), device, scales, boxes=boxes)
