@@ -115,3 +115,13 @@ def test_two_processes_with_gloo(tmp_path):
     state = load_checkpoint(tmp_path / "run" / "last.pt")
     assert state["step"] == 4 and state["world_size"] == 2
     assert done.stdout.count("step 4/4") == 1  # rank 0 alone logs
+
+
+def test_validation_keeps_the_best_weights(tmp_path, data_dir):
+    config = small(
+        tmp_path, steps=2, val=str(data_dir / "mmpose-tests" / "coco" / "test_coco.json")
+    )
+    rows = Trainer(config).run()
+    assert 0.0 <= rows[-1]["AP"] <= 1.0
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["step"] == 2 and best["ap"] == rows[-1]["AP"]

@@ -17,7 +17,9 @@ class TrainConfig:
     network (a top-down spec's crop size is its codec's); steps in all; optimizer "adamw" or
     "sgd"; lr with `warmup_steps` of linear warm-up then "cosine" decay or "step" (x0.1 at
     `step_at` fractions); clip_grad (0: none); amp on CUDA; checkpoint_every steps; weights:
-    a file to fine-tune from (any format the spec's importer reads)."""
+    a file to fine-tune from (any format the spec's importer reads); val: a COCO annotation
+    file scored (COCO AP, with the codec's decoder) every `val_every` steps and at the end,
+    keeping the best weights in best.pt."""
 
     model: str
     data: str
@@ -44,6 +46,8 @@ class TrainConfig:
     sync_batchnorm: bool = False
     weights: str | None = None
     tag_loss_weight: float = 1e-3
+    val: str | None = None
+    val_every: int = 0
     device: str = "cpu"
 
     @classmethod

@@ -23,13 +23,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from multipose.boxes import GroundTruthBoxes
 from multipose.data.datasets import BottomUpDataset, CocoSource, SceneSource, TopDownDataset
 from multipose.data.synthetic import make_dataset
 from multipose.data.transforms import NO_AUGMENT, Augment
 from multipose.errors import MultiposeError
+from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.losses import grouping_loss, masked_l2, weighted_mse
 from multipose.models.specs import get_spec
+from multipose.pipelines import Estimator
 from multipose.train.checkpoint import (
     load_checkpoint,
     restore_rng_states,
@@ -60,6 +63,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(enabled=config.amp and self.device.type == "cuda")
         self.step = 0
+        self.best_ap = -1.0
         self.out_dir = Path(config.out_dir)
         if resume:
             self._resume()
@@ -110,6 +114,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
+        self.best_ap = state.get("best_ap", -1.0)
         restore_rng_states(state["rng"])
         log = self.out_dir / "log.csv"
         if self.rank == 0 and log.is_file():  # forget the steps done after the checkpoint
@@ -184,14 +189,46 @@ class Trainer:
             epoch, skip = divmod(self.step, per_epoch)
             for batch in self._batches(epoch, skip):
                 rows.append(self._train_step(batch))
+                if self.config.val_every and self.step % self.config.val_every == 0:
+                    rows[-1]["AP"] = self.validate()
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
                 if stop_after is not None and self.step >= stop_after:
                     return rows
                 if self.step >= self.config.steps:
                     break
+        if self.config.val and rows and "AP" not in rows[-1]:
+            rows[-1]["AP"] = self.validate()
         self.save()
         return rows
+
+    def validate(self) -> float:
+        """COCO AP of the current weights on `config.val` (rank 0; others wait), and best.pt
+        when it is the best so far."""
+        ap = -1.0
+        if self.rank == 0 and self.config.val:
+            dataset = CocoDataset(self.config.val)
+            boxes = GroundTruthBoxes(dataset) if self.spec.method == "topdown" else None
+            estimator = Estimator(self.spec, self.network, self.config.device, boxes=boxes)
+            results = []
+            for image_id in dataset.image_ids:
+                people = estimator(dataset.read_image(image_id), image_id)
+                results += people.convert(dataset.layout).to_coco(image_id, dataset.category_id)
+            ap = evaluate(dataset, results)["AP"]
+            self.network.train()
+            print(f"step {self.step}: validation AP {ap:.3f}", flush=True)
+            if ap > self.best_ap:
+                self.best_ap = ap
+                save_checkpoint(
+                    self.out_dir / "best.pt",
+                    model=self.network.state_dict(),
+                    step=self.step,
+                    ap=ap,
+                    config=asdict(self.config),
+                )
+        if self.world > 1:
+            dist.barrier()
+        return ap
 
     def _train_step(self, batch: dict) -> dict[str, float]:
         batch = _to(batch, self.device)
@@ -242,6 +279,7 @@ class Trainer:
             scaler=self.scaler.state_dict(),
             step=self.step,
             world_size=self.world,
+            best_ap=self.best_ap,
             rng=rng_states(),
             config=asdict(self.config),
         )
