@@ -73,6 +73,9 @@ def test_config_errors(tmp_path):
     )
     with pytest.raises(MultiposeError, match="unknown settings: learning_rate"):
         TrainConfig.read(path)
+    path.write_text("model: x\ndata: y\nlr: fast\n")
+    with pytest.raises(MultiposeError, match="lr: 'fast' is not a valid value"):
+        TrainConfig.read(path)
     path.write_text("model: x\n")
     with pytest.raises(MultiposeError, match="missing settings: data"):
         TrainConfig.read(path)
@@ -125,3 +128,15 @@ def test_validation_keeps_the_best_weights(tmp_path, data_dir):
     assert 0.0 <= rows[-1]["AP"] <= 1.0
     best = load_checkpoint(tmp_path / "run" / "best.pt")
     assert best["step"] == 2 and best["ap"] == rows[-1]["AP"]
+
+
+def test_every_shipped_config_reads():
+    from pathlib import Path
+
+    from multipose.models.specs import SPECS
+
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 8
+    read = [TrainConfig.read(path) for path in configs]
+    assert set(SPECS) <= {config.model for config in read}
+    assert all(isinstance(config.lr, float) and config.lr > 0 for config in read)

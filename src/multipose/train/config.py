@@ -68,7 +68,17 @@ class TrainConfig:
         missing = [name for name in ("model", "data") if name not in raw]
         if missing:
             raise MultiposeError(f"missing settings: {', '.join(missing)}", path)
-        for name in ("input_size", "step_at"):
-            if name in raw:
-                raw[name] = tuple(raw[name])
+        for f in fields(cls):
+            value = raw.get(f.name)
+            if value is None:
+                continue
+            try:  # YAML reads 1e-3 (no dot) as a string
+                if isinstance(f.default, tuple):
+                    raw[f.name] = tuple(value)
+                elif isinstance(f.default, bool):
+                    raw[f.name] = bool(value)
+                elif isinstance(f.default, (int, float)):
+                    raw[f.name] = type(f.default)(value)
+            except (TypeError, ValueError):
+                raise MultiposeError(f"{f.name}: {value!r} is not a valid value", path) from None
         return cls(**raw)
