@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 
-from common import RESULTS, crowd_oracle, median_ms, plot_crowds
 from multipose.codecs.associative import AssociativeCodec
 from multipose.data.synthetic import make_scene
 from multipose.oracle import Noise, oracle_tags
+
+from common import RESULTS, crowd_oracle, median_ms, plot_crowds
 
 SIZE = (512, 512)
 CROWDS = (1, 5, 20, 50, 100)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from common import RESULTS, crowd_oracle, median_ms, plot_crowds
 from multipose.codecs.paf import NUM_PARTS, PafCodec
 from multipose.data.synthetic import make_scene
 from multipose.oracle import Noise
+
+from common import RESULTS, crowd_oracle, median_ms, plot_crowds
 
 SIZE = (656, 368)
 CROWDS = (1, 5, 20, 50, 100)

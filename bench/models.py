@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import RESULTS, median_ms
 from multipose.models.export import export_onnx
 from multipose.models.specs import SPECS
+
+from common import RESULTS, median_ms
 
 SIZES = {  # (width, height) at which each network is usually run
     "openpose-mobilenet-v2": (432, 368),

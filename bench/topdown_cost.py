@@ -16,11 +16,12 @@ import argparse
 
 import numpy as np
 
-from common import RESULTS, median_ms
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.data.synthetic import make_scene
 from multipose.topdown import apply, box_regions, crop_transforms, people_from_heatmaps, warp_crops
+
+from common import RESULTS, median_ms
 
 WIDTH, HEIGHT = 656, 368
 CROWDS = (1, 2, 5, 10, 20, 50, 100)

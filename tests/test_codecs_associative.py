@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from conftest import DATASETS
 from multipose.codecs.associative import AssociativeCodec, flip_merge, scale_merge
 from multipose.codecs.gaussian import image_to_map
 from multipose.data.synthetic import make_dataset, make_scene
@@ -11,6 +10,8 @@ from multipose.io.coco import CocoDataset
 from multipose.oracle import Noise, oracle_tags, run_oracle
 from multipose.poses import Poses
 from multipose.skeleton import COCO17
+
+from conftest import DATASETS
 
 CODEC = AssociativeCodec()
 SIZE = (256, 192)

@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATASETS
 from multipose.codecs.gaussian import image_to_map
 from multipose.codecs.paf import LIMBS, PAF_CHANNELS, PafCodec, _greedy_match
 from multipose.data.synthetic import make_dataset, make_scene
@@ -12,6 +11,8 @@ from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.oracle import Noise, run_oracle
 from multipose.poses import Poses
+
+from conftest import DATASETS
 
 CODEC = PafCodec()
 

@@ -3,7 +3,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import DATASETS
 from multipose.data.datasets import BottomUpDataset, CocoSource, SceneSource, TopDownDataset
 from multipose.data.synthetic import make_scene
 from multipose.data.transforms import Augment, fit_matrix, warp_sample
@@ -12,6 +11,8 @@ from multipose.models.specs import get_spec
 from multipose.poses import Poses
 from multipose.skeleton import COCO17
 from multipose.topdown import apply
+
+from conftest import DATASETS
 
 STRONG = Augment(scale=(0.6, 1.4), rotation=45, translation=0.15, flip=0.5, colour=0.0)
 

@@ -3,10 +3,11 @@ import copy
 import numpy as np
 import pytest
 
-from conftest import DATASETS
 from multipose.errors import MultiposeError
 from multipose.evaluate import METRICS, evaluate, format_metrics
 from multipose.io.coco import CocoDataset
+
+from conftest import DATASETS
 
 
 def jittered(results, rng, sigma):

@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATASETS
 from multipose.errors import MultiposeError
 from multipose.io.coco import (
     CocoDataset,
@@ -12,6 +11,8 @@ from multipose.io.coco import (
     write_coco_results,
 )
 from multipose.io.media import read_image
+
+from conftest import DATASETS
 
 
 @pytest.mark.parametrize("name", list(DATASETS))

@@ -3,11 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATASETS
 from multipose.errors import MultiposeError
 from multipose.io.coco import CocoDataset
 from multipose.io.openpose_json import openpose_json_path, read_openpose_json, write_openpose_json
 from multipose.poses import Poses
+
+from conftest import DATASETS
 
 
 def test_file_name_follows_openpose(tmp_path):

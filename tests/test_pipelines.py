@@ -3,13 +3,14 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import DATASETS
 from multipose.boxes import Boxes, GroundTruthBoxes
 from multipose.errors import MultiposeError
 from multipose.io.coco import CocoDataset
 from multipose.models.hourglass import HourglassAE
 from multipose.models.specs import get_spec
 from multipose.pipelines import Estimator
+
+from conftest import DATASETS
 
 
 class CentrePeaks(nn.Module):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from conftest import DATASETS
 from multipose.boxes import (
     Boxes,
     DetectionFile,
@@ -27,6 +26,8 @@ from multipose.topdown import (
     people_from_heatmaps,
     warp_crops,
 )
+
+from conftest import DATASETS
 
 
 def test_regions_take_the_crop_aspect_and_padding():
