@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from rich.progress import Progress, TextColumn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -185,18 +186,24 @@ class Trainer:
         final checkpoint). Returns this call's log rows."""
         rows: list[dict[str, float]] = []
         per_epoch = self.steps_per_epoch()
-        while self.step < self.config.steps:
-            epoch, skip = divmod(self.step, per_epoch)
-            for batch in self._batches(epoch, skip):
-                rows.append(self._train_step(batch))
-                if self.config.val_every and self.step % self.config.val_every == 0:
-                    rows[-1]["AP"] = self.validate()
-                if self.step % self.config.checkpoint_every == 0:
-                    self.save()
-                if stop_after is not None and self.step >= stop_after:
-                    return rows
-                if self.step >= self.config.steps:
-                    break
+        columns = (*Progress.get_default_columns(), TextColumn("{task.fields[loss]}"))
+        with Progress(*columns, disable=self.rank != 0) as progress:
+            task = progress.add_task(
+                "training", total=self.config.steps, completed=self.step, loss=""
+            )
+            while self.step < self.config.steps:
+                epoch, skip = divmod(self.step, per_epoch)
+                for batch in self._batches(epoch, skip):
+                    rows.append(self._train_step(batch))
+                    progress.update(task, completed=self.step, loss=f"loss {rows[-1]['loss']:.4g}")
+                    if self.config.val_every and self.step % self.config.val_every == 0:
+                        rows[-1]["AP"] = self.validate()
+                    if self.step % self.config.checkpoint_every == 0:
+                        self.save()
+                    if stop_after is not None and self.step >= stop_after:
+                        return rows
+                    if self.step >= self.config.steps:
+                        break
         if self.config.val and rows and "AP" not in rows[-1]:
             rows[-1]["AP"] = self.validate()
         self.save()
