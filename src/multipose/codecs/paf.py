@@ -198,6 +198,8 @@ class PafCodec:
             cv2.resize(m, (w * u, h * u), dst=out, interpolation=cv2.INTER_CUBIC)
         fine = find_peaks(fine, self.peak_threshold)
         fine.x, fine.y = (fine.x + 0.5) / u - 0.5, (fine.y + 0.5) / u - 0.5
+        fine.col = np.clip(np.rint(fine.x), 0, w - 1).astype(np.intp)  # cells of the map itself
+        fine.row = np.clip(np.rint(fine.y), 0, h - 1).astype(np.intp)
         extra = _far_from(fine, peaks, radius=0.75)
         return Peaks.concatenate([peaks, fine.select(extra)])
 
