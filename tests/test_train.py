@@ -140,3 +140,19 @@ def test_every_shipped_config_reads():
     read = [TrainConfig.read(path) for path in configs]
     assert set(SPECS) <= {config.model for config in read}
     assert all(isinstance(config.lr, float) and config.lr > 0 for config in read)
+
+
+def test_validation_runs_at_the_training_input_size(tmp_path, data_dir, monkeypatch):
+    import multipose.train.trainer as trainer_module
+
+    heights = []
+    real = trainer_module.Estimator
+
+    def recording(spec, *args, **kwargs):
+        heights.append(spec.input_height)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "Estimator", recording)
+    val = str(data_dir / "mmpose-tests" / "coco" / "test_coco.json")
+    Trainer(small(tmp_path, steps=1, val=val, input_size=(64, 96))).run()
+    assert heights == [96]  # not the spec's own 256

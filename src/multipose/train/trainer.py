@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -216,7 +216,8 @@ class Trainer:
         if self.rank == 0 and self.config.val:
             dataset = CocoDataset(self.config.val)
             boxes = GroundTruthBoxes(dataset) if self.spec.method == "topdown" else None
-            estimator = Estimator(self.spec, self.network, self.config.device, boxes=boxes)
+            spec = replace(self.spec, input_height=self.config.input_size[1])  # as trained
+            estimator = Estimator(spec, self.network, self.config.device, boxes=boxes)
             results = []
             for image_id in dataset.image_ids:
                 people = estimator(dataset.read_image(image_id), image_id)
