@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multipose.models.cpm import two_branch_stages
+
 # (expanded channels or 0 for none, output channels, stride) of the 13 backbone blocks.
 BLOCKS = (
     (0, 8, 1),
@@ -183,10 +185,4 @@ class OpenPoseMobileNetV2(nn.Module):
             self.heatmap_branches.append(branch(cin, HEATMAPS, stage == 0))
 
     def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        features = self.backbone(x)
-        stage_input, outputs = features, []
-        for pafs_of, heat_of in zip(self.paf_branches, self.heatmap_branches, strict=True):
-            pafs, heatmaps = pafs_of(stage_input), heat_of(stage_input)
-            outputs.append((heatmaps, pafs))
-            stage_input = torch.cat([pafs, heatmaps, features], dim=1)
-        return outputs
+        return two_branch_stages(self.backbone(x), self.paf_branches, self.heatmap_branches)

@@ -13,6 +13,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from multipose.models.cpm import two_branch_stages
+
 # (name, in, out, kernel) of the front; "pool" names are 2x2 max pools.
 FRONT = (
     ("conv1_1", 3, 64, 3), ("conv1_2", 64, 64, 3), ("pool1", 0, 0, 2),
@@ -58,10 +60,4 @@ class OpenPoseVGG19(nn.Module):
         self.heatmap_branches = nn.ModuleList(_branch(s, 2, HEATMAPS) for s in range(1, STAGES + 1))
 
     def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        features = self.front(x)
-        stage_input, outputs = features, []
-        for pafs_of, heat_of in zip(self.paf_branches, self.heatmap_branches, strict=True):
-            pafs, heatmaps = pafs_of(stage_input), heat_of(stage_input)
-            outputs.append((heatmaps, pafs))
-            stage_input = torch.cat([pafs, heatmaps, features], dim=1)
-        return outputs
+        return two_branch_stages(self.front(x), self.paf_branches, self.heatmap_branches)
