@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -83,3 +84,40 @@ def test_estimate_top_down_with_a_detections_file(tmp_path, data_dir):
 def test_estimate_errors(tmp_path):
     result = CliRunner().invoke(main, ["estimate", str(tmp_path / "nowhere"), "--weights", "x"])
     assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_estimate_a_video_with_tracking(tmp_path, data_dir):
+    import cv2
+
+    from multipose.io.media import VideoWriter, iter_video, read_image
+
+    photo = cv2.resize(read_image(data_dir / "photos" / "ski.jpg"), (356, 337))
+    video = tmp_path / "clip.mp4"
+    writer = VideoWriter(video, fps=10)
+    for frame in range(5):
+        writer.write(np.roll(photo, 3 * frame, axis=1))  # the scene slides right
+    writer.close()
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    args = [
+        "estimate",
+        str(video),
+        str(tmp_path / "bad.mp4"),
+        "--weights",
+        str(data_dir.parent / GRAPH),
+        "--out",
+        str(out),
+        "--render",
+        "--track",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "bad.mp4" in result.output  # the bad video alone fails
+    index = json.loads((out / "clip_frames.json").read_text())
+    assert [f["frame"] for f in index] == list(range(5))
+    times = [f["time_ms"] for f in index]
+    assert times == sorted(times) and times[-1] > times[0]
+    frames = [json.loads((out / f["file"]).read_text()) for f in index]
+    ids = [{p["person_id"][0] for p in f["people"]} for f in frames]
+    assert all(i >= 0 for s in ids for i in s)
+    assert len(ids[0] & ids[-1]) >= 3  # the same people keep their ids as they move
+    assert len(list(iter_video(out / "clip_rendered.mp4"))) == 5

@@ -346,6 +346,7 @@ def train(config: Path, resume: bool) -> None:
 @click.option("--scales", default="1", show_default=True, help="Comma-separated input scales.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
 @click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
+@click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 def estimate(
     inputs: tuple[str, ...],
     model: str,
@@ -358,17 +359,19 @@ def estimate(
     scales: str,
     device: str,
     resume: bool,
+    track: bool,
 ) -> None:
-    """Find every person in images (files, folders, globs): OpenPose JSON per image
-    (<stem>_keypoints.json), one COCO results file, optional overlays. A bad image is reported
-    and skipped; the exit status is 1 if any was."""
+    """Find every person in images (files, folders, globs) and videos: OpenPose JSON per image
+    or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json with <stem>_frames.json
+    giving each frame's time), one COCO results file, optional overlays (images, or an .mp4 per
+    video). A bad input is reported and skipped; the exit status is 1 if any was."""
     import time
 
     from rich.progress import track
 
     from multipose.boxes import DetectionFile
     from multipose.io.coco import write_coco_results
-    from multipose.io.media import iter_images, list_images, write_image
+    from multipose.io.media import VIDEO_EXTENSIONS, iter_images, list_images, write_image
     from multipose.io.openpose_json import (
         openpose_json_path,
         read_openpose_json,
@@ -383,7 +386,8 @@ def estimate(
         raise click.BadParameter(
             f"{scales!r} is not a list of numbers", param_hint="--scales"
         ) from None
-    paths = list_images(inputs)
+    videos = [Path(i) for i in inputs if Path(i).suffix.lower() in VIDEO_EXTENSIONS]
+    paths = list_images([i for i in inputs if Path(i).suffix.lower() not in VIDEO_EXTENSIONS])
     source = DetectionFile(boxes) if boxes is not None else None
     estimator = load(model, weights, device, scale_values, boxes=source)
     openpose_layout = "body25" if estimator.spec.layout == "body25" else "coco18"
@@ -413,6 +417,25 @@ def estimate(
         results += people.to_coco(image_id)
         if render:
             write_image(out_dir / f"{path.stem}_rendered.png", draw(image, people, 0.05))
+    for video in videos:
+        try:
+            frames, found = _estimate_video(
+                video,
+                estimator,
+                out_dir,
+                output_format,
+                render,
+                track,
+                min_score,
+                openpose_layout,
+                results,
+            )
+        except MultiposeError as exc:
+            failures.append(str(exc))
+            click.echo(f"error: {exc}", err=True)
+            continue
+        done += frames
+        people_found += found
     if output_format in ("coco", "both"):
         write_coco_results(out_dir / "coco_results.json", results)
     seconds = time.perf_counter() - start
@@ -423,6 +446,53 @@ def estimate(
     )
     if failures:
         sys.exit(1)
+
+
+def _estimate_video(
+    video, estimator, out_dir, output_format, render, track, min_score, openpose_layout, results
+) -> tuple[int, int]:
+    """Every frame of a video: per-frame JSON and an index of frame times, COCO results (image
+    id = frame number) appended to `results`, an overlay video. Returns (frames, people)."""
+    from multipose.io.jsonfile import write_json
+    from multipose.io.media import VideoWriter, iter_video, video_fps
+    from multipose.io.openpose_json import write_openpose_json
+    from multipose.render import draw
+    from multipose.tracking import Tracker
+
+    tracker = Tracker() if track else None
+    writer = (
+        VideoWriter(out_dir / f"{video.stem}_rendered.mp4", video_fps(video)) if render else None
+    )
+    index, found = [], 0
+    try:
+        for frame, time_ms, image in iter_video(video):
+            people = estimator(image, frame).filter(min_score=min_score)
+            if tracker is not None:
+                people = tracker.update(people)
+            found += len(people)
+            name = f"{video.stem}_{frame:012d}"
+            if output_format in ("openpose", "both"):
+                write_openpose_json(
+                    out_dir / f"{name}_keypoints.json",
+                    people.convert(openpose_layout),
+                    openpose_layout,
+                )
+            results += people.to_coco(frame)
+            index.append(
+                {
+                    "frame": frame,
+                    "time_ms": round(time_ms, 3),
+                    "people": len(people),
+                    "file": f"{name}_keypoints.json",
+                }
+            )
+            if writer is not None:
+                writer.write(draw(image, people, 0.05, ids=track))
+    finally:
+        if writer is not None:
+            writer.close()
+        write_json(out_dir / f"{video.stem}_frames.json", index, indent=1)
+    return len(index), found
 
 
 def _image_id(path: Path, fallback: int) -> int:

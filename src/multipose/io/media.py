@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from multipose.errors import MultiposeError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
 class ImageReadError(MultiposeError):
@@ -101,3 +102,51 @@ def iter_images(
             yield Path(path), read_image(path), None
         except ImageReadError as exc:
             yield Path(path), None, exc
+
+
+def iter_video(path: str | Path) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, timestamp in ms, RGB uint8 frame) of each frame of a video file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MultiposeError("no such file", path)
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise MultiposeError("not a video OpenCV can read", path)
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            yield index, float(capture.get(cv2.CAP_PROP_POS_MSEC)), frame[..., ::-1].copy()
+            index += 1
+    finally:
+        capture.release()
+    if index == 0:
+        raise MultiposeError("no frame could be read", path)
+
+
+def video_fps(path: str | Path) -> float:
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return fps if fps and fps > 0 else 25.0
+
+
+class VideoWriter:
+    """Writes RGB frames to an .mp4 (mp4v) or .avi file, sized by the first frame."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path, self.fps, self._writer = Path(path), fps, None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix == ".mp4" else "MJPG"))
+            size = (frame.shape[1], frame.shape[0])
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
+        self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
