@@ -350,7 +350,7 @@ def train(config: Path, resume: bool) -> None:
 def estimate(
     inputs: tuple[str, ...],
     model: str,
-    weights: Path,
+    weights: str | None,
     out_dir: Path,
     output_format: str,
     render: bool,

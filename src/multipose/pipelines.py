@@ -31,6 +31,7 @@ from multipose.topdown import (
     people_from_heatmaps,
     warp_crops,
 )
+from multipose.weights.download import fetch, resolve
 
 
 class Estimator:
@@ -140,11 +141,19 @@ def _check(image: np.ndarray) -> None:
 
 def load(
     name: str,
-    weights: str | Path,
+    weights: str | Path | None = None,
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),
     boxes: BoxSource | None = None,
 ) -> Estimator:
-    """An estimator for the model `name` with the weights in `weights`."""
+    """An estimator for the model `name` with its weights from `weights` (a file, a folder
+    holding the published file, or an http(s) address), or downloaded from the address the
+    spec names."""
     spec = get_spec(name)
-    return Estimator(spec, spec.load(Path(weights)), device, scales, boxes=boxes)
+    if weights is None:
+        if not spec.weights_url:
+            raise MultiposeError(f"{name} names no download address: give its weights file")
+        path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file or None)
+    else:
+        path = resolve(weights, spec.weights_file)
+    return Estimator(spec, spec.load(path), device, scales, boxes=boxes)

@@ -28,7 +28,9 @@ class ModelSpec:
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
     that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
     multiple of this; dynamic_size: whether an ONNX export may keep height and width free;
-    outputs: names of the tensors of the network's last output (by method by default)."""
+    outputs: names of the tensors of the network's last output (by method by default);
+    weights_file: the published weights' file name (looked for when given a folder);
+    weights_url and weights_sha256: where to download them, where that is known."""
 
     name: str
     method: str
@@ -44,6 +46,9 @@ class ModelSpec:
     pad_to: int = 1
     dynamic_size: bool = True
     outputs: tuple[str, ...] = ()
+    weights_file: str = ""
+    weights_url: str = ""
+    weights_sha256: str = ""
     notes: str = field(default="", compare=False)
 
 
@@ -144,6 +149,7 @@ SPECS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             name="openpose-mobilenet-v2",
+            weights_file="graph_opt.pb",
             method="openpose",
             build=_openpose_mobilenet,
             load=_load_openpose_mobilenet,
@@ -163,6 +169,7 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="openpose-vgg19",
+            weights_file="body_pose_model.pth",
             method="openpose",
             build=_openpose_vgg,
             load=_load_openpose_vgg,
@@ -178,6 +185,7 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="lightweight-openpose",
+            weights_file="checkpoint_iter_370000.pth",
             method="openpose",
             build=_lightweight,
             load=_load_lightweight,
@@ -193,6 +201,7 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="hourglass-ae",
+            weights_file="checkpoint.pth.tar",
             method="ae",
             build=_hourglass,
             load=_load_hourglass,
@@ -206,6 +215,7 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="higherhrnet-w32",
+            weights_file="pose_higher_hrnet_w32_512.pth",
             method="ae",
             build=_higherhrnet,
             load=_plain_state_dict(_higherhrnet),
@@ -221,6 +231,7 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="hrnet-w32",
+            weights_file="pose_hrnet_w32_256x192.pth",
             method="topdown",
             build=_hrnet,
             load=_plain_state_dict(_hrnet),
@@ -234,6 +245,7 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="simplebaseline-r50",
+            weights_file="pose_resnet_50_256x192.pth.tar",
             method="topdown",
             build=_simplebaseline,
             load=_load_simplebaseline,

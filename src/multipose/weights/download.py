@@ -1,0 +1,68 @@
+"""Weights from an address: downloaded once into the user cache directory (`MULTIPOSE_CACHE`,
+else ~/.cache/multipose), through a temporary file renamed only once its sha256 matches, and
+used from there afterwards without touching the network."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from rich.progress import Progress
+
+from multipose.errors import MultiposeError
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MULTIPOSE_CACHE", Path.home() / ".cache" / "multipose"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
+    """The cached file of `url` (downloaded if absent), checked against `sha256` if given."""
+    target = cache_dir() / (name or Path(urllib.request.urlparse(url).path).name or "weights")
+    if target.is_file() and (sha256 is None or sha256_of(target) == sha256):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with Progress(transient=True) as progress:
+                task = progress.add_task(f"downloading {target.name}", total=total)
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    progress.advance(task, len(block))
+        if sha256 is not None and (actual := sha256_of(Path(tmp))) != sha256:
+            raise MultiposeError(f"download of {url} has sha256 {actual}, expected {sha256}")
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError) as exc:
+        raise MultiposeError(f"could not download {url} ({exc})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def resolve(weights: str | Path, file_name: str = "") -> Path:
+    """A weights file from a path, a folder holding `file_name`, or an http(s) address."""
+    text = str(weights)
+    if text.startswith(("http://", "https://")):
+        return fetch(text)
+    path = Path(text)
+    if path.is_dir():
+        if not file_name or not (path / file_name).is_file():
+            raise MultiposeError(f"no {file_name or 'weights file'} in this folder", path)
+        return path / file_name
+    if not path.is_file():
+        raise MultiposeError("no such weights file", path)
+    return path
