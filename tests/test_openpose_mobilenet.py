@@ -118,3 +118,17 @@ def test_estimator_on_real_photos(weights_dir, data_dir):
         estimator(image.astype(np.float32))
     with pytest.raises(MultiposeError, match="unknown model"):
         multipose.load("openpose-vgg99", weights_dir / "graph_opt.pb")
+
+
+def test_onnxruntime_backend_gives_the_same_people(weights_dir, data_dir):
+    pytest.importorskip("onnxruntime")
+    image = read_image(data_dir / "photos" / "COCO_val2014_000000000536.jpg")
+    torch_people = multipose.load("openpose-mobilenet-v2", weights_dir / "graph_opt.pb")(image)
+    onnx = multipose.load(
+        "openpose-mobilenet-v2", weights_dir / "graph_opt.pb", backend="onnxruntime"
+    )
+    onnx_people = onnx(image)
+    assert len(onnx_people) == len(torch_people) > 0
+    np.testing.assert_allclose(onnx_people.keypoints, torch_people.keypoints, atol=1e-3)
+    with pytest.raises(MultiposeError, match="backend must be"):
+        multipose.load("openpose-mobilenet-v2", weights_dir / "graph_opt.pb", backend="tf")

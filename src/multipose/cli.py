@@ -345,6 +345,9 @@ def train(config: Path, resume: bool) -> None:
 @click.option("--min-score", default=0.0, show_default=True, help="Drop people scoring less.")
 @click.option("--scales", default="1", show_default=True, help="Comma-separated input scales.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
+@click.option(
+    "--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True
+)
 @click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 def estimate(
@@ -358,6 +361,7 @@ def estimate(
     min_score: float,
     scales: str,
     device: str,
+    backend: str,
     resume: bool,
     track: bool,
 ) -> None:
@@ -389,7 +393,7 @@ def estimate(
     videos = [Path(i) for i in inputs if Path(i).suffix.lower() in VIDEO_EXTENSIONS]
     paths = list_images([i for i in inputs if Path(i).suffix.lower() not in VIDEO_EXTENSIONS])
     source = DetectionFile(boxes) if boxes is not None else None
-    estimator = load(model, weights, device, scale_values, boxes=source)
+    estimator = load(model, weights, device, scale_values, boxes=source, backend=backend)
     openpose_layout = "body25" if estimator.spec.layout == "body25" else "coco18"
     out_dir.mkdir(parents=True, exist_ok=True)
     results, people_found, failures, done = [], 0, [], 0

@@ -11,6 +11,7 @@ network, heatmaps decoded and mapped back through each crop's inverse transform.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,10 +35,45 @@ from multipose.topdown import (
 from multipose.weights.download import fetch, resolve
 
 
+class OnnxNetwork:
+    """The network exported to ONNX and run by onnxruntime, called like the torch module on an
+    input batch (returning its last output). Networks of fixed input size are exported once
+    per size met."""
+
+    def __init__(self, spec: ModelSpec, model: torch.nn.Module, threads: int | None = None):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise MultiposeError(
+                "the onnxruntime backend needs: pip install onnxruntime onnx"
+            ) from None
+        self.spec, self.model, self._ort = spec, model, onnxruntime
+        self.options = onnxruntime.SessionOptions()
+        if threads:
+            self.options.intra_op_num_threads = threads
+        self.sessions: dict[tuple[int, ...] | None, object] = {}
+
+    def __call__(self, x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        from multipose.models.export import export_onnx
+
+        key = None if self.spec.dynamic_size else tuple(x.shape[2:])
+        if key not in self.sessions:
+            with tempfile.TemporaryDirectory() as folder:
+                path = export_onnx(
+                    self.spec, self.model, Path(folder) / "model.onnx", (x.shape[3], x.shape[2])
+                )
+                self.sessions[key] = self._ort.InferenceSession(
+                    str(path), self.options, providers=["CPUExecutionProvider"]
+                )
+        outputs = self.sessions[key].run(None, {"image": x.cpu().numpy()})
+        return [tuple(torch.from_numpy(o) for o in outputs)]
+
+
 class Estimator:
     """Callable on an RGB uint8 image (H, W, 3) (and, for ground-truth or detection-file boxes,
     its dataset id); returns the people in image pixels. After each call, `timing` holds the
-    milliseconds spent in the network and in decoding. Top-down models need `boxes`."""
+    milliseconds spent in the network and in decoding. Top-down models need `boxes`. The
+    network runs in PyTorch or, with backend "onnxruntime", as its ONNX export."""
 
     def __init__(
         self,
@@ -47,13 +83,18 @@ class Estimator:
         scales: Sequence[float] = (1.0,),
         codec: object | None = None,
         boxes: BoxSource | None = None,
+        backend: str = "torch",
     ) -> None:
+        if backend not in ("torch", "onnxruntime"):
+            raise MultiposeError(f"backend must be torch or onnxruntime, not {backend!r}")
         if not scales or any(s <= 0 for s in scales):
             raise MultiposeError(f"scales must be positive, not {list(scales)}")
         if spec.method == "topdown" and boxes is None:
             raise MultiposeError(f"{spec.name} is top-down: it needs a source of person boxes")
         self.spec, self.device, self.scales = spec, torch.device(device), tuple(scales)
         self.model = model.to(self.device).eval()
+        if backend == "onnxruntime":
+            self.model = OnnxNetwork(spec, self.model.cpu())
         self.codec = codec or spec.codec()
         self.boxes = boxes
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
@@ -145,6 +186,7 @@ def load(
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),
     boxes: BoxSource | None = None,
+    backend: str = "torch",
 ) -> Estimator:
     """An estimator for the model `name` with its weights from `weights` (a file, a folder
     holding the published file, or an http(s) address), or downloaded from the address the
@@ -156,4 +198,4 @@ def load(
         path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file or None)
     else:
         path = resolve(weights, spec.weights_file)
-    return Estimator(spec, spec.load(path), device, scales, boxes=boxes)
+    return Estimator(spec, spec.load(path), device, scales, boxes=boxes, backend=backend)
