@@ -62,3 +62,20 @@ def test_weights_from_a_folder_and_clear_errors(tmp_path):
         resolve(tmp_path / "nothing.pth")
     with pytest.raises(MultiposeError, match="names no download address"):
         multipose.load("openpose-vgg19")
+
+
+def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path))
+    assert "no weights" in CliRunner().invoke(main, ["models"]).output.splitlines()[0]
+    shutil.copy(
+        data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb",
+        tmp_path / "graph_opt.pb",
+    )
+    assert "cached" in CliRunner().invoke(main, ["models"]).output.splitlines()[0]
+    assert multipose.load("openpose-mobilenet-v2").spec.name == "openpose-mobilenet-v2"

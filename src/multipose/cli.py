@@ -245,13 +245,17 @@ def oracle(
 
 @main.command()
 def models() -> None:
-    """List the model specs: method, input, stride, layout, and where weights come from."""
+    """List the model specs: method, input, stride, layout, whether their published weights are
+    in the user cache, and where weights come from."""
     from multipose.models.specs import SPECS
+    from multipose.weights.download import cache_dir
 
     for spec in SPECS.values():
+        cached = spec.weights_file and (cache_dir() / spec.weights_file).is_file()
         click.echo(
             f"{spec.name:24s} {spec.method:9s} input height {spec.input_height:<4d} "
-            f"stride {spec.stride}  {spec.layout:8s} {spec.notes}"
+            f"stride {spec.stride}  {spec.layout:8s} {'cached ' if cached else 'no weights'}  "
+            f"{spec.notes}"
         )
 
 

@@ -32,7 +32,7 @@ from multipose.topdown import (
     people_from_heatmaps,
     warp_crops,
 )
-from multipose.weights.download import fetch, resolve
+from multipose.weights.download import cache_dir, fetch, resolve
 
 
 class OnnxNetwork:
@@ -189,12 +189,17 @@ def load(
     backend: str = "torch",
 ) -> Estimator:
     """An estimator for the model `name` with its weights from `weights` (a file, a folder
-    holding the published file, or an http(s) address), or downloaded from the address the
-    spec names."""
+    holding the published file, or an http(s) address), else from the user cache directory, else
+    downloaded from the address the spec names."""
     spec = get_spec(name)
-    if weights is None:
+    cached = cache_dir() / spec.weights_file if spec.weights_file else None
+    if weights is None and cached is not None and cached.is_file():
+        path = cached
+    elif weights is None:
         if not spec.weights_url:
-            raise MultiposeError(f"{name} names no download address: give its weights file")
+            raise MultiposeError(
+                f"{name} names no download address and {cached} is absent: give its weights"
+            )
         path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file or None)
     else:
         path = resolve(weights, spec.weights_file)
