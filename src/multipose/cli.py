@@ -352,6 +352,7 @@ def train(config: Path, resume: bool) -> None:
 @click.option(
     "--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True
 )
+@click.option("--flip", is_flag=True, help="Flip test (top-down models).")
 @click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 def estimate(
@@ -366,6 +367,7 @@ def estimate(
     scales: str,
     device: str,
     backend: str,
+    flip: bool,
     resume: bool,
     track: bool,
 ) -> None:
@@ -397,7 +399,7 @@ def estimate(
     videos = [Path(i) for i in inputs if Path(i).suffix.lower() in VIDEO_EXTENSIONS]
     paths = list_images([i for i in inputs if Path(i).suffix.lower() not in VIDEO_EXTENSIONS])
     source = DetectionFile(boxes) if boxes is not None else None
-    estimator = load(model, weights, device, scale_values, boxes=source, backend=backend)
+    estimator = load(model, weights, device, scale_values, boxes=source, backend=backend, flip=flip)
     openpose_layout = "body25" if estimator.spec.layout == "body25" else "coco18"
     out_dir.mkdir(parents=True, exist_ok=True)
     results, people_found, failures, done = [], 0, [], 0

@@ -25,6 +25,7 @@ from multipose.data.datasets import normalise
 from multipose.errors import MultiposeError
 from multipose.models.specs import ModelSpec, get_spec
 from multipose.poses import Poses
+from multipose.skeleton import get_layout
 from multipose.topdown import (
     box_regions,
     check_boxes,
@@ -72,8 +73,9 @@ class OnnxNetwork:
 class Estimator:
     """Callable on an RGB uint8 image (H, W, 3) (and, for ground-truth or detection-file boxes,
     its dataset id); returns the people in image pixels. After each call, `timing` holds the
-    milliseconds spent in the network and in decoding. Top-down models need `boxes`. The
-    network runs in PyTorch or, with backend "onnxruntime", as its ONNX export."""
+    milliseconds spent in the network and in decoding. Top-down models need `boxes` and may
+    average each crop's heatmaps with its mirror image's (`flip`). The network runs in PyTorch
+    or, with backend "onnxruntime", as its ONNX export."""
 
     def __init__(
         self,
@@ -84,7 +86,10 @@ class Estimator:
         codec: object | None = None,
         boxes: BoxSource | None = None,
         backend: str = "torch",
+        flip: bool = False,
     ) -> None:
+        if flip and spec.method != "topdown":
+            raise MultiposeError("the flip test is built for top-down models only so far")
         if backend not in ("torch", "onnxruntime"):
             raise MultiposeError(f"backend must be torch or onnxruntime, not {backend!r}")
         if not scales or any(s <= 0 for s in scales):
@@ -96,7 +101,7 @@ class Estimator:
         if backend == "onnxruntime":
             self.model = OnnxNetwork(spec, self.model.cpu())
         self.codec = codec or spec.codec()
-        self.boxes = boxes
+        self.boxes, self.flip = boxes, flip
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
     def _input(self, image: np.ndarray, scale: float) -> torch.Tensor:
@@ -162,6 +167,10 @@ class Estimator:
         crops = warp_crops(image, transforms, (width, height))
         batch = torch.stack([normalise(crop, self.spec) for crop in crops]).to(self.device)
         heatmaps = self.model(batch)[-1][0].float().cpu().numpy()
+        if self.flip:  # the mirrored crops' heatmaps, mirrored back with sides swapped
+            mirrored = self.model(torch.flip(batch, dims=[3]))[-1][0].float().cpu().numpy()
+            flip_index = get_layout(self.spec.layout).flip_index
+            heatmaps = (heatmaps + self.codec.flip_back(mirrored, flip_index)) / 2
         middle = time.perf_counter()
         people = people_from_heatmaps(
             heatmaps, transforms, self.codec, self.spec.layout, scores, boxes
@@ -187,6 +196,7 @@ def load(
     scales: Sequence[float] = (1.0,),
     boxes: BoxSource | None = None,
     backend: str = "torch",
+    flip: bool = False,
 ) -> Estimator:
     """An estimator for the model `name` with its weights from `weights` (a file, a folder
     holding the published file, or an http(s) address), else from the user cache directory, else
@@ -203,4 +213,4 @@ def load(
         path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file or None)
     else:
         path = resolve(weights, spec.weights_file)
-    return Estimator(spec, spec.load(path), device, scales, boxes=boxes, backend=backend)
+    return Estimator(spec, spec.load(path), device, scales, boxes=boxes, backend=backend, flip=flip)
