@@ -72,6 +72,7 @@ def test_estimate_top_down_with_a_detections_file(tmp_path, data_dir):
             str(out),
             "--format",
             "coco",
+            "--flip",
         ],
     )
     assert result.exit_code == 0, result.output
