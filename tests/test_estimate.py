@@ -122,3 +122,9 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir):
     assert all(i >= 0 for s in ids for i in s)
     assert len(ids[0] & ids[-1]) >= 3  # the same people keep their ids as they move
     assert len(list(iter_video(out / "clip_rendered.mp4"))) == 5
+
+
+def test_a_missing_camera_is_reported(tmp_path, data_dir):
+    args = ["estimate", "7", "--weights", str(data_dir.parent / GRAPH), "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "camera 7: no such camera" in result.output

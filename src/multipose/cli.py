@@ -371,7 +371,8 @@ def estimate(
     resume: bool,
     track: bool,
 ) -> None:
-    """Find every person in images (files, folders, globs) and videos: OpenPose JSON per image
+    """Find every person in images (files, folders, globs), videos and cameras (an index such
+    as 0): OpenPose JSON per image
     or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json with <stem>_frames.json
     giving each frame's time), one COCO results file, optional overlays (images, or an .mp4 per
     video). A bad input is reported and skipped; the exit status is 1 if any was."""
@@ -396,8 +397,12 @@ def estimate(
         raise click.BadParameter(
             f"{scales!r} is not a list of numbers", param_hint="--scales"
         ) from None
-    videos = [Path(i) for i in inputs if Path(i).suffix.lower() in VIDEO_EXTENSIONS]
-    paths = list_images([i for i in inputs if Path(i).suffix.lower() not in VIDEO_EXTENSIONS])
+
+    def is_video(item: str) -> bool:
+        return item.isdigit() or Path(item).suffix.lower() in VIDEO_EXTENSIONS
+
+    videos = [int(i) if i.isdigit() else Path(i) for i in inputs if is_video(i)]
+    paths = list_images([i for i in inputs if not is_video(i)])
     source = DetectionFile(boxes) if boxes is not None else None
     estimator = load(model, weights, device, scale_values, boxes=source, backend=backend, flip=flip)
     openpose_layout = "body25" if estimator.spec.layout == "body25" else "coco18"
@@ -469,10 +474,10 @@ def _estimate_video(
     from multipose.render import draw
     from multipose.tracking import Tracker
 
+    stem = f"camera{video}" if isinstance(video, int) else video.stem
+    fps = 25.0 if isinstance(video, int) else video_fps(video)
     tracker = Tracker() if track else None
-    writer = (
-        VideoWriter(out_dir / f"{video.stem}_rendered.mp4", video_fps(video)) if render else None
-    )
+    writer = VideoWriter(out_dir / f"{stem}_rendered.mp4", fps) if render else None
     index, found = [], 0
     try:
         for frame, time_ms, image in iter_video(video):
@@ -480,7 +485,7 @@ def _estimate_video(
             if tracker is not None:
                 people = tracker.update(people)
             found += len(people)
-            name = f"{video.stem}_{frame:012d}"
+            name = f"{stem}_{frame:012d}"
             if output_format in ("openpose", "both"):
                 write_openpose_json(
                     out_dir / f"{name}_keypoints.json",
@@ -501,7 +506,7 @@ def _estimate_video(
     finally:
         if writer is not None:
             writer.close()
-        write_json(out_dir / f"{video.stem}_frames.json", index, indent=1)
+        write_json(out_dir / f"{stem}_frames.json", index, indent=1)
     return len(index), found
 
 

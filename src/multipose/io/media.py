@@ -104,14 +104,21 @@ def iter_images(
             yield Path(path), None, exc
 
 
-def iter_video(path: str | Path) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(frame index, timestamp in ms, RGB uint8 frame) of each frame of a video file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MultiposeError("no such file", path)
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise MultiposeError("not a video OpenCV can read", path)
+def iter_video(path: str | Path | int) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, timestamp in ms, RGB uint8 frame) of each frame of a video file, or of a
+    camera given by its index."""
+    if isinstance(path, int):
+        capture = cv2.VideoCapture(path)
+        path = Path(f"camera {path}")
+        if not capture.isOpened():
+            raise MultiposeError("no such camera", path)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise MultiposeError("no such file", path)
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise MultiposeError("not a video OpenCV can read", path)
     try:
         index = 0
         while True:
