@@ -25,6 +25,14 @@ cv2.setNumThreads(1)
 RESULTS = Path(__file__).parent / "results"
 
 
+def write_report(name: str, lines: list[str]) -> Path:
+    """Write the markdown `lines` to bench/results/`name` and return its path."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def median_ms(work: Callable[[], object], repeats: int) -> float:
     """Median wall time of `work` in ms, after one untimed call (kernels compile there)."""
     work()

@@ -20,7 +20,7 @@ from multipose.models.specs import get_spec
 from multipose.train.config import TrainConfig
 from multipose.train.trainer import Trainer
 
-from common import RESULTS
+from common import write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TRAIN = SHARED / "data" / "coco-mini-train2017" / "annotations.json"
@@ -84,8 +84,7 @@ def main() -> None:
         )
         print(row)
         lines.append(row)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "data_loading.md").write_text("\n".join(lines) + "\n")
+    write_report("data_loading.md", lines)
 
 
 if __name__ == "__main__":

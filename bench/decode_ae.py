@@ -18,7 +18,7 @@ from multipose.codecs.associative import AssociativeCodec
 from multipose.data.synthetic import make_scene
 from multipose.oracle import Noise, oracle_tags
 
-from common import RESULTS, crowd_oracle, median_ms, plot_crowds
+from common import RESULTS, crowd_oracle, median_ms, plot_crowds, write_report
 
 SIZE = (512, 512)
 CROWDS = (1, 5, 20, 50, 100)
@@ -76,8 +76,7 @@ def main() -> None:
                 f"{m['ratio']:.2f} |"
             )
     lines += ["", f"Encode of 20 people at 512x512, strides 4 and 2: {encode_ms:.2f} ms.", ""]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "decode_ae.md").write_text("\n".join(lines))
+    write_report("decode_ae.md", lines)
     plot_crowds(curves, "AE decode", RESULTS / "decode_ae.png")
 
 

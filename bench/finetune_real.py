@@ -16,7 +16,7 @@ import torch
 from multipose.train.config import TrainConfig
 from multipose.train.trainer import Trainer
 
-from common import RESULTS
+from common import write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -57,8 +57,7 @@ def main() -> None:
         f"| {before:.3f} | {after:.3f} | {rows[0]['loss']:.1f} | {rows[-1]['loss']:.1f} |",
     ]
     print("\n".join(lines))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "finetune_real.md").write_text("\n".join(lines) + "\n")
+    write_report("finetune_real.md", lines)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from multipose.models.export import export_onnx
 from multipose.models.specs import SPECS
 
-from common import RESULTS, median_ms
+from common import median_ms, write_report
 
 SIZES = {  # (width, height) at which each network is usually run
     "openpose-mobilenet-v2": (432, 368),
@@ -67,8 +67,7 @@ def main() -> None:
         )
         print(row)
         lines.append(row)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "models.md").write_text("\n".join(lines) + "\n")
+    write_report("models.md", lines)
 
 
 if __name__ == "__main__":

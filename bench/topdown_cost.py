@@ -21,7 +21,7 @@ from multipose.codecs.paf import PafCodec
 from multipose.data.synthetic import make_scene
 from multipose.topdown import apply, box_regions, crop_transforms, people_from_heatmaps, warp_crops
 
-from common import RESULTS, median_ms
+from common import RESULTS, median_ms, write_report
 
 WIDTH, HEIGHT = 656, 368
 CROWDS = (1, 2, 5, 10, 20, 50, 100)
@@ -94,7 +94,6 @@ def main() -> None:
             f"{td['decode']:.2f} = {codec_ms:.2f} ms ({r['per_person']:.3f} ms/person); "
             f"PAF decode {paf:.2f} ms"
         )
-    RESULTS.mkdir(exist_ok=True)
     _write_table(rows, args)
     _plot(rows, args)
 
@@ -119,7 +118,7 @@ def _write_table(rows, args) -> None:
             f"{r['codec']:.2f} | {r['per_person']:.3f} | {r['paf']:.2f} | "
             f"{r['topdown_total']:.0f} | {r['bottomup_total']:.0f} |"
         )
-    (RESULTS / "topdown_cost.md").write_text("\n".join(lines) + "\n")
+    write_report("topdown_cost.md", lines)
 
 
 def _plot(rows, args) -> None:
