@@ -143,6 +143,9 @@ def _plain_state_dict(build: Callable[[], nn.Module]) -> Callable[[Path], nn.Mod
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+# CMU's Caffe models and their ports take (pixel - 128) / 256.
+OPENPOSE_MEAN = (128.0, 128.0, 128.0)
+OPENPOSE_STD = (256.0, 256.0, 256.0)
 
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -178,8 +181,8 @@ SPECS: dict[str, ModelSpec] = {
             stride=8,
             layout="coco18",
             channels="bgr",
-            mean=(128.0, 128.0, 128.0),
-            std=(256.0, 256.0, 256.0),
+            mean=OPENPOSE_MEAN,
+            std=OPENPOSE_STD,
             pad_to=8,
             notes="CMU's COCO body model; weights: pytorch-openpose's body_pose_model.pth",
         ),
@@ -194,8 +197,8 @@ SPECS: dict[str, ModelSpec] = {
             stride=8,
             layout="coco18",
             channels="bgr",
-            mean=(128.0, 128.0, 128.0),
-            std=(256.0, 256.0, 256.0),
+            mean=OPENPOSE_MEAN,
+            std=OPENPOSE_STD,
             pad_to=8,
             notes="Lightweight OpenPose; weights: its checkpoint_iter_370000.pth",
         ),
