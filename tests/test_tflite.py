@@ -1,0 +1,143 @@
+"""The TFLite reader and its PyTorch executor, checked against the LiteRT interpreter."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from multipose.errors import MultiposeError
+from multipose.models.tflite_network import TfliteNetwork, load_tflite
+from multipose.weights.tflite import (
+    Operator,
+    Tensor,
+    TfliteFormatError,
+    TfliteModel,
+    densify,
+    read_tflite,
+)
+
+from conftest import SHARED
+
+MEDIAPIPE = SHARED / "weights" / "mediapipe-0.10.21"
+# model file, input side, input range low end
+MODELS = [
+    ("pose_detection.tflite", 224, -1.0),
+    ("pose_landmark_full.tflite", 256, 0.0),
+    ("face_detection_full_range_sparse.tflite", 192, -1.0),
+]
+
+
+def _model(name: str) -> Path:
+    path = MEDIAPIPE / name
+    if not path.is_file():
+        pytest.skip("../shared/weights is not beside the checkout")
+    return path
+
+
+def _photo_input(side: int, low: float) -> np.ndarray:
+    image = Image.open(SHARED / "data" / "photos" / "ski.jpg").convert("RGB")
+    x = np.asarray(image.resize((side, side)), np.float32) / 255
+    return x * (1 - low) + low
+
+
+@pytest.mark.parametrize(("name", "side", "low"), MODELS)
+def test_executor_matches_litert_on_a_real_photo(name: str, side: int, low: float) -> None:
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    path = _model(name)
+    x = _photo_input(side, low)
+    reference = interpreter_module.Interpreter(model_path=str(path))
+    reference.allocate_tensors()
+    reference.set_tensor(reference.get_input_details()[0]["index"], x[None])
+    reference.invoke()
+    expected = [reference.get_tensor(d["index"]) for d in reference.get_output_details()]
+
+    network = load_tflite(path)
+    batch = torch.from_numpy(x).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    with torch.inference_mode():
+        outputs = network(batch)
+    assert len(outputs) == len(expected)
+    for want, got in zip(expected, outputs, strict=True):
+        got = got.numpy()
+        if got.ndim == 4:
+            got = got.transpose(0, 2, 3, 1)
+        assert got.shape[1:] == want.shape[1:]
+        for item in got:  # every member of the batch
+            assert np.abs(item - want[0]).max() <= 1e-3 * np.abs(want).max()
+
+
+def test_reader_decodes_the_landmark_model() -> None:
+    model = read_tflite(_model("pose_landmark_full.tflite"))
+    assert [model.tensors[i].shape for i in model.inputs] == [(1, 256, 256, 3)]
+    assert model.tensors[model.outputs[0]].shape == (1, 195)
+    convs = [op for op in model.operators if op.op == "CONV_2D"]
+    assert len(convs) == 58
+    assert all(op.options["activation"] in (0, 1, 3) for op in convs)
+    weights = {model.tensors[op.inputs[0]].dtype for op in model.operators if op.op == "DEQUANTIZE"}
+    assert weights == {np.dtype(np.float16)}
+
+
+def test_sparse_weights_densify_to_their_stored_values() -> None:
+    model = read_tflite(_model("pose_detection.tflite"))
+    sparse = [t for t in model.tensors if t.sparsity is not None]
+    assert len(sparse) == 38
+
+    for tensor in sparse:
+        dense = densify(tensor)
+        assert dense.shape == tensor.shape
+        # every stored value lands somewhere, in order along the rows
+        assert np.array_equal(dense[dense != 0], tensor.data[tensor.data != 0])
+
+
+def test_files_that_are_not_tflite_models_are_named(tmp_path: Path) -> None:
+    text = tmp_path / "notes.tflite"
+    text.write_text("hello, this is not a model")
+    with pytest.raises(TfliteFormatError, match=r"notes\.tflite: not a TensorFlow Lite"):
+        read_tflite(text)
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(_model("pose_detection.tflite").read_bytes()[:200_000])
+    with pytest.raises(TfliteFormatError, match=r"cut\.tflite: truncated or damaged"):
+        load_tflite(cut)
+    with pytest.raises(TfliteFormatError, match="cannot read"):
+        read_tflite(tmp_path / "absent.tflite")
+
+
+def test_an_unsupported_operator_is_named() -> None:
+    tensors = (
+        Tensor("x", (1, 4), np.dtype(np.float32)),
+        Tensor("y", (1, 4), np.dtype(np.float32)),
+    )
+    model = TfliteModel(tensors, (Operator("SOFTMAX", (0,), (1,), {}),), (0,), (1,))
+    with pytest.raises(MultiposeError, match=r"tiny\.tflite: operator SOFTMAX is not supported"):
+        TfliteNetwork(model, "tiny.tflite")
+
+
+def test_same_padding_and_depth_to_space_follow_tflite() -> None:
+    # a 3x3 stride-2 SAME convolution on an even input pads only after; DEPTH_TO_SPACE takes
+    # the block position from the high part of the channel index (TensorFlow's DCR order)
+    kernel = np.zeros((1, 3, 3, 1), np.float32)
+    kernel[0, 0, 0, 0] = 1.0  # picks the top-left tap
+    tensors = (
+        Tensor("x", (1, 4, 4, 1), np.dtype(np.float32)),
+        Tensor("k", (1, 3, 3, 1), np.dtype(np.float32), kernel),
+        Tensor("y", (1, 2, 2, 1), np.dtype(np.float32)),
+    )
+    options = {"padding": 0, "stride_w": 2, "stride_h": 2, "activation": 0}
+    conv = Operator("CONV_2D", (0, 1, -1), (2,), {**options, "dilation_w": 1, "dilation_h": 1})
+    network = TfliteNetwork(TfliteModel(tensors, (conv,), (0,), (2,)))
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    (y,) = network(x)
+    assert y[0, 0].tolist() == [[0.0, 2.0], [8.0, 10.0]]  # no padding before
+
+    tensors = (
+        Tensor("x", (1, 1, 1, 8), np.dtype(np.float32)),
+        Tensor("y", (1, 2, 2, 2), np.dtype(np.float32)),
+    )
+    d2s = Operator("DEPTH_TO_SPACE", (0,), (1,), {"block_size": 2})
+    network = TfliteNetwork(TfliteModel(tensors, (d2s,), (0,), (1,)))
+    (y,) = network(torch.arange(8.0).reshape(1, 8, 1, 1))
+    assert y[0].tolist() == [[[0.0, 2.0], [4.0, 6.0]], [[1.0, 3.0], [5.0, 7.0]]]
+    assert not torch.equal(
+        y, torch.nn.functional.pixel_shuffle(torch.arange(8.0).reshape(1, 8, 1, 1), 2)
+    )
