@@ -2,7 +2,8 @@
 # Sets multipose up in the active Python environment, tests and linters included.
 # Without an NVIDIA GPU it installs the CPU build of PyTorch first (a wheel already on this
 # machine if pip can find one offline, else PyTorch's CPU index), so that the plain `torch`
-# requirement does not pull the multi-GB CUDA build.
+# requirement does not pull the multi-GB CUDA build. Last it puts the BlazePose weights in the
+# user cache (`multipose weights fetch blazepose`), so that estimating needs no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -23,3 +24,4 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     fi
 fi
 "$PYTHON" -m pip install -e ".[dev]"
+"$PYTHON" -m multipose weights fetch blazepose

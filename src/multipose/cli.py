@@ -259,6 +259,29 @@ def models() -> None:
         )
 
 
+@main.group()
+def weights() -> None:
+    """Download published weights."""
+
+
+@weights.command("fetch")
+@click.argument("name", type=click.Choice(["blazepose"]))
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the files (default: mediapipe-0.10.21 in the user cache, MULTIPOSE_CACHE "
+    "or ~/.cache/multipose).",
+)
+@click.option("--index-url", metavar="URL", help="Package index to use instead of pip's.")
+def fetch_weights(name: str, dest: Path | None, index_url: str | None) -> None:
+    """Download NAME's weights once (into the user cache unless --dest), so that using them
+    needs no network. blazepose: three TFLite files out of the mediapipe 0.10.21 wheel."""
+    from multipose.weights.mediapipe import FILES, fetch_blazepose
+
+    folder = fetch_blazepose(dest, index_url)
+    click.echo(f"{name} weights in {folder}: {', '.join(FILES)}")
+
+
 @main.command("convert-weights")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--arch", required=True, help="Model spec name (see `multipose models`).")
