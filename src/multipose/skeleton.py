@@ -1,4 +1,5 @@
-"""Keypoint layouts (COCO-17, OpenPose COCO-18, BODY_25, CrowdPose-14) and conversions between them.
+"""Keypoint layouts (COCO-17, OpenPose COCO-18, BODY_25, CrowdPose-14, BlazePose-33) and
+conversions between them.
 
 Layouts share one vocabulary of keypoint names, so converting is a matter of names: a keypoint
 present in both layouts is copied, `neck` and `mid_hip` are derived as the midpoint of their two
@@ -143,15 +144,40 @@ CROWDPOSE14 = Layout(
     ),
 )
 
+BLAZEPOSE33 = Layout(
+    name="blazepose33",
+    keypoints=(
+        "nose", "left_eye_inner", "left_eye", "left_eye_outer",
+        "right_eye_inner", "right_eye", "right_eye_outer", "left_ear", "right_ear",
+        "left_mouth", "right_mouth", "left_shoulder", "right_shoulder",
+        "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+        "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+        "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+        "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    ),
+    limbs=(
+        (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10),
+        (11, 12), (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19),
+        (12, 14), (14, 16), (16, 18), (16, 20), (16, 22), (18, 20),
+        (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+        (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+    ),
+    flip_pairs=(
+        (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18),
+        (19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
+    ),
+)
+
 # fmt: on
 
 LAYOUTS: dict[str, Layout] = {
-    layout.name: layout for layout in (COCO17, COCO18, BODY25, CROWDPOSE14)
+    layout.name: layout for layout in (COCO17, COCO18, BODY25, CROWDPOSE14, BLAZEPOSE33)
 }
 
 
 def get_layout(layout: str | Layout) -> Layout:
-    """The layout named (`coco17`, `coco18`, `body25`, `crowdpose14`), or the one given."""
+    """The layout named (`coco17`, `coco18`, `body25`, `crowdpose14`, `blazepose33`), or the
+    one given."""
     if isinstance(layout, Layout):
         return layout
     key = layout.lower().replace("-", "").replace("_", "")
@@ -161,7 +187,7 @@ def get_layout(layout: str | Layout) -> Layout:
 
 
 def layout_for_count(num_keypoints: int) -> Layout:
-    """The layout with that many keypoints (17, 18, 25 or 14)."""
+    """The layout with that many keypoints (17, 18, 25, 14 or 33)."""
     for layout in LAYOUTS.values():
         if layout.num_keypoints == num_keypoints:
             return layout
