@@ -200,8 +200,11 @@ def load(
 ) -> Estimator:
     """An estimator for the model `name` with its weights from `weights` (a file, a folder
     holding the published file, or an http(s) address), else from the user cache directory, else
-    downloaded from the address the spec names."""
+    downloaded from the address the spec names. BlazePose takes the folder of its TFLite files
+    (by default the one `multipose weights fetch blazepose` fills)."""
     spec = get_spec(name)
+    if spec.method == "blazepose":
+        return _blazepose(spec, weights, device, scales, boxes, backend, flip)
     cached = cache_dir() / spec.weights_file if spec.weights_file else None
     if weights is None and cached is not None and cached.is_file():
         path = cached
@@ -214,3 +217,13 @@ def load(
     else:
         path = resolve(weights, spec.weights_file)
     return Estimator(spec, spec.load(path), device, scales, boxes=boxes, backend=backend, flip=flip)
+
+
+def _blazepose(spec, weights, device, scales, boxes, backend, flip):
+    from multipose.blazepose import BlazePoseEstimator
+    from multipose.weights.mediapipe import default_dir
+
+    if backend != "torch" or flip or tuple(scales) != (1.0,):
+        raise MultiposeError(f"{spec.name} runs on the torch backend, one scale, no flip test")
+    folder = Path(weights) if weights is not None else default_dir()
+    return BlazePoseEstimator(spec, spec.load(folder), device, boxes=boxes)

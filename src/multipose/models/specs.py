@@ -22,7 +22,8 @@ from multipose.errors import MultiposeError
 @dataclass(frozen=True)
 class ModelSpec:
     """name; method ("openpose", "ae" or "topdown"); `build()` makes the bare network and
-    `load(path)` one filled from a weights file; `codec()` its decoder; input_height: the
+    `load(path)` one filled from a weights file (a folder for BlazePose); `codec()` its decoder
+    (BlazePose decodes in its own pipeline); input_height: the
     height images (bottom-up) or crops (top-down) are resized to; stride of the output maps;
     layout of the
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
@@ -36,10 +37,10 @@ class ModelSpec:
     method: str
     build: Callable[[], nn.Module]
     load: Callable[[Path], nn.Module]
-    codec: Callable[[], Any]
     input_height: int
     stride: int
     layout: str
+    codec: Callable[[], Any] | None = None
     channels: str = "rgb"
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -50,6 +51,20 @@ class ModelSpec:
     weights_url: str = ""
     weights_sha256: str = ""
     notes: str = field(default="", compare=False)
+
+
+def _blazepose() -> nn.Module:
+    raise MultiposeError(
+        "blazepose-full's networks are defined by its TFLite files: give their folder "
+        "(--weights DIR), or get them with `multipose weights fetch blazepose`"
+    )
+
+
+def _load_blazepose(path: Path) -> nn.Module:
+    from multipose.blazepose import BlazePoseNetworks
+    from multipose.weights.mediapipe import blazepose_files
+
+    return BlazePoseNetworks(blazepose_files(path))
 
 
 def _openpose_mobilenet() -> nn.Module:
@@ -147,9 +162,27 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 OPENPOSE_MEAN = (128.0, 128.0, 128.0)
 OPENPOSE_STD = (256.0, 256.0, 256.0)
 
+# What `multipose estimate` runs when no model is named: the real weights a package ships.
+DEFAULT_MODEL = "blazepose-full"
+
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
+        ModelSpec(
+            name="blazepose-full",
+            weights_file="mediapipe-0.10.21",
+            method="blazepose",
+            build=_blazepose,
+            load=_load_blazepose,
+            input_height=256,
+            stride=4,
+            layout="blazepose33",
+            std=(255.0, 255.0, 255.0),
+            dynamic_size=False,
+            outputs=("landmarks", "presence", "segmentation", "heatmaps", "world_landmarks"),
+            notes="BlazePose person detector + full-body landmarks (mediapipe 0.10.21 TFLite); "
+            "weights: multipose weights fetch blazepose",
+        ),
         ModelSpec(
             name="openpose-mobilenet-v2",
             weights_file="graph_opt.pb",

@@ -1,0 +1,129 @@
+"""COCO AP, recall of large people and speed of the default model, BlazePose (mediapipe
+0.10.21's TFLite person detector and full-body landmark network) run by our executor, with each
+multi-person step of the pipeline on and off.
+
+For every image of ../shared/data/coco-mini-val2017 and ../shared/data/mmpose-tests/coco, per
+configuration of steps: COCO AP (our evaluate), the recall of large people (area >= 96^2, at
+least 8 labelled keypoints; a person counts as found when a prediction matches it with OKS >=
+0.5, greedily by score), people found per image, and the median ms per image (2 threads), split
+into the networks and the rest.
+
+    python bench/real_model_blazepose.py [--weights DIR]  # writes bench/results/real_model_blazepose.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from multipose.blazepose import STEPS, BlazePoseEstimator
+from multipose.evaluate import evaluate
+from multipose.io.coco import CocoDataset
+from multipose.models.specs import get_spec
+from multipose.skeleton import COCO17
+
+from common import write_report
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = SHARED / "weights" / "mediapipe-0.10.21"
+DATASETS = {
+    "coco-mini-val2017": SHARED / "data" / "coco-mini-val2017" / "annotations.json",
+    "mmpose-tests/coco": SHARED / "data" / "mmpose-tests" / "coco" / "test_coco.json",
+}
+CONFIGS = {
+    "detector only": (),
+    "+ refine": ("refine",),
+    "+ refine, tiles": ("refine", "tiles"),
+    "+ refine, faces": ("refine", "faces"),
+    "+ refine, redetect": ("refine", "redetect"),
+    "all steps": STEPS,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    spec = get_spec("blazepose-full")
+    networks = spec.load(args.weights)
+    lines = [
+        "# BlazePose (the default model): COCO AP, recall of large people, speed",
+        "",
+        "mediapipe 0.10.21's pose_detection + pose_landmark_full through our TFLite executor "
+        "(PyTorch, 2 threads). Recall: people with area >= 96^2 and >= 8 labelled keypoints "
+        "matched with OKS >= 0.5. Times: median ms per image.",
+        "",
+        "| data | steps | AP | AP50 | AR | recall large | people/image | ms/image | "
+        "network ms | other ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for data_name, path in DATASETS.items():
+        dataset = CocoDataset(path)
+        images = {i: dataset.read_image(i) for i in dataset.image_ids}
+        for config in args.configs:
+            estimator = BlazePoseEstimator(spec, networks, steps=CONFIGS[config])
+            estimator(next(iter(images.values())))  # warm-up
+            results, found, total_ms, network_ms = [], 0, [], []
+            matched, large = 0, 0
+            for image_id, image in images.items():
+                start = time.perf_counter()
+                people = estimator(image)
+                total_ms.append(1000 * (time.perf_counter() - start))
+                network_ms.append(estimator.timing["network_ms"])
+                found += len(people)
+                entries = people.to_coco(image_id)
+                results += entries
+                hits, count = large_recall(dataset.annotations(image_id), entries)
+                matched, large = matched + hits, large + count
+            m = evaluate(dataset, results)
+            row = (
+                f"| {data_name} | {config} | {m['AP']:.3f} | {m['AP50']:.3f} | {m['AR']:.3f} | "
+                f"{matched / max(large, 1):.3f} ({matched}/{large}) | "
+                f"{found / len(images):.2f} | {np.median(total_ms):.0f} | "
+                f"{np.median(network_ms):.0f} | "
+                f"{np.median(np.subtract(total_ms, network_ms)):.0f} |"
+            )
+            print(row, flush=True)
+            lines.append(row)
+    write_report("real_model_blazepose.md", lines)
+
+
+def large_recall(annotations: list[dict], results: list[dict]) -> tuple[int, int]:
+    """(found, total) people of area >= 96^2 with >= 8 labelled keypoints, found = matched by
+    a prediction (each used once, best score first) with OKS >= 0.5."""
+    people = [
+        a
+        for a in annotations
+        if not a.get("iscrowd") and a["area"] >= 96**2 and a["num_keypoints"] >= 8
+    ]
+    if not people:
+        return 0, 0
+    sigmas = np.array(COCO17.sigmas)
+    variances = (2 * sigmas) ** 2
+    predictions = sorted(results, key=lambda r: -r["score"])
+    taken = np.zeros(len(people), bool)
+    for prediction in predictions:
+        xy = np.array(prediction["keypoints"], float).reshape(-1, 3)[:, :2]
+        best, best_oks = -1, 0.5
+        for index, person in enumerate(people):
+            if taken[index]:
+                continue
+            gt = np.array(person["keypoints"], float).reshape(-1, 3)
+            labelled = gt[:, 2] > 0
+            d2 = ((xy - gt[:, :2]) ** 2).sum(1)
+            oks = np.exp(-d2 / (2 * person["area"] * variances))[labelled].mean()
+            if oks >= best_oks:
+                best, best_oks = index, oks
+        if best >= 0:
+            taken[best] = True
+    return int(taken.sum()), len(people)
+
+
+if __name__ == "__main__":
+    main()

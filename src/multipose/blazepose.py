@@ -1,0 +1,373 @@
+"""BlazePose, multi-person: mediapipe's person detector and full-body landmark network run
+top-down by our TFLite executor, with seeding steps that find more than the main subject.
+
+Per image: person seeds (rotated square regions, ROIs) come from the detector on the whole
+image, optionally on overlapping tiles (`tiles`), from the multi-face detector (`faces`), and
+from any box source (`boxes`). Each ROI is cropped to 256 x 256 and run through the landmark
+network in one batch; people whose pose-presence score passes are kept. `refine` runs the
+landmark network again on the ROI each person's own landmarks give (mediapipe's tracking ROI),
+and `redetect` masks the people found (their segmentation) and runs the detector again, for as
+many rounds as it finds someone new. Duplicates are merged by OKS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from multipose.boxes import BoxSource, iou
+from multipose.codecs.blazepose import (
+    FACE_DETECTOR,
+    LANDMARK_INPUT,
+    POSE_DETECTOR,
+    decode_detections,
+    decode_landmarks,
+    roi_transforms,
+    rois_from_alignment,
+    ssd_anchors,
+)
+from multipose.models.tflite_network import load_tflite
+from multipose.poses import Poses
+from multipose.skeleton import COCO17, get_layout
+from multipose.topdown import apply, invert
+
+STEPS = ("tiles", "faces", "refine", "redetect")
+BATCH = 4  # crops per forward pass; larger batches ran slower per crop on a 2-core CPU
+LAYOUT = get_layout("blazepose33")
+# BlazePose landmarks that are COCO-17 keypoints, in COCO-17 order; 33 and 34 are the
+# auxiliary alignment points (hip centre, full-body size/rotation point).
+COCO_LANDMARKS = np.array([LAYOUT.index(name) for name in COCO17.keypoints])
+ALIGNMENT_LANDMARKS = (33, 34)
+
+
+class BlazePoseNetworks(nn.Module):
+    """The three TFLite networks: person detector, landmark network, multi-face detector.
+    Called on person crops (N, 3, 256, 256) in [0, 1], it runs the landmark network (the
+    single-person network of this top-down model) and returns its outputs as one stage."""
+
+    FILES: ClassVar[dict[str, str]] = {
+        "detector": "pose_detection.tflite",
+        "landmarks": "pose_landmark_full.tflite",
+        "faces": "face_detection_full_range_sparse.tflite",
+    }
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        super().__init__()
+        self.detector = load_tflite(files[self.FILES["detector"]])
+        self.landmarks = load_tflite(files[self.FILES["landmarks"]])
+        self.faces = load_tflite(files[self.FILES["faces"]])
+
+    def forward(self, crops: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        return [self.landmarks(crops)]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """detection_score: the person detector's threshold; face_score: the face detector's;
+    presence: the landmark network's pose-presence threshold (seed_presence: before the refine
+    step); duplicate_oks: people more alike
+    than this are one; redetect_rounds: the most rounds of masked re-detection."""
+
+    detection_score: float = 0.5
+    face_score: float = 0.5
+    presence: float = 0.5
+    seed_presence: float = 0.1
+    duplicate_oks: float = 0.5
+    redetect_rounds: int = 3
+    tile_fraction: float = 0.6
+
+
+class BlazePoseEstimator:
+    """Callable on an RGB uint8 image (and its dataset id, for box sources that need one);
+    returns people in the BlazePose-33 layout, in image pixels. `steps` picks the seeding and
+    refinement steps (see the module docstring); `timing` holds the last call's milliseconds in
+    the networks and in decoding."""
+
+    def __init__(
+        self,
+        spec,
+        networks: BlazePoseNetworks,
+        device: str = "cpu",
+        steps: Iterable[str] = STEPS,
+        boxes: BoxSource | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        steps = tuple(steps)
+        unknown = set(steps) - set(STEPS)
+        if unknown:
+            raise ValueError(f"unknown BlazePose steps {sorted(unknown)}; known: {STEPS}")
+        self.spec, self.steps, self.boxes = spec, steps, boxes
+        self.device = torch.device(device)
+        self.networks = networks.to(self.device).eval()
+        self.settings = settings or Settings()
+        self.pose_anchors = ssd_anchors(POSE_DETECTOR["input"], POSE_DETECTOR["strides"])
+        self.face_anchors = ssd_anchors(FACE_DETECTOR["input"], FACE_DETECTOR["strides"], 1)
+        self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+        self._network_s = 0.0
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
+        start, self._network_s = time.perf_counter(), 0.0
+        height, width = image.shape[:2]
+        side = max(width, height)
+        regions = [(width / 2 - 0.5, height / 2 - 0.5, side)]
+        if "tiles" in self.steps:
+            regions += _tiles(width, height, self.settings.tile_fraction)
+        seeds = [self._detect(image, regions)]
+        if "faces" in self.steps:
+            seeds.append(self._face_seeds(image))
+        if self.boxes is not None:
+            seeds.append(_box_rois(self.boxes(image, image_id).boxes))
+        people, masks = self._people(image, np.concatenate(seeds))
+        for _ in range(self.settings.redetect_rounds if "redetect" in self.steps else 0):
+            masked = _masked(image, masks)
+            rois = _new_rois(self._detect(masked, regions[:1]), people)
+            if not len(rois):
+                break
+            found, new_masks = self._people(image, rois)
+            if not len(found):
+                break
+            people, masks = _merge(people, found, self.settings.duplicate_oks), masks + new_masks
+        self.timing = {
+            "network_ms": 1000 * self._network_s,
+            "decode_ms": 1000 * (time.perf_counter() - start - self._network_s),
+        }
+        return people
+
+    # -- networks -------------------------------------------------------------------------
+
+    def _run(self, network: nn.Module, crops: np.ndarray) -> tuple[np.ndarray, ...]:
+        """A network's outputs (NumPy) on (N, h, w, 3) float32 crops, in batches of at most
+        BATCH (channels-last: a third faster for these depthwise networks on a CPU)."""
+        start = time.perf_counter()
+        parts = []
+        for first in range(0, len(crops), BATCH):
+            batch = torch.from_numpy(crops[first : first + BATCH]).permute(0, 3, 1, 2)
+            batch = batch.to(self.device, memory_format=torch.channels_last)
+            parts.append([o.float().cpu().numpy() for o in network(batch)])
+        outputs = tuple(np.concatenate(o) for o in zip(*parts, strict=True))
+        self._network_s += time.perf_counter() - start
+        return outputs
+
+    def _detect(self, image: np.ndarray, regions: list[tuple[float, float, float]]) -> np.ndarray:
+        """Person ROIs from the detector on square regions (centre x, centre y, side) of the
+        image, black outside it."""
+        size = POSE_DETECTOR["input"]
+        rois = np.array([(x, y, s, 0.0) for x, y, s in regions])
+        transforms = roi_transforms(rois, size)
+        crops = _warp(image, transforms, size, cv2.BORDER_CONSTANT) * 2 - 1
+        raw, logits = self._run(self.networks.detector, crops)
+        found = []
+        for one_raw, one_logits, transform in zip(raw, logits, transforms, strict=True):
+            _, points, _ = decode_detections(
+                one_raw, one_logits, self.pose_anchors, size, self.settings.detection_score
+            )
+            if len(points):
+                points = _to_image(points[:, :2] * size - 0.5, transform)
+                found.append(rois_from_alignment(points[:, 0], points[:, 1]))
+        return np.concatenate(found) if found else np.zeros((0, 4))
+
+    def _face_seeds(self, image: np.ndarray) -> np.ndarray:
+        """Person ROIs guessed from faces: the body below each face, upright along the face's
+        eye-to-mouth axis, sized by the face; the refine step corrects them."""
+        size = FACE_DETECTOR["input"]
+        height, width = image.shape[:2]
+        rois = np.array([(width / 2 - 0.5, height / 2 - 0.5, max(width, height), 0.0)])
+        transform = roi_transforms(rois, size)
+        crops = _warp(image, transform, size, cv2.BORDER_CONSTANT) * 2 - 1
+        raw, logits = self._run(self.networks.faces, crops)
+        boxes, points, _ = decode_detections(
+            raw[0], logits[0], self.face_anchors, size, self.settings.face_score
+        )
+        if not len(boxes):
+            return np.zeros((0, 4))
+        points = _to_image(points * size - 0.5, transform[0])
+        face_size = (boxes[:, 3] - boxes[:, 1]) * size / transform[0, 0, 0]
+        eyes, mouth = (points[:, 0] + points[:, 1]) / 2, points[:, 3]
+        down = mouth - eyes
+        down /= np.maximum(np.linalg.norm(down, axis=1, keepdims=True), 1e-6)
+        hips = eyes + down * (FACE_TO_HIP * face_size)[:, None]
+        top = hips - down * (HIP_TO_ALIGNMENT * face_size)[:, None]
+        return rois_from_alignment(hips, top)
+
+    def _people(self, image: np.ndarray, rois: np.ndarray) -> tuple[Poses, list[np.ndarray]]:
+        """People found in the ROIs (refined, duplicates merged) and their masks."""
+        rois = _distinct(rois)
+        if not len(rois):
+            return Poses.empty(LAYOUT), []
+        landmarks, presence, masks = self._landmarks(image, rois)
+        if "refine" in self.steps:
+            keep = presence >= self.settings.seed_presence
+            landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
+            if len(landmarks):
+                again = rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+                better, better_presence, better_masks = self._landmarks(image, again)
+                use = better_presence >= presence
+                landmarks[use], presence[use], masks[use] = (
+                    better[use],
+                    better_presence[use],
+                    better_masks[use],
+                )
+        keep = presence >= self.settings.presence
+        landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
+        people = _poses(landmarks, presence)
+        order = _distinct_people(people, self.settings.duplicate_oks)
+        return people[order], [masks[i] for i in order]
+
+    def _landmarks(
+        self, image: np.ndarray, rois: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Landmarks (N, 39, 4: x, y in image pixels, visibility, presence), pose presence
+        (N,) and segmentation logits in crop pixels (N, 256, 256) with the crop transforms."""
+        transforms = roi_transforms(rois, LANDMARK_INPUT)
+        crops = _warp(image, transforms, LANDMARK_INPUT, cv2.BORDER_REPLICATE)
+        raw, presence, segmentation, heatmaps, _ = self._run(self.networks.landmarks, crops)
+        landmarks = decode_landmarks(raw, heatmaps)
+        landmarks[..., :2] = apply(invert(transforms), landmarks[..., :2])
+        masks = np.array(
+            [
+                _mask_to_image(mask[0], transform, image.shape[:2])
+                for mask, transform in zip(segmentation, transforms, strict=True)
+            ]
+        )
+        return landmarks, presence.reshape(-1), masks.reshape(len(rois), *image.shape[:2])
+
+
+# Face seeds, in face-box heights: eyes to hip centre, and hip centre to the full-body
+# alignment point (measured on photos where the detector and the face detector agree).
+FACE_TO_HIP = 3.0
+HIP_TO_ALIGNMENT = 3.0
+
+
+def _tiles(width: int, height: int, fraction: float) -> list[tuple[float, float, float]]:
+    """Overlapping square tiles of side `fraction` of the image's longer side, covering it."""
+    side = fraction * max(width, height)
+    tiles = []
+    for_x = _positions(width, side)
+    for y in _positions(height, side):
+        tiles += [(x, y, side) for x in for_x]
+    return tiles
+
+
+def _positions(length: int, side: float) -> list[float]:
+    """Centres of tiles of `side` covering [0, length) with at least a third overlap."""
+    if side >= length:
+        return [length / 2 - 0.5]
+    count = int(np.ceil((length - side) / (side * 2 / 3))) + 1
+    return list(np.linspace(side / 2, length - side / 2, count) - 0.5)
+
+
+def _warp(image: np.ndarray, transforms: np.ndarray, side: int, border: int) -> np.ndarray:
+    """(N, side, side, 3) float32 crops in [0, 1]."""
+    crops = np.empty((len(transforms), side, side, 3), np.float32)
+    for crop, m in zip(crops, transforms, strict=True):
+        warped = cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=border)
+        crop[:] = warped / np.float32(255)
+    return crops
+
+
+def _to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """(N, K, 2) points of one crop back to the image."""
+    inverse = invert(transform[None])[0]
+    return points @ inverse[:, :2].T + inverse[:, 2]
+
+
+def _mask_to_image(logits: np.ndarray, transform: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A crop's segmentation as a boolean mask of the image."""
+    height, width = shape
+    inside = (logits > 0).astype(np.uint8)
+    back = cv2.warpAffine(
+        inside, invert(transform[None])[0], (width, height), flags=cv2.INTER_NEAREST
+    )
+    return back.astype(bool)
+
+
+def _masked(image: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+    """The image with the people found painted over in its mean colour."""
+    if not masks:
+        return image
+    union = np.any(masks, axis=0).astype(np.uint8)
+    union = cv2.dilate(union, np.ones((15, 15), np.uint8)).astype(bool)
+    out = image.copy()
+    out[union] = image.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    return out
+
+
+def _box_rois(boxes: np.ndarray) -> np.ndarray:
+    """Upright ROIs around person boxes: a square about the box centre, the alignment circle
+    through its longer side."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) / 2
+    return rois_from_alignment(centre, centre - np.stack([np.zeros_like(half), half], 1))
+
+
+def _roi_boxes(rois: np.ndarray) -> np.ndarray:
+    half = rois[:, 2:3] / 2
+    return np.concatenate([rois[:, :2] - half, rois[:, :2] + half], axis=1)
+
+
+def _distinct(rois: np.ndarray, overlap: float = 0.6) -> np.ndarray:
+    """The ROIs, without those overlapping an earlier one by more than `overlap` IoU."""
+    if not len(rois):
+        return rois
+    overlaps = iou(_roi_boxes(rois), _roi_boxes(rois))
+    keep = np.ones(len(rois), bool)
+    for i in range(len(rois)):
+        if keep[i]:
+            keep[i + 1 :] &= overlaps[i, i + 1 :] <= overlap
+    return rois[keep]
+
+
+def _new_rois(rois: np.ndarray, people: Poses) -> np.ndarray:
+    """ROIs whose centre lies outside every person's keypoint box."""
+    if not len(rois) or not len(people):
+        return rois
+    boxes = people.keypoint_boxes()
+    x, y = rois[:, 0, None], rois[:, 1, None]
+    inside = (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
+    return rois[~inside.any(axis=1)]
+
+
+def _poses(landmarks: np.ndarray, presence: np.ndarray) -> Poses:
+    """Poses of the 33 landmarks: keypoint score = visibility; person score = pose presence
+    times the mean visibility of the COCO keypoints."""
+    keypoints = landmarks[:, : LAYOUT.num_keypoints, :3].astype(np.float32)
+    scores = presence * keypoints[:, COCO_LANDMARKS, 2].mean(axis=1) if len(keypoints) else []
+    return Poses(keypoints, scores, LAYOUT)
+
+
+def oks(a: Poses, b: Poses) -> np.ndarray:
+    """(len(a), len(b)) object keypoint similarity on the COCO keypoints, scaled by the
+    area of the second people's keypoint boxes."""
+    pa = a.keypoints[:, COCO_LANDMARKS, :2].astype(np.float64)
+    pb = b.keypoints[:, COCO_LANDMARKS, :2].astype(np.float64)
+    boxes = b.keypoint_boxes()
+    area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
+    k2 = (2 * np.array(COCO17.sigmas)) ** 2
+    d2 = ((pa[:, None] - pb[None]) ** 2).sum(-1)
+    return np.exp(-d2 / (2 * area[None, :, None] * k2)).mean(-1)
+
+
+def _distinct_people(people: Poses, threshold: float) -> list[int]:
+    """Indices of the people, best first, without any too alike (OKS) to a better one."""
+    order = list(np.argsort(-people.scores, kind="stable"))
+    similar = oks(people, people)
+    kept: list[int] = []
+    for i in order:
+        if all(max(similar[i, j], similar[j, i]) <= threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+def _merge(people: Poses, found: Poses, threshold: float) -> Poses:
+    both = Poses.concatenate([people, found])
+    return both[_distinct_people(both, threshold)]
