@@ -8,7 +8,8 @@ least 8 labelled keypoints; a person counts as found when a prediction matches i
 0.5, greedily by score), people found per image, and the median ms per image (2 threads), split
 into the networks and the rest.
 
-    python bench/real_model_blazepose.py [--weights DIR]  # writes bench/results/real_model_blazepose.md
+    python bench/real_model_blazepose.py [--weights DIR]
+    # writes bench/results/real_model_blazepose.md
 """
 
 from __future__ import annotations
