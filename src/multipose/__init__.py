@@ -1,11 +1,15 @@
-"""multipose: multi-person 2D human pose estimation (top-down, OpenPose, Associative Embedding)."""
+"""multipose: multi-person 2D human pose estimation (top-down, OpenPose, Associative Embedding,
+BlazePose)."""
 
 from multipose.errors import MultiposeError
 from multipose.poses import Poses
 from multipose.render import draw
-from multipose.skeleton import BODY25, COCO17, COCO18, CROWDPOSE14, Layout, get_layout
+from multipose.skeleton import BLAZEPOSE33, BODY25, COCO17, COCO18, CROWDPOSE14, Layout, get_layout
 
 __version__ = "0.1.0"
+# What `multipose.load` and `multipose estimate` run when no model is named: BlazePose, whose
+# real weights a package on the index ships (`multipose weights fetch blazepose`).
+DEFAULT_MODEL = "blazepose-full"
 
 
 def __getattr__(name: str):
@@ -19,10 +23,12 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "BLAZEPOSE33",
     "BODY25",
     "COCO17",
     "COCO18",
     "CROWDPOSE14",
+    "DEFAULT_MODEL",
     "Estimator",
     "Layout",
     "MultiposeError",

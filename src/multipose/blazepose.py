@@ -40,6 +40,7 @@ from multipose.skeleton import COCO17, get_layout
 from multipose.topdown import apply, invert
 
 STEPS = ("tiles", "faces", "refine", "redetect")
+MASK_STRIDE = 4
 BATCH = 4  # crops per forward pass; larger batches ran slower per crop on a 2-core CPU
 LAYOUT = get_layout("blazepose33")
 # BlazePose landmarks that are COCO-17 keypoints, in COCO-17 order; 33 and 34 are the
@@ -74,15 +75,17 @@ class Settings:
     """detection_score: the person detector's threshold; face_score: the face detector's;
     presence: the landmark network's pose-presence threshold (seed_presence: before the refine
     step); duplicate_oks: people more alike
-    than this are one; redetect_rounds: the most rounds of masked re-detection."""
+    than this are one; redetect_rounds: the most rounds of masked re-detection; tile_fractions:
+    the sides of the tiles, as fractions of the image's longer side."""
 
     detection_score: float = 0.5
     face_score: float = 0.5
     presence: float = 0.5
     seed_presence: float = 0.1
     duplicate_oks: float = 0.5
+    duplicate_mask: float = 0.6
     redetect_rounds: int = 3
-    tile_fraction: float = 0.6
+    tile_fractions: tuple[float, ...] = (0.45,)
 
 
 class BlazePoseEstimator:
@@ -120,7 +123,8 @@ class BlazePoseEstimator:
         side = max(width, height)
         regions = [(width / 2 - 0.5, height / 2 - 0.5, side)]
         if "tiles" in self.steps:
-            regions += _tiles(width, height, self.settings.tile_fraction)
+            for fraction in self.settings.tile_fractions:
+                regions += _tiles(width, height, fraction)
         seeds = [self._detect(image, regions)]
         if "faces" in self.steps:
             seeds.append(self._face_seeds(image))
@@ -135,7 +139,10 @@ class BlazePoseEstimator:
             found, new_masks = self._people(image, rois)
             if not len(found):
                 break
-            people, masks = _merge(people, found, self.settings.duplicate_oks), masks + new_masks
+            people = Poses.concatenate([people, found])
+            masks = np.concatenate([masks, new_masks])
+            keep = _distinct_people(people, masks, self.settings)
+            people, masks = people[keep], masks[keep]
         self.timing = {
             "network_ms": 1000 * self._network_s,
             "decode_ms": 1000 * (time.perf_counter() - start - self._network_s),
@@ -198,11 +205,11 @@ class BlazePoseEstimator:
         top = hips - down * (HIP_TO_ALIGNMENT * face_size)[:, None]
         return rois_from_alignment(hips, top)
 
-    def _people(self, image: np.ndarray, rois: np.ndarray) -> tuple[Poses, list[np.ndarray]]:
+    def _people(self, image: np.ndarray, rois: np.ndarray) -> tuple[Poses, np.ndarray]:
         """People found in the ROIs (refined, duplicates merged) and their masks."""
         rois = _distinct(rois)
         if not len(rois):
-            return Poses.empty(LAYOUT), []
+            return Poses.empty(LAYOUT), np.zeros((0, *_mask_shape(image)), bool)
         landmarks, presence, masks = self._landmarks(image, rois)
         if "refine" in self.steps:
             keep = presence >= self.settings.seed_presence
@@ -219,8 +226,8 @@ class BlazePoseEstimator:
         keep = presence >= self.settings.presence
         landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
         people = _poses(landmarks, presence)
-        order = _distinct_people(people, self.settings.duplicate_oks)
-        return people[order], [masks[i] for i in order]
+        keep = _distinct_people(people, masks, self.settings)
+        return people[keep], masks[keep]
 
     def _landmarks(
         self, image: np.ndarray, rois: np.ndarray
@@ -232,13 +239,14 @@ class BlazePoseEstimator:
         raw, presence, segmentation, heatmaps, _ = self._run(self.networks.landmarks, crops)
         landmarks = decode_landmarks(raw, heatmaps)
         landmarks[..., :2] = apply(invert(transforms), landmarks[..., :2])
+        shape = _mask_shape(image)
         masks = np.array(
             [
-                _mask_to_image(mask[0], transform, image.shape[:2])
+                _mask_to_image(mask[0], transform, shape)
                 for mask, transform in zip(segmentation, transforms, strict=True)
             ]
         )
-        return landmarks, presence.reshape(-1), masks.reshape(len(rois), *image.shape[:2])
+        return landmarks, presence.reshape(-1), masks.reshape(len(rois), *shape)
 
 
 # Face seeds, in face-box heights: eyes to hip centre, and hip centre to the full-body
@@ -280,22 +288,28 @@ def _to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
     return points @ inverse[:, :2].T + inverse[:, 2]
 
 
+def _mask_shape(image: np.ndarray) -> tuple[int, int]:
+    """People's masks are kept at 1/MASK_STRIDE of the image's size."""
+    return (-(-image.shape[0] // MASK_STRIDE), -(-image.shape[1] // MASK_STRIDE))
+
+
 def _mask_to_image(logits: np.ndarray, transform: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A crop's segmentation as a boolean mask of the image."""
+    """A crop's segmentation as a boolean mask of the image at 1/MASK_STRIDE."""
     height, width = shape
     inside = (logits > 0).astype(np.uint8)
-    back = cv2.warpAffine(
-        inside, invert(transform[None])[0], (width, height), flags=cv2.INTER_NEAREST
-    )
+    to_mask = invert(transform[None])[0] / MASK_STRIDE
+    to_mask[:, 2] += (1 / MASK_STRIDE - 1) / 2  # pixel centres stay pixel centres
+    back = cv2.warpAffine(inside, to_mask, (width, height), flags=cv2.INTER_NEAREST)
     return back.astype(bool)
 
 
-def _masked(image: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+def _masked(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """The image with the people found painted over in its mean colour."""
-    if not masks:
+    if not len(masks):
         return image
-    union = np.any(masks, axis=0).astype(np.uint8)
-    union = cv2.dilate(union, np.ones((15, 15), np.uint8)).astype(bool)
+    union = cv2.dilate(masks.any(axis=0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    size = (image.shape[1], image.shape[0])
+    union = cv2.resize(union, size, interpolation=cv2.INTER_NEAREST).astype(bool)
     out = image.copy()
     out[union] = image.reshape(-1, 3).mean(axis=0).astype(np.uint8)
     return out
@@ -357,17 +371,23 @@ def oks(a: Poses, b: Poses) -> np.ndarray:
     return np.exp(-d2 / (2 * area[None, :, None] * k2)).mean(-1)
 
 
-def _distinct_people(people: Poses, threshold: float) -> list[int]:
-    """Indices of the people, best first, without any too alike (OKS) to a better one."""
-    order = list(np.argsort(-people.scores, kind="stable"))
+def _distinct_people(people: Poses, masks: np.ndarray, settings: Settings) -> np.ndarray:
+    """Indices of the people, best first, without any that is too alike to a better one: OKS
+    above `duplicate_oks` either way, or a segmentation lying mostly (`duplicate_mask`) inside
+    the better one's."""
+    if not len(people):
+        return np.zeros(0, int)
+    order = np.argsort(-people.scores, kind="stable")
     similar = oks(people, people)
+    flat = masks.reshape(len(masks), -1).astype(np.float32)
+    areas = np.maximum(flat.sum(1), 1.0)
+    overlap = (flat @ flat.T) / areas[:, None]  # share of row i's mask inside column j's
     kept: list[int] = []
     for i in order:
-        if all(max(similar[i, j], similar[j, i]) <= threshold for j in kept):
+        if all(
+            max(similar[i, j], similar[j, i]) <= settings.duplicate_oks
+            and overlap[i, j] <= settings.duplicate_mask
+            for j in kept
+        ):
             kept.append(i)
-    return kept
-
-
-def _merge(people: Poses, found: Poses, threshold: float) -> Poses:
-    both = Poses.concatenate([people, found])
-    return both[_distinct_people(both, threshold)]
+    return np.array(kept, int)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from multipose import __version__
+from multipose import DEFAULT_MODEL, __version__
 from multipose.errors import MultiposeError
 
 
@@ -246,16 +246,17 @@ def oracle(
 @main.command()
 def models() -> None:
     """List the model specs: method, input, stride, layout, whether their published weights are
-    in the user cache, and where weights come from."""
+    in the user cache, and where weights come from. The default model is marked with *."""
     from multipose.models.specs import SPECS
     from multipose.weights.download import cache_dir
 
     for spec in SPECS.values():
-        cached = spec.weights_file and (cache_dir() / spec.weights_file).is_file()
+        cached = spec.weights_file and (cache_dir() / spec.weights_file).exists()
+        mark = "*" if spec.name == DEFAULT_MODEL else " "
         click.echo(
-            f"{spec.name:24s} {spec.method:9s} input height {spec.input_height:<4d} "
-            f"stride {spec.stride}  {spec.layout:8s} {'cached ' if cached else 'no weights'}  "
-            f"{spec.notes}"
+            f"{mark}{spec.name:24s} {spec.method:9s} input height {spec.input_height:<4d} "
+            f"stride {spec.stride}  {spec.layout:11s} {'cached    ' if cached else 'no weights'}"
+            f"  {spec.notes}"
         )
 
 
@@ -346,12 +347,14 @@ def train(config: Path, resume: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--model",
-    default="openpose-mobilenet-v2",
+    default=DEFAULT_MODEL,
     show_default=True,
     help="Model spec (see `multipose models`).",
 )
 @click.option(
-    "--weights", required=True, type=click.Path(path_type=Path), help="The model's weights file."
+    "--weights",
+    help="The model's weights: a file, a folder holding them, or an address (default: the "
+    "user cache, where `multipose weights fetch blazepose` puts BlazePose's).",
 )
 @click.option(
     "--out", "out_dir", default="multipose-out", show_default=True, type=click.Path(path_type=Path)
@@ -428,7 +431,8 @@ def estimate(
     paths = list_images([i for i in inputs if not is_video(i)])
     source = DetectionFile(boxes) if boxes is not None else None
     estimator = load(model, weights, device, scale_values, boxes=source, backend=backend, flip=flip)
-    openpose_layout = "body25" if estimator.spec.layout == "body25" else "coco18"
+    # BODY_25 where the model has feet (BlazePose's heels), else CMU's COCO-18
+    openpose_layout = "body25" if estimator.spec.layout in ("body25", "blazepose33") else "coco18"
     out_dir.mkdir(parents=True, exist_ok=True)
     results, people_found, failures, done = [], 0, [], 0
     start = time.perf_counter()

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from multipose import DEFAULT_MODEL
 from multipose.boxes import BoxSource
 from multipose.data.datasets import normalise
 from multipose.errors import MultiposeError
@@ -190,7 +191,7 @@ def _check(image: np.ndarray) -> None:
 
 
 def load(
-    name: str,
+    name: str = DEFAULT_MODEL,
     weights: str | Path | None = None,
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),

@@ -162,9 +162,6 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 OPENPOSE_MEAN = (128.0, 128.0, 128.0)
 OPENPOSE_STD = (256.0, 256.0, 256.0)
 
-# What `multipose estimate` runs when no model is named: the real weights a package ships.
-DEFAULT_MODEL = "blazepose-full"
-
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
