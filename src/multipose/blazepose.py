@@ -34,6 +34,7 @@ from multipose.codecs.blazepose import (
     rois_from_alignment,
     ssd_anchors,
 )
+from multipose.errors import MultiposeError
 from multipose.models.tflite_network import load_tflite
 from multipose.poses import Poses
 from multipose.skeleton import COCO17, get_layout
@@ -83,7 +84,7 @@ class Settings:
     presence: float = 0.5
     seed_presence: float = 0.1
     duplicate_oks: float = 0.5
-    duplicate_mask: float = 0.6
+    duplicate_mask: float = 0.5
     redetect_rounds: int = 3
     tile_fractions: tuple[float, ...] = (0.45,)
 
@@ -106,7 +107,7 @@ class BlazePoseEstimator:
         steps = tuple(steps)
         unknown = set(steps) - set(STEPS)
         if unknown:
-            raise ValueError(f"unknown BlazePose steps {sorted(unknown)}; known: {STEPS}")
+            raise MultiposeError(f"unknown BlazePose steps {sorted(unknown)}; known: {STEPS}")
         self.spec, self.steps, self.boxes = spec, steps, boxes
         self.device = torch.device(device)
         self.networks = networks.to(self.device).eval()
