@@ -27,7 +27,7 @@ from multipose.io.coco import CocoDataset
 from multipose.models.specs import get_spec
 from multipose.skeleton import COCO17
 
-from common import write_report
+from common import median_ms, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "mediapipe-0.10.21"
@@ -53,6 +53,8 @@ def main() -> None:
     torch.set_num_threads(2)
     spec = get_spec("blazepose-full")
     networks = spec.load(args.weights)
+    speed = stage_times(BlazePoseEstimator(spec, networks))  # first, on a quiet machine
+    print("\n".join(speed))
     lines = [
         "# BlazePose (the default model): COCO AP, recall of large people, speed",
         "",
@@ -92,7 +94,41 @@ def main() -> None:
             )
             print(row, flush=True)
             lines.append(row)
-    write_report("real_model_blazepose.md", lines)
+    write_report("real_model_blazepose.md", [*lines, "", *speed])
+
+
+def stage_times(estimator: BlazePoseEstimator) -> list[str]:
+    """Median ms of each stage on the photos of ../shared/data/photos: the detection passes
+    (whole image, tiles, faces) per image, and crop + landmark network + decode per person
+    (one ROI alone, and four in a batch)."""
+    from multipose.io.media import read_image
+
+    images = [read_image(p) for p in sorted((SHARED / "data" / "photos").glob("*.jpg"))]
+    detect, single, batched = [], [], []
+    for image in images:
+        height, width = image.shape[:2]
+        regions = [(width / 2 - 0.5, height / 2 - 0.5, max(width, height))]
+        regions += estimator_tiles(estimator, width, height)
+        rois = np.array([(width / 2, height / 2, min(width, height), 0.0)] * 4)
+
+        def detection(image=image, regions=regions):
+            return estimator._detect(image, regions), estimator._face_seeds(image)
+
+        detect.append(median_ms(detection, 3))
+        single.append(median_ms(lambda image=image, r=rois[:1]: estimator._landmarks(image, r), 3))
+        batched.append(median_ms(lambda image=image, r=rois: estimator._landmarks(image, r), 3) / 4)
+    return [
+        "Detection passes (whole image, tiles of 0.45 of the longer side, faces), per image: "
+        f"{np.median(detect):.0f} ms (median over {len(images)} photos, 2 threads).",
+        f"Crop + landmark network + decode, per person: {np.median(single):.0f} ms alone, "
+        f"{np.median(batched):.0f} ms in a batch of 4.",
+    ]
+
+
+def estimator_tiles(estimator: BlazePoseEstimator, width: int, height: int) -> list:
+    from multipose.blazepose import _tiles
+
+    return [t for f in estimator.settings.tile_fractions for t in _tiles(width, height, f)]
 
 
 def large_recall(annotations: list[dict], results: list[dict]) -> tuple[int, int]:
