@@ -101,14 +101,14 @@ def stage_times(estimator: BlazePoseEstimator) -> list[str]:
     """Median ms of each stage on the photos of ../shared/data/photos: the detection passes
     (whole image, tiles, faces) per image, and crop + landmark network + decode per person
     (one ROI alone, and four in a batch)."""
+    from multipose.blazepose import _whole
     from multipose.io.media import read_image
 
     images = [read_image(p) for p in sorted((SHARED / "data" / "photos").glob("*.jpg"))]
     detect, single, batched = [], [], []
     for image in images:
         height, width = image.shape[:2]
-        regions = [(width / 2 - 0.5, height / 2 - 0.5, max(width, height))]
-        regions += estimator_tiles(estimator, width, height)
+        regions = [_whole(image), *estimator_tiles(estimator, width, height)]
         rois = np.array([(width / 2, height / 2, min(width, height), 0.0)] * 4)
 
         def detection(image=image, regions=regions):

@@ -7,7 +7,8 @@ from any box source (`boxes`). Each ROI is cropped to 256 x 256 and run through 
 network in one batch; people whose pose-presence score passes are kept. `refine` runs the
 landmark network again on the ROI each person's own landmarks give (mediapipe's tracking ROI),
 and `redetect` masks the people found (their segmentation) and runs the detector again, for as
-many rounds as it finds someone new. Duplicates are merged by OKS.
+many rounds as it finds someone new. Duplicates (alike by OKS, or one's segmentation mostly
+inside another's) are merged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from multipose.boxes import BoxSource, iou
+from multipose.boxes import BoxSource, suppress
 from multipose.codecs.blazepose import (
     FACE_DETECTOR,
     LANDMARK_INPUT,
@@ -38,7 +39,7 @@ from multipose.errors import MultiposeError
 from multipose.models.tflite_network import load_tflite
 from multipose.poses import Poses
 from multipose.skeleton import COCO17, get_layout
-from multipose.topdown import apply, invert
+from multipose.topdown import apply, invert, warp_crops
 
 STEPS = ("tiles", "faces", "refine", "redetect")
 MASK_STRIDE = 4
@@ -75,9 +76,10 @@ class BlazePoseNetworks(nn.Module):
 class Settings:
     """detection_score: the person detector's threshold; face_score: the face detector's;
     presence: the landmark network's pose-presence threshold (seed_presence: before the refine
-    step); duplicate_oks: people more alike
-    than this are one; redetect_rounds: the most rounds of masked re-detection; tile_fractions:
-    the sides of the tiles, as fractions of the image's longer side."""
+    step); duplicate_oks: people more alike than this are one, as is a person whose
+    segmentation lies more than `duplicate_mask` inside a better one's; redetect_rounds: the
+    most rounds of masked re-detection; tile_fractions: the sides of the tiles, as fractions
+    of the image's longer side."""
 
     detection_score: float = 0.5
     face_score: float = 0.5
@@ -121,8 +123,7 @@ class BlazePoseEstimator:
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         start, self._network_s = time.perf_counter(), 0.0
         height, width = image.shape[:2]
-        side = max(width, height)
-        regions = [(width / 2 - 0.5, height / 2 - 0.5, side)]
+        regions = [_whole(image)]
         if "tiles" in self.steps:
             for fraction in self.settings.tile_fractions:
                 regions += _tiles(width, height, fraction)
@@ -187,9 +188,7 @@ class BlazePoseEstimator:
         """Person ROIs guessed from faces: the body below each face, upright along the face's
         eye-to-mouth axis, sized by the face; the refine step corrects them."""
         size = FACE_DETECTOR["input"]
-        height, width = image.shape[:2]
-        rois = np.array([(width / 2 - 0.5, height / 2 - 0.5, max(width, height), 0.0)])
-        transform = roi_transforms(rois, size)
+        transform = roi_transforms(np.array([(*_whole(image), 0.0)]), size)
         crops = _warp(image, transform, size, cv2.BORDER_CONSTANT) * 2 - 1
         raw, logits = self._run(self.networks.faces, crops)
         boxes, points, _ = decode_detections(
@@ -234,7 +233,7 @@ class BlazePoseEstimator:
         self, image: np.ndarray, rois: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Landmarks (N, 39, 4: x, y in image pixels, visibility, presence), pose presence
-        (N,) and segmentation logits in crop pixels (N, 256, 256) with the crop transforms."""
+        (N,) and segmentation masks of the image at 1/MASK_STRIDE (N, h, w) for the ROIs."""
         transforms = roi_transforms(rois, LANDMARK_INPUT)
         crops = _warp(image, transforms, LANDMARK_INPUT, cv2.BORDER_REPLICATE)
         raw, presence, segmentation, heatmaps, _ = self._run(self.networks.landmarks, crops)
@@ -257,6 +256,12 @@ FACE_TO_HIP = 4.0
 HIP_TO_ALIGNMENT = 5.0
 
 
+def _whole(image: np.ndarray) -> tuple[float, float, float]:
+    """The square region (centre x, centre y, side) holding the whole image, centred."""
+    height, width = image.shape[:2]
+    return (width / 2 - 0.5, height / 2 - 0.5, max(width, height))
+
+
 def _tiles(width: int, height: int, fraction: float) -> list[tuple[float, float, float]]:
     """Overlapping square tiles of side `fraction` of the image's longer side, covering it."""
     side = fraction * max(width, height)
@@ -277,11 +282,7 @@ def _positions(length: int, side: float) -> list[float]:
 
 def _warp(image: np.ndarray, transforms: np.ndarray, side: int, border: int) -> np.ndarray:
     """(N, side, side, 3) float32 crops in [0, 1]."""
-    crops = np.empty((len(transforms), side, side, 3), np.float32)
-    for crop, m in zip(crops, transforms, strict=True):
-        warped = cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=border)
-        crop[:] = warped / np.float32(255)
-    return crops
+    return warp_crops(image, transforms, (side, side), border) / np.float32(255)
 
 
 def _to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
@@ -335,12 +336,7 @@ def _distinct(rois: np.ndarray, overlap: float = 0.6) -> np.ndarray:
     """The ROIs, without those overlapping an earlier one by more than `overlap` IoU."""
     if not len(rois):
         return rois
-    overlaps = iou(_roi_boxes(rois), _roi_boxes(rois))
-    keep = np.ones(len(rois), bool)
-    for i in range(len(rois)):
-        if keep[i]:
-            keep[i + 1 :] &= overlaps[i, i + 1 :] <= overlap
-    return rois[keep]
+    return rois[np.sort(suppress(_roi_boxes(rois), np.zeros(len(rois)), overlap))]
 
 
 def _new_rois(rois: np.ndarray, people: Poses) -> np.ndarray:

@@ -57,13 +57,18 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def nms(boxes: Boxes, iou_threshold: float) -> Boxes:
     """Greedy non-maximum suppression: the highest-scoring boxes, each overlapping no kept
     higher one by more than `iou_threshold`."""
-    order = np.argsort(-boxes.scores, kind="stable")
-    overlaps = iou(boxes.boxes[order], boxes.boxes[order])
+    return boxes[suppress(boxes.boxes, boxes.scores, iou_threshold)]
+
+
+def suppress(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes `nms` keeps, best score first (ties in the given order)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    overlaps = iou(boxes[order], boxes[order])
     keep = np.ones(len(order), bool)
     for i in range(len(order)):
         if keep[i]:
             keep[i + 1 :] &= overlaps[i, i + 1 :] <= iou_threshold
-    return boxes[order[keep]]
+    return order[keep]
 
 
 class BoxSource(Protocol):

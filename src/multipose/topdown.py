@@ -62,8 +62,14 @@ def apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.einsum("nij,nkj->nki", transforms[:, :, :2], points) + transforms[:, None, :, 2]
 
 
-def warp_crops(image: np.ndarray, transforms: np.ndarray, crop_size: tuple[int, int]) -> np.ndarray:
-    """(N, height, width, C) crops of `image`, black outside it."""
+def warp_crops(
+    image: np.ndarray,
+    transforms: np.ndarray,
+    crop_size: tuple[int, int],
+    border: int = cv2.BORDER_CONSTANT,
+) -> np.ndarray:
+    """(N, height, width, C) crops of `image`, black outside it (or as OpenCV's `border`
+    mode fills it)."""
     width, height = crop_size
     crops = np.zeros((len(transforms), height, width, *image.shape[2:]), image.dtype)
     for crop, m in zip(crops, transforms, strict=True):
@@ -73,7 +79,7 @@ def warp_crops(image: np.ndarray, transforms: np.ndarray, crop_size: tuple[int, 
             (width, height),
             dst=crop,
             flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
+            borderMode=border,
         )
     return crops
 

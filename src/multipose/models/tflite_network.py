@@ -59,7 +59,6 @@ class TfliteNetwork(nn.Module):
                 raise MultiposeError(f"operator {op.op} is not supported by multipose", source)
             run, inputs = build(op, constants)
             self.steps.append((run, inputs, op.outputs[0]))
-        self.constants = constants
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.model.inputs):
@@ -86,8 +85,8 @@ class TfliteNetwork(nn.Module):
             raise MultiposeError(f"fused activation {name} is not supported", self.source)
         return _ACTIVATIONS[name]
 
-    def _input_shape(self, op, position: int = 0) -> tuple[int, ...]:
-        return self.model.tensors[op.inputs[position]].shape
+    def _input_shape(self, op) -> tuple[int, ...]:
+        return self.model.tensors[op.inputs[0]].shape
 
     def _padding(self, op, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
         """F.pad's (left, right, top, bottom) for the op's input."""
