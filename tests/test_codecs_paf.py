@@ -238,3 +238,17 @@ def test_a_part_shared_by_two_people_goes_to_both():
         assert np.linalg.norm(found[7, :2] - truth[7, :2]) < 4  # the shared elbow
         np.testing.assert_allclose(found[9, :2], truth[9, :2], atol=0.5)  # own wrist
         np.testing.assert_allclose(found[5, :2], truth[5, :2], atol=0.5)
+
+
+def test_flip_back_maps_a_mirror_scenes_targets_onto_the_scenes():
+    from multipose.skeleton import COCO17
+
+    poses = make_scene(4, 256, 192, seed=3).poses
+    mirror = poses.keypoints[:, COCO17.flip_index].copy()
+    mirror[..., 0] = np.where(mirror[..., 2] > 0, 255 - mirror[..., 0], 0)
+    targets = CODEC.encode(poses, (256, 192))
+    mirrored = CODEC.encode(Poses(mirror), (256, 192))
+    heatmaps, pafs = PafCodec.flip_back(mirrored.heatmaps, mirrored.pafs)
+    np.testing.assert_allclose(heatmaps, targets.heatmaps, atol=1e-5)
+    np.testing.assert_allclose(pafs, targets.pafs, atol=1e-5)
+    assert np.abs(targets.pafs).max() > 0.9  # the scene has limbs

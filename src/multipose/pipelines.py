@@ -22,6 +22,8 @@ import torch
 
 from multipose import DEFAULT_MODEL
 from multipose.boxes import BoxSource
+from multipose.codecs.associative import flip_merge
+from multipose.codecs.paf import PafCodec
 from multipose.data.datasets import normalise
 from multipose.errors import MultiposeError
 from multipose.models.specs import ModelSpec, get_spec
@@ -73,10 +75,12 @@ class OnnxNetwork:
 
 class Estimator:
     """Callable on an RGB uint8 image (H, W, 3) (and, for ground-truth or detection-file boxes,
-    its dataset id); returns the people in image pixels. After each call, `timing` holds the
-    milliseconds spent in the network and in decoding. Top-down models need `boxes` and may
-    average each crop's heatmaps with its mirror image's (`flip`). The network runs in PyTorch
-    or, with backend "onnxruntime", as its ONNX export."""
+    its dataset id); returns the people in image pixels. `batch` takes several images at once:
+    bottom-up, images of one size share a forward pass; top-down, the crops of all the images
+    do. After each call, `timing` holds the milliseconds spent in the network and in decoding.
+    Top-down models need `boxes`. With `flip`, the maps of the mirrored input are mapped back
+    and merged with the image's (averaged; Associative Embedding's tags concatenated). The
+    network runs in PyTorch or, with backend "onnxruntime", as its ONNX export."""
 
     def __init__(
         self,
@@ -89,8 +93,6 @@ class Estimator:
         backend: str = "torch",
         flip: bool = False,
     ) -> None:
-        if flip and spec.method != "topdown":
-            raise MultiposeError("the flip test is built for top-down models only so far")
         if backend not in ("torch", "onnxruntime"):
             raise MultiposeError(f"backend must be torch or onnxruntime, not {backend!r}")
         if not scales or any(s <= 0 for s in scales):
@@ -105,6 +107,72 @@ class Estimator:
         self.boxes, self.flip = boxes, flip
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
+        return self.batch([image], [image_id])[0]
+
+    def batch(
+        self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None
+    ) -> list[Poses]:
+        """The people of each image (ids as for a single call, None by default)."""
+        for image in images:
+            _check(image)
+        image_ids = list(image_ids) if image_ids is not None else [None] * len(images)
+        if self.spec.method == "topdown":
+            return self._top_down(images, image_ids)
+        start = time.perf_counter()
+        maps, bases = self._maps(images, self.spec.input_height)
+        middle = time.perf_counter()
+        people = []
+        for (first, second), base in zip(maps, bases, strict=True):
+            if self.spec.method == "openpose":
+                found = self.codec.decode(first, second, self.spec.layout)
+            else:
+                found = self.codec.decode(first, second, self.spec.stride)
+            people.append(found.resized(1 / base))
+        self._timed(start, middle)
+        return people
+
+    def maps(
+        self, image: np.ndarray, input_height: int | None = None
+    ) -> tuple[list[np.ndarray], float]:
+        """A bottom-up network's last maps (each (C, h, w) or, for merged tags, (C, h, w, D), at
+        the first scale's size, merged over the scales and the flip) and the factor from the
+        image to the first scale's input, for inputs of `input_height` (the spec's by default)
+        times each scale."""
+        _check(image)
+        maps, bases = self._maps([image], input_height or self.spec.input_height)
+        return maps[0], bases[0]
+
+    @torch.inference_mode()
+    def _maps(
+        self, images: Sequence[np.ndarray], input_height: int
+    ) -> tuple[list[list[np.ndarray]], list[float]]:
+        bases = [input_height / image.shape[0] for image in images]
+        maps: list[list[np.ndarray]] = [[] for _ in images]
+        for scale in self.scales:
+            inputs = [self._input(im, b * scale) for im, b in zip(images, bases, strict=True)]
+            for group in _same_shape(inputs):
+                outputs = self._forward(torch.cat([inputs[i] for i in group]))
+                for n, i in enumerate(group):
+                    _accumulate(maps[i], [m[n] for m in outputs])
+        return [[m / len(self.scales) for m in total] for total in maps], bases
+
+    def _forward(self, batch: torch.Tensor) -> list[np.ndarray]:
+        """The last stage's maps of a batch, (N, C, h, w) each; with the flip test merged with
+        those of the mirrored batch (exact: the padded input is mirrored whole, and map cells
+        are centred on their pixels)."""
+        outputs = [m.float().cpu().numpy() for m in self.model(batch.to(self.device))[-1]]
+        if not self.flip:
+            return outputs
+        mirrored = self.model(torch.flip(batch, dims=[3]).to(self.device))[-1]
+        mirrored = [m.float().cpu().numpy() for m in mirrored]
+        if self.spec.method == "openpose":
+            heatmaps, pafs = PafCodec.flip_back(*mirrored)
+            return [(outputs[0] + heatmaps) / 2, (outputs[1] + pafs) / 2]
+        pairs = zip(outputs[0], outputs[1], mirrored[0], mirrored[1], strict=True)
+        heatmaps, tags = zip(*(flip_merge(*maps) for maps in pairs), strict=True)
+        return [np.stack(heatmaps), np.stack(tags)]
+
     def _input(self, image: np.ndarray, scale: float) -> torch.Tensor:
         h, w = image.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -116,56 +184,22 @@ class Estimator:
         return tensor[None]
 
     @torch.inference_mode()
-    def maps(
-        self, image: np.ndarray, input_height: int | None = None
-    ) -> tuple[list[np.ndarray], float]:
-        """A bottom-up network's last maps (each (C, h, w), at the first scale's size, averaged
-        over the scales) and the factor from the image to the first scale's input, for inputs
-        of `input_height` (the spec's by default) times each scale."""
-        _check(image)
-        base = (input_height or self.spec.input_height) / image.shape[0]
-        total: list[np.ndarray] = []
-        for scale in self.scales:
-            outputs = self.model(self._input(image, base * scale).to(self.device))[-1]
-            maps = [m[0].float().cpu().numpy() for m in outputs]
-            if not total:
-                total = maps
-                continue
-            for acc, m in zip(total, maps, strict=True):
-                size = acc.shape[:0:-1]
-                acc += np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in m])
-        return [m / len(self.scales) for m in total], base
-
-    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
-        if self.spec.method == "topdown":
-            return self._top_down(image, image_id)
+    def _top_down(self, images: Sequence[np.ndarray], image_ids: list[int | None]) -> list[Poses]:
+        size = self.codec.input_size
+        boxes, scores, transforms = [], [], []
+        for image, image_id in zip(images, image_ids, strict=True):
+            found = self.boxes(image, image_id)
+            clipped, problems = check_boxes(found.boxes, image.shape[1::-1])
+            usable = np.array([p is None for p in problems], bool)
+            boxes.append(clipped[usable])
+            scores.append(found.scores[usable])
+            transforms.append(crop_transforms(*box_regions(boxes[-1], size[0] / size[1]), size))
         start = time.perf_counter()
-        maps, base = self.maps(image)
-        middle = time.perf_counter()
-        if self.spec.method == "openpose":
-            people = self.codec.decode(maps[0], maps[1], self.spec.layout)
-        else:
-            people = self.codec.decode(maps[0], maps[1], self.spec.stride)
-        people = people.resized(1 / base)
-        self.timing = {
-            "network_ms": 1000 * (middle - start),
-            "decode_ms": 1000 * (time.perf_counter() - middle),
-        }
-        return people
-
-    @torch.inference_mode()
-    def _top_down(self, image: np.ndarray, image_id: int | None) -> Poses:
-        _check(image)
-        found = self.boxes(image, image_id)
-        boxes, problems = check_boxes(found.boxes, image.shape[1::-1])
-        usable = np.array([p is None for p in problems], bool)
-        if not usable.any():
-            return Poses.empty(self.spec.layout)
-        boxes, scores = boxes[usable], found.scores[usable]
-        width, height = self.codec.input_size
-        transforms = crop_transforms(*box_regions(boxes, width / height), (width, height))
-        start = time.perf_counter()
-        crops = warp_crops(image, transforms, (width, height))
+        crops = np.concatenate(
+            [warp_crops(*pair, size) for pair in zip(images, transforms, strict=True)]
+        )
+        if not len(crops):
+            return [Poses.empty(self.spec.layout) for _ in images]
         batch = torch.stack([normalise(crop, self.spec) for crop in crops]).to(self.device)
         heatmaps = self.model(batch)[-1][0].float().cpu().numpy()
         if self.flip:  # the mirrored crops' heatmaps, mirrored back with sides swapped
@@ -173,14 +207,41 @@ class Estimator:
             flip_index = get_layout(self.spec.layout).flip_index
             heatmaps = (heatmaps + self.codec.flip_back(mirrored, flip_index)) / 2
         middle = time.perf_counter()
-        people = people_from_heatmaps(
-            heatmaps, transforms, self.codec, self.spec.layout, scores, boxes
-        )
+        ends = np.cumsum([len(b) for b in boxes])
+        people = [
+            people_from_heatmaps(maps, t, self.codec, self.spec.layout, s, b)
+            if len(b)
+            else Poses.empty(self.spec.layout)
+            for maps, t, s, b in zip(
+                np.split(heatmaps, ends[:-1]), transforms, scores, boxes, strict=True
+            )
+        ]
+        self._timed(start, middle)
+        return people
+
+    def _timed(self, start: float, middle: float) -> None:
         self.timing = {
             "network_ms": 1000 * (middle - start),
             "decode_ms": 1000 * (time.perf_counter() - middle),
         }
-        return people
+
+
+def _same_shape(tensors: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Indices of the tensors grouped by shape, in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, tensor in enumerate(tensors):
+        groups.setdefault(tuple(tensor.shape), []).append(i)
+    return list(groups.values())
+
+
+def _accumulate(total: list[np.ndarray], maps: list[np.ndarray]) -> None:
+    """Adds one scale's maps of an image to `total`, resized to the first scale's maps."""
+    if not total:
+        total.extend(m.copy() for m in maps)
+        return
+    for acc, m in zip(total, maps, strict=True):
+        size = acc.shape[2:0:-1]
+        acc += np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in m])
 
 
 def _check(image: np.ndarray) -> None:

@@ -179,6 +179,9 @@ class AssociativeCodec:
                 means = tag_sums / counts[:, None]
                 distance = np.linalg.norm(tags[:, None, :] - means[None, :, :], axis=2)
                 cost = np.round(distance) * 100 - peaks.score[detections, None]
+                # a pair too far apart to join costs what a new person does, so that it never
+                # displaces a pair that can join (ties of equal rounded costs otherwise can)
+                cost[distance >= self.tag_threshold] = _UNMATCHED
                 square = np.full((len(detections), len(detections) + len(people)), _UNMATCHED)
                 square[:, : len(people)] = cost
                 rows, cols = linear_sum_assignment(square)

@@ -87,6 +87,26 @@ NUM_TREE_LIMBS = 17
 NUM_PARTS = 18
 
 
+def _mirror_channels() -> tuple[np.ndarray, np.ndarray]:
+    """For each PAF channel, the channel of the mirrored image that holds the same limb's field
+    (its mirror limb's), and the sign that field takes back (x negated; both negated where the
+    mirror limb runs the other way)."""
+    flip = COCO18.flip_index
+    index = {tuple(limb): i for i, limb in enumerate(LIMBS.tolist())}
+    channels, signs = np.zeros(2 * len(LIMBS), int), np.zeros(2 * len(LIMBS), np.float32)
+    for i, (a, b) in enumerate(LIMBS.tolist()):
+        mirror = index.get((flip[a], flip[b]))
+        turn = 1.0 if mirror is not None else -1.0
+        mirror = mirror if mirror is not None else index[(flip[b], flip[a])]
+        (x, y), (mx, my) = PAF_CHANNELS[i], PAF_CHANNELS[mirror]
+        channels[[x, y]] = mx, my
+        signs[[x, y]] = -turn, turn
+    return channels, signs
+
+
+_MIRROR_PAF_CHANNELS, _MIRROR_PAF_SIGNS = _mirror_channels()
+
+
 @dataclass
 class PafTargets:
     """heatmaps (19, h, w) with background last; pafs (38, h, w); mask (h, w), 1 where the
@@ -162,6 +182,18 @@ class PafCodec:
                     ends.astype(np.float64), self.paf_width, pafs[cx], pafs[cy], counts
                 )
         return pafs
+
+    # -- flip test --------------------------------------------------------------------------
+
+    @staticmethod
+    def flip_back(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Maps predicted on a mirrored input, (..., 19 or 18, h, w) heatmaps and (..., 38, h, w)
+        PAFs, mapped back onto the unmirrored input: columns reversed, left and right parts
+        swapped, each limb's field taken from its mirror limb with its x component negated."""
+        parts = np.append(COCO18.flip_index, NUM_PARTS)[: heatmaps.shape[-3]]
+        back_heat = heatmaps[..., parts, :, ::-1]
+        back_pafs = pafs[..., _MIRROR_PAF_CHANNELS, :, ::-1] * _MIRROR_PAF_SIGNS[:, None, None]
+        return np.ascontiguousarray(back_heat), np.ascontiguousarray(back_pafs)
 
     # -- decoding ---------------------------------------------------------------------------
 
