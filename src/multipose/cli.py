@@ -381,7 +381,21 @@ def train(config: Path, resume: bool) -> None:
 @click.option(
     "--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True
 )
-@click.option("--flip", is_flag=True, help="Flip test (top-down models).")
+@click.option("--flip", is_flag=True, help="Also run the mirrored input and merge the two.")
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Threads reading images ahead and writing outputs while the network runs (0: none).",
+)
+@click.option(
+    "--batch-size",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Images per network call (bottom-up: those of one size; top-down: all their crops).",
+)
 @click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 def estimate(
@@ -397,28 +411,22 @@ def estimate(
     device: str,
     backend: str,
     flip: bool,
+    workers: int,
+    batch_size: int,
     resume: bool,
     track: bool,
 ) -> None:
     """Find every person in images (files, folders, globs), videos and cameras (an index such
-    as 0): OpenPose JSON per image
-    or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json with <stem>_frames.json
-    giving each frame's time), one COCO results file, optional overlays (images, or an .mp4 per
-    video). A bad input is reported and skipped; the exit status is 1 if any was."""
+    as 0): OpenPose JSON per image or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json
+    with <stem>_frames.json giving each frame's time), one COCO results file, optional overlays
+    (images, or an .mp4 per video). A bad input is reported and skipped; the exit status is 1
+    if any was."""
     import time
 
-    from rich.progress import track
-
     from multipose.boxes import DetectionFile
-    from multipose.io.coco import write_coco_results
-    from multipose.io.media import VIDEO_EXTENSIONS, iter_images, list_images, write_image
-    from multipose.io.openpose_json import (
-        openpose_json_path,
-        read_openpose_json,
-        write_openpose_json,
-    )
+    from multipose.io.media import VIDEO_EXTENSIONS, list_images
     from multipose.pipelines import load
-    from multipose.render import draw
+    from multipose.runner import Outputs, estimate_images, estimate_video
 
     try:
         scale_values = tuple(float(s) for s in scales.split(","))
@@ -434,115 +442,61 @@ def estimate(
     paths = list_images([i for i in inputs if not is_video(i)])
     source = DetectionFile(boxes) if boxes is not None else None
     estimator = load(model, weights, device, scale_values, boxes=source, backend=backend, flip=flip)
-    # BODY_25 where the model has feet (BlazePose's heels), else CMU's COCO-18
-    openpose_layout = "body25" if estimator.spec.layout in ("body25", "blazepose33") else "coco18"
+    outputs = Outputs(
+        out_dir,
+        openpose=output_format in ("openpose", "both"),
+        coco=output_format in ("coco", "both"),
+        render=render,
+        layout=Outputs.layout_for(estimator.spec.layout),
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    results, people_found, failures, done = [], 0, [], 0
     start = time.perf_counter()
-    todo = []
-    for path in paths:
-        json_path = openpose_json_path(out_dir, path)
-        if resume and json_path.is_file():
-            results += read_openpose_json(json_path).to_coco(_image_id(path, len(results)))
-        else:
-            todo.append(path)
-    for path, image, error in track(iter_images(todo), total=len(todo), description="estimating"):
-        if error is not None:
-            failures.append(str(error))
-            click.echo(f"error: {error}", err=True)
-            continue
-        image_id = _image_id(path, done)
-        people = estimator(image, image_id).filter(min_score=min_score)
-        done += 1
-        people_found += len(people)
-        if output_format in ("openpose", "both"):
-            write_openpose_json(
-                openpose_json_path(out_dir, path), people.convert(openpose_layout), openpose_layout
-            )
-        results += people.to_coco(image_id)
-        if render:
-            write_image(out_dir / f"{path.stem}_rendered.png", draw(image, people, 0.05))
+    with _progress() as progress:
+        task = progress.add_task("estimating", total=len(paths))
+
+        def on_image(path: Path, error: str | None) -> None:
+            if error:
+                progress.console.print(f"error: {error}", style="red", highlight=False)
+            progress.advance(task)
+
+        summary = estimate_images(
+            estimator.batch, paths, outputs, min_score, resume, workers, batch_size, on_image
+        )
     for video in videos:
         try:
-            frames, found = _estimate_video(
-                video,
-                estimator,
-                out_dir,
-                output_format,
-                render,
-                track,
-                min_score,
-                openpose_layout,
-                results,
-            )
+            summary.add(estimate_video(estimator.batch, video, outputs, min_score, track))
         except MultiposeError as exc:
-            failures.append(str(exc))
+            summary.failures.append(str(exc))
             click.echo(f"error: {exc}", err=True)
-            continue
-        done += frames
-        people_found += found
-    if output_format in ("coco", "both"):
-        write_coco_results(out_dir / "coco_results.json", results)
+    outputs.write_coco(summary.results)
     seconds = time.perf_counter() - start
-    rate = done / seconds if seconds > 0 else 0.0
+    rate = summary.images / seconds if seconds > 0 else 0.0
     click.echo(
-        f"{done} images ({len(paths) - len(todo)} skipped as done), {people_found} people, "
-        f"{len(failures)} failed, {seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
+        f"{summary.images} images ({summary.skipped} skipped as done), {summary.people} people, "
+        f"{len(summary.failures)} failed, {seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
     )
-    if failures:
+    if summary.failures:
+        for failure in summary.failures:
+            click.echo(f"failed: {failure}", err=True)
         sys.exit(1)
 
 
-def _estimate_video(
-    video, estimator, out_dir, output_format, render, track, min_score, openpose_layout, results
-) -> tuple[int, int]:
-    """Every frame of a video: per-frame JSON and an index of frame times, COCO results (image
-    id = frame number) appended to `results`, an overlay video. Returns (frames, people)."""
-    from multipose.io.jsonfile import write_json
-    from multipose.io.media import VideoWriter, iter_video, video_fps
-    from multipose.io.openpose_json import write_openpose_json
-    from multipose.render import draw
-    from multipose.tracking import Tracker
+def _progress():
+    """A progress bar with images per second, on stderr, gone when done."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+    from rich.text import Text
 
-    stem = f"camera{video}" if isinstance(video, int) else video.stem
-    fps = 25.0 if isinstance(video, int) else video_fps(video)
-    tracker = Tracker() if track else None
-    writer = VideoWriter(out_dir / f"{stem}_rendered.mp4", fps) if render else None
-    index, found = [], 0
-    try:
-        for frame, time_ms, image in iter_video(video):
-            people = estimator(image, frame).filter(min_score=min_score)
-            if tracker is not None:
-                people = tracker.update(people)
-            found += len(people)
-            name = f"{stem}_{frame:012d}"
-            if output_format in ("openpose", "both"):
-                write_openpose_json(
-                    out_dir / f"{name}_keypoints.json",
-                    people.convert(openpose_layout),
-                    openpose_layout,
-                )
-            results += people.to_coco(frame)
-            index.append(
-                {
-                    "frame": frame,
-                    "time_ms": round(time_ms, 3),
-                    "people": len(people),
-                    "file": f"{name}_keypoints.json",
-                }
-            )
-            if writer is not None:
-                writer.write(draw(image, people, 0.05, ids=track))
-    finally:
-        if writer is not None:
-            writer.close()
-        write_json(out_dir / f"{stem}_frames.json", index, indent=1)
-    return len(index), found
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:.1f} images/s")
 
-
-def _image_id(path: Path, fallback: int) -> int:
-    """A COCO image id from a file name's last number (000000397133.jpg -> 397133)."""
-    import re
-
-    digits = re.findall(r"\d+", path.stem)
-    return int(digits[-1]) if digits else fallback
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        console=Console(stderr=True),
+        transient=True,
+    )

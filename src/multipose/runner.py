@@ -1,0 +1,237 @@
+"""Running an estimator over many inputs, as `multipose estimate` does: what is written for each
+image or frame, a job over image files (resumable; reading ahead and writing behind in worker
+threads while the network runs), and a job over a video or camera.
+
+A bad file never stops a job: it is reported in the summary and the job goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from multipose.errors import MultiposeError
+from multipose.io.coco import write_coco_results
+from multipose.io.jsonfile import write_json
+from multipose.io.media import VideoWriter, iter_video, read_image, video_fps, write_image
+from multipose.io.openpose_json import (
+    openpose_json_path,
+    read_openpose_json,
+    write_openpose_json,
+)
+from multipose.poses import Poses
+from multipose.render import draw
+from multipose.tracking import Tracker
+
+
+@dataclass
+class Outputs:
+    """Where and what a job writes: OpenPose JSON per image or frame (`<stem>_keypoints.json`,
+    in `layout`), the COCO results of the whole job (`coco_results.json`) and overlays
+    (`<stem>_rendered.png`, or an .mp4 per video)."""
+
+    folder: Path
+    openpose: bool = True
+    coco: bool = True
+    render: bool = False
+    layout: str = "coco18"
+
+    @staticmethod
+    def layout_for(model_layout: str) -> str:
+        """OpenPose's BODY_25 where the model has feet (BlazePose's heels), else COCO-18."""
+        return "body25" if model_layout in ("body25", "blazepose33") else "coco18"
+
+    def keypoints_path(self, source: Path | str) -> Path:
+        return openpose_json_path(self.folder, source)
+
+    def write(self, name: str, image: np.ndarray, people: Poses, ids: bool = False) -> None:
+        """The OpenPose JSON and the overlay of one image or frame called `name`."""
+        if self.openpose:
+            path = self.folder / f"{name}_keypoints.json"
+            write_openpose_json(path, people.convert(self.layout), self.layout)
+        if self.render:
+            write_image(self.folder / f"{name}_rendered.png", draw(image, people, 0.05, ids=ids))
+
+    def write_coco(self, results: list[dict]) -> None:
+        if self.coco:
+            write_coco_results(self.folder / "coco_results.json", results)
+
+
+@dataclass
+class Summary:
+    """What a job did: images or frames estimated, images skipped as already done, people
+    found, one line per failure, and the COCO results of all the people."""
+
+    images: int = 0
+    skipped: int = 0
+    people: int = 0
+    failures: list[str] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+
+    def add(self, other: Summary) -> None:
+        self.images += other.images
+        self.skipped += other.skipped
+        self.people += other.people
+        self.failures += other.failures
+        self.results += other.results
+
+
+Estimate = Callable[[Sequence[np.ndarray], Sequence[int | None]], list[Poses]]
+
+
+def image_id(path: Path, fallback: int) -> int:
+    """A COCO image id from a file name's last number (000000397133.jpg -> 397133)."""
+    digits = re.findall(r"\d+", path.stem)
+    return int(digits[-1]) if digits else fallback
+
+
+def estimate_images(
+    estimate: Estimate,
+    paths: Sequence[Path],
+    outputs: Outputs,
+    min_score: float = 0.0,
+    resume: bool = False,
+    workers: int = 2,
+    batch_size: int = 1,
+    on_image: Callable[[Path, str | None], None] | None = None,
+) -> Summary:
+    """Estimates the people of each image file with `estimate` (an `Estimator.batch`),
+    `batch_size` images per call, and writes what `outputs` asks for (except the COCO file,
+    which the caller writes once all jobs are done). With `resume`, images whose OpenPose JSON
+    exists are read back instead. `workers` threads read images ahead and write outputs
+    behind (0: all in this thread). `on_image(path, error)` is called after each image."""
+    summary = Summary()
+    todo = []
+    for index, path in enumerate(paths):
+        done = outputs.keypoints_path(path)
+        if resume and done.is_file():
+            summary.results += read_openpose_json(done).to_coco(image_id(path, index))
+            summary.skipped += 1
+        else:
+            todo.append((path, image_id(path, index)))
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        run = pool.submit if workers else _now
+        writes: list[tuple[Path, Future]] = []
+        for batch in _batches(_read_ahead(todo, run, workers + batch_size), batch_size):
+            readable = [(path, ident, image) for path, ident, image, error in batch if not error]
+            for path, _, _, error in batch:
+                if error:
+                    summary.failures.append(error)
+                    if on_image:
+                        on_image(path, error)
+            if not readable:
+                continue
+            paths_, ids, images = zip(*readable, strict=True)
+            found = estimate(images, ids)
+            for path, ident, image, people in zip(paths_, ids, images, found, strict=True):
+                people = people.filter(min_score=min_score)
+                summary.images += 1
+                summary.people += len(people)
+                summary.results += people.to_coco(ident)
+                writes.append((path, run(outputs.write, path.stem, image, people)))
+                if on_image:
+                    on_image(path, None)
+            writes = _finished(writes, summary, keep=workers)
+        _finished(writes, summary, keep=0)
+    return summary
+
+
+def _now(function: Callable, *args) -> Future:
+    """Runs `function` at once, its outcome in a finished Future (a pool's `submit`, serial)."""
+    future: Future = Future()
+    try:
+        future.set_result(function(*args))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
+def _read(path: Path) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return read_image(path), None
+    except MultiposeError as exc:
+        return None, str(exc)
+
+
+def _read_ahead(todo: list[tuple[Path, int]], run: Callable, depth: int) -> Iterable[tuple]:
+    """(path, image id, image, error) of each image in order, up to `depth` being read ahead."""
+    pending: deque = deque()
+    for path, ident in todo:
+        pending.append((path, ident, run(_read, path)))
+        if len(pending) > depth:
+            path_, ident_, future = pending.popleft()
+            yield path_, ident_, *future.result()
+    while pending:
+        path_, ident_, future = pending.popleft()
+        yield path_, ident_, *future.result()
+
+
+def _batches(items: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _finished(writes: list[tuple[Path, Future]], summary: Summary, keep: int) -> list:
+    """Waits for the oldest writes until at most `keep` are pending; a failed write is a
+    failure of its image."""
+    while len(writes) > keep:
+        path, future = writes.pop(0)
+        if (error := future.exception()) is not None:
+            summary.failures.append(f"{path}: could not write its outputs ({error})")
+    return writes
+
+
+def estimate_video(
+    estimate: Estimate,
+    video: Path | int,
+    outputs: Outputs,
+    min_score: float = 0.0,
+    track: bool = False,
+) -> Summary:
+    """Every frame of a video file or camera: OpenPose JSON per frame
+    (`<stem>_<frame>_keypoints.json`), an index of the frames' times and files
+    (`<stem>_frames.json`, written even if the video breaks off), COCO results (image id =
+    frame number), an overlay video; with `track`, people keep an id across frames."""
+    stem = f"camera{video}" if isinstance(video, int) else video.stem
+    fps = 25.0 if isinstance(video, int) else video_fps(video)
+    tracker = Tracker() if track else None
+    writer = VideoWriter(outputs.folder / f"{stem}_rendered.mp4", fps) if outputs.render else None
+    frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
+    summary, index = Summary(), []
+    try:
+        for frame, time_ms, image in iter_video(video):
+            people = estimate([image], [frame])[0].filter(min_score=min_score)
+            if tracker is not None:
+                people = tracker.update(people)
+            name = f"{stem}_{frame:012d}"
+            frames_only.write(name, image, people)
+            summary.images += 1
+            summary.people += len(people)
+            summary.results += people.to_coco(frame)
+            index.append(
+                {
+                    "frame": frame,
+                    "time_ms": round(time_ms, 3),
+                    "people": len(people),
+                    "file": f"{name}_keypoints.json",
+                }
+            )
+            if writer is not None:
+                writer.write(draw(image, people, 0.05, ids=track))
+    finally:
+        if writer is not None:
+            writer.close()
+        write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
+    return summary
