@@ -113,6 +113,8 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir):
         str(out),
         "--render",
         "--track",
+        "--batch-size",
+        "2",  # frames 0-1, 2-3, 4
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "bad.mp4" in result.output  # the bad video alone fails

@@ -394,7 +394,8 @@ def train(config: Path, resume: bool) -> None:
     default=1,
     show_default=True,
     type=click.IntRange(1),
-    help="Images per network call (bottom-up: those of one size; top-down: all their crops).",
+    help="Images or video frames per network call (bottom-up: those of one size; top-down: "
+    "all their crops).",
 )
 @click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
@@ -464,7 +465,9 @@ def estimate(
         )
     for video in videos:
         try:
-            summary.add(estimate_video(estimator.batch, video, outputs, min_score, track))
+            summary.add(
+                estimate_video(estimator.batch, video, outputs, min_score, track, batch_size)
+            )
         except MultiposeError as exc:
             summary.failures.append(str(exc))
             click.echo(f"error: {exc}", err=True)

@@ -199,10 +199,11 @@ def estimate_video(
     outputs: Outputs,
     min_score: float = 0.0,
     track: bool = False,
+    batch_size: int = 1,
 ) -> Summary:
-    """Every frame of a video file or camera: OpenPose JSON per frame
-    (`<stem>_<frame>_keypoints.json`), an index of the frames' times and files
-    (`<stem>_frames.json`, written even if the video breaks off), COCO results (image id =
+    """Every frame of a video file or camera, `batch_size` frames per call of `estimate`:
+    OpenPose JSON per frame (`<stem>_<frame>_keypoints.json`), an index of the frames' times and
+    files (`<stem>_frames.json`, written even if the video breaks off), COCO results (image id =
     frame number), an overlay video; with `track`, people keep an id across frames."""
     stem = f"camera{video}" if isinstance(video, int) else video.stem
     fps = 25.0 if isinstance(video, int) else video_fps(video)
@@ -211,25 +212,29 @@ def estimate_video(
     frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
     summary, index = Summary(), []
     try:
-        for frame, time_ms, image in iter_video(video):
-            people = estimate([image], [frame])[0].filter(min_score=min_score)
-            if tracker is not None:
-                people = tracker.update(people)
-            name = f"{stem}_{frame:012d}"
-            frames_only.write(name, image, people)
-            summary.images += 1
-            summary.people += len(people)
-            summary.results += people.to_coco(frame)
-            index.append(
-                {
-                    "frame": frame,
-                    "time_ms": round(time_ms, 3),
-                    "people": len(people),
-                    "file": f"{name}_keypoints.json",
-                }
-            )
-            if writer is not None:
-                writer.write(draw(image, people, 0.05, ids=track))
+        for batch in _batches(iter_video(video), batch_size):
+            frames, times, images = zip(*batch, strict=True)
+            for frame, time_ms, image, people in zip(
+                frames, times, images, estimate(images, frames), strict=True
+            ):
+                people = people.filter(min_score=min_score)
+                if tracker is not None:
+                    people = tracker.update(people)
+                name = f"{stem}_{frame:012d}"
+                frames_only.write(name, image, people)
+                summary.images += 1
+                summary.people += len(people)
+                summary.results += people.to_coco(frame)
+                index.append(
+                    {
+                        "frame": frame,
+                        "time_ms": round(time_ms, 3),
+                        "people": len(people),
+                        "file": f"{name}_keypoints.json",
+                    }
+                )
+                if writer is not None:
+                    writer.write(draw(image, people, 0.05, ids=track))
     finally:
         if writer is not None:
             writer.close()
