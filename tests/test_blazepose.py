@@ -1,13 +1,22 @@
 """BlazePose: its decoding (anchors, detections, ROIs, landmarks) and the multi-person pipeline
 on real photos with the real TFLite weights."""
 
+import json
+import sys
+
+import cv2
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 import multipose
 from multipose.blazepose import BlazePoseEstimator, oks
+from multipose.cli import main
 from multipose.codecs.blazepose import (
+    FACE_DETECTOR,
+    LANDMARK_INPUT,
+    POSE_DETECTOR,
     decode_detections,
     decode_landmarks,
     roi_transforms,
@@ -24,6 +33,10 @@ from multipose.topdown import apply
 from conftest import SHARED
 
 WEIGHTS = SHARED / "weights" / "mediapipe-0.10.21"
+SKI = SHARED / "data" / "photos" / "ski.jpg"  # five people
+# Everything but masked re-detection, whose masks' edges (and so what it finds) follow float
+# noise: torch's own NCHW and channels-last runs differ there too.
+STEADY_STEPS = ("tiles", "faces", "refine")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +44,14 @@ def networks():
     if not WEIGHTS.is_dir():
         pytest.skip("../shared/weights is not beside the checkout")
     return get_spec("blazepose-full").load(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def in_onnxruntime(networks):
+    """An estimator whose three networks run as ONNX exports in onnxruntime."""
+    pytest.importorskip("onnxruntime")
+    spec = get_spec("blazepose-full")
+    return BlazePoseEstimator(spec, networks, steps=STEADY_STEPS, backend="onnxruntime")
 
 
 def test_anchors_match_the_detectors_outputs():
@@ -81,7 +102,7 @@ def test_landmarks_refined_where_the_heatmap_is_confident():
 
 
 def test_finds_the_people_of_a_real_photo(networks):
-    image = read_image(SHARED / "data" / "photos" / "ski.jpg")
+    image = read_image(SKI)
     spec = get_spec("blazepose-full")
     everything = BlazePoseEstimator(spec, networks)(image)
     detector_only = BlazePoseEstimator(spec, networks, steps=())(image)
@@ -119,11 +140,88 @@ def test_landmark_network_exports_to_onnx(networks, tmp_path):
         assert np.abs(ours - theirs).max() <= 1e-3 * max(1.0, np.abs(theirs).max())
 
 
-def test_clear_errors(tmp_path, networks):
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("detector", POSE_DETECTOR["input"]),
+        ("faces", FACE_DETECTOR["input"]),
+        ("landmarks", LANDMARK_INPUT),
+    ],
+)
+def test_each_network_runs_alike_in_onnxruntime(networks, in_onnxruntime, name, size):
+    image = read_image(SKI)
+    half = image[: image.shape[0] // 2, : image.shape[1] // 2]
+    crops = np.stack([cv2.resize(im, (size, size)) for im in (image, half, image[:, ::-1])])
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    with torch.inference_mode():
+        expected = getattr(networks, name)(x)
+    found = in_onnxruntime.networks[name](x)
+    assert len(found) == len(expected)
+    for ours, theirs in zip(found, expected, strict=True):
+        assert ours.shape == theirs.shape
+        assert (ours - theirs).abs().max() <= 1e-3 * max(1.0, theirs.abs().max())
+
+
+def test_onnxruntime_backend_finds_the_same_people(networks, in_onnxruntime):
+    image = read_image(SKI)
+    in_torch = BlazePoseEstimator(get_spec("blazepose-full"), networks, steps=STEADY_STEPS)
+    expected, found = in_torch(image), in_onnxruntime(image)
+    assert len(found) == len(expected) == 5
+    np.testing.assert_allclose(found.keypoints[..., :2], expected.keypoints[..., :2], atol=1.0)
+    np.testing.assert_allclose(found.keypoints[..., 2], expected.keypoints[..., 2], atol=1e-2)
+    np.testing.assert_allclose(found.scores, expected.scores, atol=2e-3)
+    assert in_onnxruntime.timing["network_ms"] > 0
+
+
+def test_estimate_command_on_onnxruntime(networks, tmp_path):
+    pytest.importorskip("onnxruntime")
+    args = ["estimate", str(SKI), "--weights", str(WEIGHTS), "--backend", "onnxruntime"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    people = json.loads((tmp_path / "ski_keypoints.json").read_text())["people"]
+    assert 5 <= len(people) <= 6  # as in PyTorch, all steps
+
+
+class _Normalised(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.norm = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = self.norm(self.conv(x))
+        return y, y.mean(dim=(2, 3))
+
+
+def test_onnx_module_runs_like_the_module_in_eval_mode():
+    pytest.importorskip("onnxruntime")
+    from multipose.models.onnx_runtime import OnnxModule
+
+    torch.manual_seed(0)
+    module = _Normalised()
+    module.norm.running_mean.uniform_(-1, 1)
+    stats = module.norm.running_mean.clone()
+    exported = OnnxModule(module, (1, 3, 16, 20), free=(0, 2, 3))
+    assert not module.training and torch.equal(module.norm.running_mean, stats)
+    x = torch.rand(3, 3, 12, 9)  # another batch size and image size
+    with torch.inference_mode():
+        expected = module(x)
+    for ours, theirs in zip(exported(x), expected, strict=True):
+        assert ours.shape == theirs.shape and torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_clear_errors(tmp_path, networks, monkeypatch):
+    spec = get_spec("blazepose-full")
     with pytest.raises(MultiposeError, match="multipose weights fetch blazepose"):
         multipose.load("blazepose-full", tmp_path)
-    with pytest.raises(MultiposeError, match="torch backend"):
-        multipose.load("blazepose-full", WEIGHTS, backend="onnxruntime")
+    with pytest.raises(MultiposeError, match="one scale, without the flip test"):
+        multipose.load("blazepose-full", WEIGHTS, flip=True)
+    with pytest.raises(MultiposeError, match="one scale"):
+        multipose.load("blazepose-full", WEIGHTS, scales=(1.0, 1.5))
+    with pytest.raises(MultiposeError, match="backend must be torch or onnxruntime"):
+        BlazePoseEstimator(spec, networks, backend="tensorflow")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(MultiposeError, match="pip install onnxruntime onnx"):
+        BlazePoseEstimator(spec, networks, backend="onnxruntime")
     with pytest.raises(MultiposeError, match="TFLite files"):
         get_spec("blazepose-full").build()
     with pytest.raises(MultiposeError, match="unknown BlazePose steps"):

@@ -14,7 +14,7 @@ inside another's) are merged.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -36,7 +36,8 @@ from multipose.codecs.blazepose import (
     ssd_anchors,
 )
 from multipose.errors import MultiposeError
-from multipose.models.tflite_network import load_tflite
+from multipose.models.onnx_runtime import OnnxModule
+from multipose.models.tflite_network import TfliteNetwork, load_tflite
 from multipose.poses import Poses
 from multipose.skeleton import COCO17, get_layout
 from multipose.topdown import apply, invert, warp_crops
@@ -45,6 +46,7 @@ STEPS = ("tiles", "faces", "refine", "redetect")
 MASK_STRIDE = 4
 BATCH = 4  # crops per forward pass; larger batches ran slower per crop on a 2-core CPU
 LAYOUT = get_layout("blazepose33")
+Network = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 # BlazePose landmarks that are COCO-17 keypoints, in COCO-17 order; 33 and 34 are the
 # auxiliary alignment points (hip centre, full-body size/rotation point).
 COCO_LANDMARKS = np.array([LAYOUT.index(name) for name in COCO17.keypoints])
@@ -95,7 +97,8 @@ class BlazePoseEstimator:
     """Callable on an RGB uint8 image (and its dataset id, for box sources that need one);
     returns people in the BlazePose-33 layout, in image pixels. `steps` picks the seeding and
     refinement steps (see the module docstring); `timing` holds the last call's milliseconds in
-    the networks and in decoding."""
+    the networks and in decoding. The networks run in PyTorch or, with backend "onnxruntime",
+    as their ONNX exports on the CPU (exported here, once)."""
 
     def __init__(
         self,
@@ -105,14 +108,22 @@ class BlazePoseEstimator:
         steps: Iterable[str] = STEPS,
         boxes: BoxSource | None = None,
         settings: Settings | None = None,
+        backend: str = "torch",
     ) -> None:
         steps = tuple(steps)
         unknown = set(steps) - set(STEPS)
         if unknown:
             raise MultiposeError(f"unknown BlazePose steps {sorted(unknown)}; known: {STEPS}")
+        if backend not in ("torch", "onnxruntime"):
+            raise MultiposeError(f"backend must be torch or onnxruntime, not {backend!r}")
         self.spec, self.steps, self.boxes = spec, steps, boxes
-        self.device = torch.device(device)
-        self.networks = networks.to(self.device).eval()
+        self.device = torch.device(device if backend == "torch" else "cpu")
+        networks = networks.to(self.device).eval()
+        self.networks: dict[str, Network] = {
+            name: getattr(networks, name) for name in BlazePoseNetworks.FILES
+        }
+        if backend == "onnxruntime":
+            self.networks = {name: _exported(n) for name, n in self.networks.items()}
         self.settings = settings or Settings()
         self.pose_anchors = ssd_anchors(POSE_DETECTOR["input"], POSE_DETECTOR["strides"])
         self.face_anchors = ssd_anchors(FACE_DETECTOR["input"], FACE_DETECTOR["strides"], 1)
@@ -153,10 +164,10 @@ class BlazePoseEstimator:
 
     # -- networks -------------------------------------------------------------------------
 
-    def _run(self, network: nn.Module, crops: np.ndarray) -> tuple[np.ndarray, ...]:
-        """A network's outputs (NumPy) on (N, h, w, 3) float32 crops, in batches of at most
-        BATCH (channels-last: a third faster for these depthwise networks on a CPU)."""
-        start = time.perf_counter()
+    def _run(self, name: str, crops: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The outputs (NumPy) of the network `name` on (N, h, w, 3) float32 crops, in batches
+        of at most BATCH (channels-last: a third faster for these depthwise networks on a CPU)."""
+        start, network = time.perf_counter(), self.networks[name]
         parts = []
         for first in range(0, len(crops), BATCH):
             batch = torch.from_numpy(crops[first : first + BATCH]).permute(0, 3, 1, 2)
@@ -173,7 +184,7 @@ class BlazePoseEstimator:
         rois = np.array([(x, y, s, 0.0) for x, y, s in regions])
         transforms = roi_transforms(rois, size)
         crops = _warp(image, transforms, size, cv2.BORDER_CONSTANT) * 2 - 1
-        raw, logits = self._run(self.networks.detector, crops)
+        raw, logits = self._run("detector", crops)
         found = []
         for one_raw, one_logits, transform in zip(raw, logits, transforms, strict=True):
             _, points, _ = decode_detections(
@@ -190,7 +201,7 @@ class BlazePoseEstimator:
         size = FACE_DETECTOR["input"]
         transform = roi_transforms(np.array([(*_whole(image), 0.0)]), size)
         crops = _warp(image, transform, size, cv2.BORDER_CONSTANT) * 2 - 1
-        raw, logits = self._run(self.networks.faces, crops)
+        raw, logits = self._run("faces", crops)
         boxes, points, _ = decode_detections(
             raw[0], logits[0], self.face_anchors, size, self.settings.face_score
         )
@@ -236,7 +247,7 @@ class BlazePoseEstimator:
         (N,) and segmentation masks of the image at 1/MASK_STRIDE (N, h, w) for the ROIs."""
         transforms = roi_transforms(rois, LANDMARK_INPUT)
         crops = _warp(image, transforms, LANDMARK_INPUT, cv2.BORDER_REPLICATE)
-        raw, presence, segmentation, heatmaps, _ = self._run(self.networks.landmarks, crops)
+        raw, presence, segmentation, heatmaps, _ = self._run("landmarks", crops)
         landmarks = decode_landmarks(raw, heatmaps)
         landmarks[..., :2] = apply(invert(transforms), landmarks[..., :2])
         shape = _mask_shape(image)
@@ -254,6 +265,12 @@ class BlazePoseEstimator:
 # put the nose in a detected face; quartiles 3.2-4.6 and 4.2-5.5).
 FACE_TO_HIP = 4.0
 HIP_TO_ALIGNMENT = 5.0
+
+
+def _exported(network: TfliteNetwork) -> OnnxModule:
+    """The network exported to ONNX at its fixed input size (any batch), for onnxruntime."""
+    _, height, width, channels = network.model.tensors[network.model.inputs[0]].shape
+    return OnnxModule(network, (1, channels, height, width))
 
 
 def _whole(image: np.ndarray) -> tuple[float, float, float]:

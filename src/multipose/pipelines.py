@@ -11,7 +11,6 @@ network, heatmaps decoded and mapped back through each crop's inverse transform.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,8 @@ from multipose.codecs.associative import flip_merge
 from multipose.codecs.paf import PafCodec
 from multipose.data.datasets import normalise
 from multipose.errors import MultiposeError
+from multipose.models.export import LastStage
+from multipose.models.onnx_runtime import OnnxModule, require_onnxruntime
 from multipose.models.specs import ModelSpec, get_spec
 from multipose.poses import Poses
 from multipose.skeleton import get_layout
@@ -40,37 +41,21 @@ from multipose.weights.download import cache_dir, fetch, resolve
 
 
 class OnnxNetwork:
-    """The network exported to ONNX and run by onnxruntime, called like the torch module on an
-    input batch (returning its last output). Networks of fixed input size are exported once
-    per size met."""
+    """The network's last stage exported to ONNX and run by onnxruntime, called like the torch
+    module on an input batch (returning its last output). Networks of fixed input size are
+    exported once per size met."""
 
     def __init__(self, spec: ModelSpec, model: torch.nn.Module, threads: int | None = None):
-        try:
-            import onnxruntime
-        except ImportError:
-            raise MultiposeError(
-                "the onnxruntime backend needs: pip install onnxruntime onnx"
-            ) from None
-        self.spec, self.model, self._ort = spec, model, onnxruntime
-        self.options = onnxruntime.SessionOptions()
-        if threads:
-            self.options.intra_op_num_threads = threads
-        self.sessions: dict[tuple[int, ...] | None, object] = {}
+        require_onnxruntime()
+        self.spec, self.model, self.threads = spec, model, threads
+        self.sessions: dict[tuple[int, ...] | None, OnnxModule] = {}
 
     def __call__(self, x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        from multipose.models.export import export_onnx
-
         key = None if self.spec.dynamic_size else tuple(x.shape[2:])
         if key not in self.sessions:
-            with tempfile.TemporaryDirectory() as folder:
-                path = export_onnx(
-                    self.spec, self.model, Path(folder) / "model.onnx", (x.shape[3], x.shape[2])
-                )
-                self.sessions[key] = self._ort.InferenceSession(
-                    str(path), self.options, providers=["CPUExecutionProvider"]
-                )
-        outputs = self.sessions[key].run(None, {"image": x.cpu().numpy()})
-        return [tuple(torch.from_numpy(o) for o in outputs)]
+            free = (0, 2, 3) if self.spec.dynamic_size else (0,)
+            self.sessions[key] = OnnxModule(LastStage(self.model), x.shape, free, self.threads)
+        return [self.sessions[key](x)]
 
 
 class Estimator:
@@ -285,7 +270,7 @@ def _blazepose(spec, weights, device, scales, boxes, backend, flip):
     from multipose.blazepose import BlazePoseEstimator
     from multipose.weights.mediapipe import default_dir
 
-    if backend != "torch" or flip or tuple(scales) != (1.0,):
-        raise MultiposeError(f"{spec.name} runs on the torch backend, one scale, no flip test")
+    if flip or tuple(scales) != (1.0,):
+        raise MultiposeError(f"{spec.name} runs at one scale, without the flip test")
     folder = Path(weights) if weights is not None else default_dir()
-    return BlazePoseEstimator(spec, spec.load(folder), device, boxes=boxes)
+    return BlazePoseEstimator(spec, spec.load(folder), device, boxes=boxes, backend=backend)
