@@ -21,11 +21,10 @@ from multipose.errors import MultiposeError
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """name; method ("openpose", "ae" or "topdown"); `build()` makes the bare network and
-    `load(path)` one filled from a weights file (a folder for BlazePose); `codec()` its decoder
-    (BlazePose decodes in its own pipeline); input_height: the
-    height images (bottom-up) or crops (top-down) are resized to; stride of the output maps;
-    layout of the
+    """name; method ("openpose", "ae", "topdown" or "blazepose"); `build()` makes the bare
+    network and `load(path)` one filled from a weights file (a folder for BlazePose); `codec()`
+    its decoder (BlazePose decodes in its own pipeline); input_height: the height images
+    (bottom-up) or crops (top-down) are resized to; stride of the output maps; layout of the
     decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
     that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
     multiple of this; dynamic_size: whether an ONNX export may keep height and width free;
