@@ -399,6 +399,20 @@ def train(config: Path, resume: bool) -> None:
 )
 @click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Run the images as a Ray Data job on the cluster at ADDRESS: a head node's host:port, "
+    "auto (the cluster started on this machine) or local (a new one for this run). Every node "
+    "must see the same paths (a shared filesystem). Image files only: videos and cameras are "
+    "refused. --workers does not apply. Needs the extra: pip install 'multipose[ray]'.",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(1),
+    help="With --ray: this many model copies (default: as many as Ray sees fit).",
+)
 def estimate(
     inputs: tuple[str, ...],
     model: str,
@@ -416,6 +430,8 @@ def estimate(
     batch_size: int,
     resume: bool,
     track: bool,
+    ray_address: str | None,
+    ray_actors: int | None,
 ) -> None:
     """Find every person in images (files, folders, globs), videos and cameras (an index such
     as 0): OpenPose JSON per image or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json
@@ -426,8 +442,10 @@ def estimate(
 
     from multipose.boxes import DetectionFile
     from multipose.io.media import VIDEO_EXTENSIONS, list_images
+    from multipose.models.specs import get_spec
     from multipose.pipelines import load
     from multipose.runner import Outputs, estimate_images, estimate_video
+    from multipose.scaleout import ModelArgs, estimate_images_on_ray
 
     try:
         scale_values = tuple(float(s) for s in scales.split(","))
@@ -441,14 +459,21 @@ def estimate(
 
     videos = [int(i) if i.isdigit() else Path(i) for i in inputs if is_video(i)]
     paths = list_images([i for i in inputs if not is_video(i)])
-    source = DetectionFile(boxes) if boxes is not None else None
-    estimator = load(model, weights, device, scale_values, boxes=source, backend=backend, flip=flip)
+    if ray_actors is not None and ray_address is None:
+        raise click.UsageError("--ray-actors needs --ray")
+    if ray_address is not None and videos:
+        raise MultiposeError("--ray runs image files only: estimate videos and cameras without it")
+    if ray_address is None:
+        source = DetectionFile(boxes) if boxes is not None else None
+        estimator = load(
+            model, weights, device, scale_values, boxes=source, backend=backend, flip=flip
+        )
     outputs = Outputs(
         out_dir,
         openpose=output_format in ("openpose", "both"),
         coco=output_format in ("coco", "both"),
         render=render,
-        layout=Outputs.layout_for(estimator.spec.layout),
+        layout=Outputs.layout_for(get_spec(model).layout),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -460,9 +485,23 @@ def estimate(
                 progress.console.print(f"error: {error}", style="red", highlight=False)
             progress.advance(task)
 
-        summary = estimate_images(
-            estimator.batch, paths, outputs, min_score, resume, workers, batch_size, on_image
-        )
+        if ray_address is None:
+            summary = estimate_images(
+                estimator.batch, paths, outputs, min_score, resume, workers, batch_size, on_image
+            )
+        else:
+            args = ModelArgs(model, weights, device, scale_values, boxes, backend, flip)
+            summary = estimate_images_on_ray(
+                ray_address,
+                args,
+                paths,
+                outputs,
+                min_score,
+                resume,
+                batch_size,
+                ray_actors,
+                on_image,
+            )
     for video in videos:
         try:
             summary.add(

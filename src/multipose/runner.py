@@ -91,6 +91,23 @@ def image_id(path: Path, fallback: int) -> int:
     return int(digits[-1]) if digits else fallback
 
 
+def images_to_do(
+    paths: Sequence[Path], outputs: Outputs, resume: bool
+) -> tuple[Summary, list[tuple[Path, int]]]:
+    """The images to estimate with their COCO ids, and the summary of those skipped: with
+    `resume`, images whose OpenPose JSON exists, their people read back from it."""
+    summary = Summary()
+    todo = []
+    for index, path in enumerate(paths):
+        done = outputs.keypoints_path(path)
+        if resume and done.is_file():
+            summary.results += read_openpose_json(done).to_coco(image_id(path, index))
+            summary.skipped += 1
+        else:
+            todo.append((path, image_id(path, index)))
+    return summary, todo
+
+
 def estimate_images(
     estimate: Estimate,
     paths: Sequence[Path],
@@ -106,15 +123,7 @@ def estimate_images(
     which the caller writes once all jobs are done). With `resume`, images whose OpenPose JSON
     exists are read back instead. `workers` threads read images ahead and write outputs
     behind (0: all in this thread). `on_image(path, error)` is called after each image."""
-    summary = Summary()
-    todo = []
-    for index, path in enumerate(paths):
-        done = outputs.keypoints_path(path)
-        if resume and done.is_file():
-            summary.results += read_openpose_json(done).to_coco(image_id(path, index))
-            summary.skipped += 1
-        else:
-            todo.append((path, image_id(path, index)))
+    summary, todo = images_to_do(paths, outputs, resume)
     with ThreadPoolExecutor(max(workers, 1)) as pool:
         run = pool.submit if workers else _now
         writes: list[tuple[Path, Future]] = []
@@ -152,7 +161,8 @@ def _now(function: Callable, *args) -> Future:
     return future
 
 
-def _read(path: Path) -> tuple[np.ndarray | None, str | None]:
+def read(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """The image and None, or None and the failure line of an image that cannot be read."""
     try:
         return read_image(path), None
     except MultiposeError as exc:
@@ -163,7 +173,7 @@ def _read_ahead(todo: list[tuple[Path, int]], run: Callable, depth: int) -> Iter
     """(path, image id, image, error) of each image in order, up to `depth` being read ahead."""
     pending: deque = deque()
     for path, ident in todo:
-        pending.append((path, ident, run(_read, path)))
+        pending.append((path, ident, run(read, path)))
         if len(pending) > depth:
             path_, ident_, future = pending.popleft()
             yield path_, ident_, *future.result()
@@ -183,13 +193,18 @@ def _batches(items: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
         yield batch
 
 
+def write_failure(path: Path, error: BaseException) -> str:
+    """The failure line of an image whose outputs could not be written."""
+    return f"{path}: could not write its outputs ({error})"
+
+
 def _finished(writes: list[tuple[Path, Future]], summary: Summary, keep: int) -> list:
     """Waits for the oldest writes until at most `keep` are pending; a failed write is a
     failure of its image."""
     while len(writes) > keep:
         path, future = writes.pop(0)
         if (error := future.exception()) is not None:
-            summary.failures.append(f"{path}: could not write its outputs ({error})")
+            summary.failures.append(write_failure(path, error))
     return writes
 
 
