@@ -440,10 +440,8 @@ def estimate(
     if any was."""
     import time
 
-    from multipose.boxes import DetectionFile
     from multipose.io.media import VIDEO_EXTENSIONS, list_images
     from multipose.models.specs import get_spec
-    from multipose.pipelines import load
     from multipose.runner import Outputs, estimate_images, estimate_video
     from multipose.scaleout import ModelArgs, estimate_images_on_ray
 
@@ -463,11 +461,9 @@ def estimate(
         raise click.UsageError("--ray-actors needs --ray")
     if ray_address is not None and videos:
         raise MultiposeError("--ray runs image files only: estimate videos and cameras without it")
+    model_args = ModelArgs(model, weights, device, scale_values, boxes, backend, flip)
     if ray_address is None:
-        source = DetectionFile(boxes) if boxes is not None else None
-        estimator = load(
-            model, weights, device, scale_values, boxes=source, backend=backend, flip=flip
-        )
+        estimator = model_args.load()
     outputs = Outputs(
         out_dir,
         openpose=output_format in ("openpose", "both"),
@@ -490,10 +486,9 @@ def estimate(
                 estimator.batch, paths, outputs, min_score, resume, workers, batch_size, on_image
             )
         else:
-            args = ModelArgs(model, weights, device, scale_values, boxes, backend, flip)
             summary = estimate_images_on_ray(
                 ray_address,
-                args,
+                model_args,
                 paths,
                 outputs,
                 min_score,
