@@ -260,7 +260,12 @@ def load(
             raise MultiposeError(
                 f"{name} names no download address and {cached} is absent: give its weights"
             )
-        path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file or None)
+        try:
+            path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file)
+        except MultiposeError as exc:
+            raise MultiposeError(
+                f"{exc}; or give {spec.weights_file} yourself (--weights FILE or its folder)"
+            ) from None
     else:
         path = resolve(weights, spec.weights_file)
     return Estimator(spec, spec.load(path), device, scales, boxes=boxes, backend=backend, flip=flip)
