@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from multipose.errors import MultiposeError
 from multipose.io.media import read_image, write_image
 from multipose.poses import Poses
 from multipose.runner import Outputs, estimate_images, image_id
@@ -88,3 +89,15 @@ def test_a_failed_write_is_a_failure_of_its_image(folder, tmp_path):
 def test_image_ids_from_file_names(tmp_path):
     assert image_id(tmp_path / "000000397133.jpg", 5) == 397133
     assert image_id(tmp_path / "ski.jpg", 5) == 5
+
+
+def test_an_image_the_estimator_refuses_is_a_failure_and_the_job_goes_on(folder, tmp_path):
+    def picky(images, ids):
+        if any(i == 2 for i in ids):
+            raise MultiposeError("no boxes for this image in dets.json")
+        return Brightness()(images, ids)
+
+    summary = estimate_images(picky, sorted(folder.iterdir()), Outputs(tmp_path / "out"))
+    assert summary.images == 5 and len(summary.failures) == 2
+    assert any("img_002.png: no boxes for this image" in f for f in summary.failures)
+    assert (tmp_path / "out" / "img_006_keypoints.json").is_file()

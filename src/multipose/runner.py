@@ -137,7 +137,14 @@ def estimate_images(
             if not readable:
                 continue
             paths_, ids, images = zip(*readable, strict=True)
-            found = estimate(images, ids)
+            try:
+                found = estimate(images, ids)
+            except MultiposeError as exc:  # e.g. boxes that cannot be had for these images
+                for path in paths_:
+                    summary.failures.append(f"{path}: {exc}")
+                    if on_image:
+                        on_image(path, str(exc))
+                continue
             for path, ident, image, people in zip(paths_, ids, images, found, strict=True):
                 people = people.filter(min_score=min_score)
                 summary.images += 1

@@ -111,7 +111,12 @@ class EstimateBatch:
                 images[row] = image
         if not images:
             return rows
-        found = self.estimate(list(images.values()), [ids[row] for row in images])
+        try:
+            found = self.estimate(list(images.values()), [ids[row] for row in images])
+        except MultiposeError as exc:  # as the local job: these images fail, the job goes on
+            for row in images:
+                rows["error"][row] = f"{paths[row]}: {exc}"
+            return rows
         for (row, image), people in zip(images.items(), found, strict=True):
             people = people.filter(min_score=self.min_score)
             rows["people"][row] = len(people)
