@@ -24,9 +24,9 @@ from multipose.weights.tflite import ACTIVATIONS, PADDING, TfliteModel, densify,
 _NCHW_AXIS = (0, 2, 3, 1)
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "NONE": lambda x: x,
-    "RELU": torch.relu,
-    "RELU6": lambda x: torch.clamp(x, 0.0, 6.0),
-    "RELU_N1_TO_1": lambda x: torch.clamp(x, -1.0, 1.0),
+    "RELU": torch.relu_,
+    "RELU6": lambda x: x.clamp_(0.0, 6.0),
+    "RELU_N1_TO_1": lambda x: x.clamp_(-1.0, 1.0),
     "TANH": torch.tanh,
 }
 _CONSTANT_OPS = {"DEQUANTIZE": lambda a: a.astype(np.float32), "DENSIFY": lambda a: a}
