@@ -115,13 +115,6 @@ def _simplebaseline() -> nn.Module:
     return SimpleBaseline()
 
 
-def _load_simplebaseline(path: Path) -> nn.Module:
-    """SimpleBaseline's `pose_resnet_50_256x192.pth.tar` (torchvision ResNet names)."""
-    from multipose.weights.checkpoints import load_weights
-
-    return load_weights(_simplebaseline(), path)
-
-
 def _hourglass() -> nn.Module:
     from multipose.models.hourglass import HourglassAE
 
@@ -147,13 +140,29 @@ def _higherhrnet() -> nn.Module:
     return HigherHRNet()
 
 
-def _plain_state_dict(build: Callable[[], nn.Module]) -> Callable[[Path], nn.Module]:
-    """Loader of checkpoints whose keys are the network's own (HRNet's, HigherHRNet's)."""
+# Our top-level modules that mmpose 0.x keeps under `keypoint_head.` (the rest is under
+# `backbone.`), read in open-mmlab/mmpose's source (branch 0.x, July 2020, when the files were
+# published; mmpose/models/): TopDownSimpleHead (`deconv_layers`: ConvTranspose2d, BatchNorm2d,
+# ReLU three times, as SimpleBaseline's; then `final_layer`; HRNet's has no deconv layers) and
+# BottomUpHigherResolutionHead (later AEHigherResolutionHead: `final_layers` and
+# `deconv_layers` as in HigherHRNet's own). Its HRNet and ResNet backbones use the original's
+# names (conv1, bn1, layer1, transition1, stage2...).
+MMPOSE_HEADS = {
+    "hrnet-w32": ("final_layer",),
+    "simplebaseline-r50": ("deconv_layers", "final_layer"),
+    "higherhrnet-w32": ("final_layers", "deconv_layers"),
+}
+
+
+def _original_or_mmpose(build: Callable[[], nn.Module], name: str) -> Callable[[Path], nn.Module]:
+    """Loader of checkpoints with the original authors' keys (the network's own: HRNet's,
+    HigherHRNet's, SimpleBaseline's torchvision ResNet names) or mmpose's (the same under
+    `backbone.` and `keypoint_head.`)."""
 
     def load(path: Path) -> nn.Module:
-        from multipose.weights.checkpoints import load_weights
+        from multipose.weights.checkpoints import load_weights, mmpose_rename
 
-        return load_weights(build(), path)
+        return load_weights(build(), path, mmpose_rename(MMPOSE_HEADS[name]))
 
     return load
 
@@ -266,13 +275,19 @@ SPECS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="higherhrnet-w32",
-            weights_file="pose_higher_hrnet_w32_512.pth",
-            # No direct address: the authors' files are on Google Drive and OneDrive, and
-            # OpenMMLab's higher_hrnet32_coco_512x512-8ae85183 nests the keys under `backbone.`
-            # and `keypoint_head.`, which this importer does not read.
+            weights_file="higher_hrnet32_coco_512x512-8ae85183_20200713.pth",
+            # mmpose's file: the ckpt link in open-mmlab/mmpose (branch 0.x)
+            # configs/body/2d_kpt_sview_rgb_img/associative_embedding/coco/higherhrnet_coco.md
+            # (and its .yml's `Weights`); sha256 prefix from its name (OpenMMLab's
+            # publish_model.py: sha256sum's first 8 hex digits). Key layout worked out from
+            # mmpose's source (MMPOSE_HEADS), not checked against the file. The authors'
+            # pose_higher_hrnet_w32_512.pth (Google Drive, OneDrive only) loads as well.
+            weights_url="https://download.openmmlab.com/mmpose/bottom_up/"
+            "higher_hrnet32_coco_512x512-8ae85183_20200713.pth",
+            weights_sha256="8ae85183",
             method="ae",
             build=_higherhrnet,
-            load=_plain_state_dict(_higherhrnet),
+            load=_original_or_mmpose(_higherhrnet, "higherhrnet-w32"),
             codec=lambda: AssociativeCodec(strides=(4, 2)),
             input_height=512,
             stride=4,
@@ -281,37 +296,56 @@ SPECS: dict[str, ModelSpec] = {
             std=IMAGENET_STD,
             pad_to=32,
             outputs=("heatmaps", "tags", "heatmaps_stride2"),
-            notes="HigherHRNet-W32; weights: pose_higher_hrnet_w32_512.pth",
+            notes="HigherHRNet-W32; weights: mmpose's higher_hrnet32_coco_512x512 or "
+            "pose_higher_hrnet_w32_512.pth",
         ),
         ModelSpec(
             name="hrnet-w32",
-            weights_file="pose_hrnet_w32_256x192.pth",
-            # As for HigherHRNet (OpenMMLab's: hrnet_w32_coco_256x192-c78dce93).
+            weights_file="hrnet_w32_coco_256x192-c78dce93_20200708.pth",
+            # mmpose's file: the ckpt link in open-mmlab/mmpose (branch 0.x)
+            # configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hrnet_coco.md
+            # (and its .yml's `Weights`); sha256 prefix from its name (OpenMMLab's
+            # publish_model.py: sha256sum's first 8 hex digits). Key layout worked out from
+            # mmpose's source (MMPOSE_HEADS), not checked against the file. The authors'
+            # pose_hrnet_w32_256x192.pth (Google Drive, OneDrive only) loads as well.
+            weights_url="https://download.openmmlab.com/mmpose/top_down/hrnet/"
+            "hrnet_w32_coco_256x192-c78dce93_20200708.pth",
+            weights_sha256="c78dce93",
             method="topdown",
             build=_hrnet,
-            load=_plain_state_dict(_hrnet),
+            load=_original_or_mmpose(_hrnet, "hrnet-w32"),
             codec=HeatmapCodec,
             input_height=256,
             stride=4,
             layout="coco17",
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
-            notes="HRNet-W32, 256x192 crops; weights: pose_hrnet_w32_256x192.pth",
+            notes="HRNet-W32, 256x192 crops; weights: mmpose's hrnet_w32_coco_256x192 or "
+            "pose_hrnet_w32_256x192.pth",
         ),
         ModelSpec(
             name="simplebaseline-r50",
-            weights_file="pose_resnet_50_256x192.pth.tar",
-            # As for HigherHRNet (OpenMMLab's: res50_coco_256x192-ec54d7f3).
+            weights_file="res50_coco_256x192-ec54d7f3_20200709.pth",
+            # mmpose's file: the ckpt link in open-mmlab/mmpose (branch 0.x)
+            # configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/resnet_coco.md
+            # (and its .yml's `Weights`); sha256 prefix from its name (OpenMMLab's
+            # publish_model.py: sha256sum's first 8 hex digits). Key layout worked out from
+            # mmpose's source (MMPOSE_HEADS), not checked against the file. The authors'
+            # pose_resnet_50_256x192.pth.tar (Google Drive, OneDrive only) loads as well.
+            weights_url="https://download.openmmlab.com/mmpose/top_down/resnet/"
+            "res50_coco_256x192-ec54d7f3_20200709.pth",
+            weights_sha256="ec54d7f3",
             method="topdown",
             build=_simplebaseline,
-            load=_load_simplebaseline,
+            load=_original_or_mmpose(_simplebaseline, "simplebaseline-r50"),
             codec=HeatmapCodec,
             input_height=256,
             stride=4,
             layout="coco17",
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
-            notes="SimpleBaseline ResNet-50, 256x192 crops; weights: pose_resnet_50_256x192",
+            notes="SimpleBaseline ResNet-50, 256x192 crops; weights: mmpose's res50_coco_256x192 "
+            "or pose_resnet_50_256x192",
         ),
     )
 }

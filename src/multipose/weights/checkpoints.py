@@ -4,6 +4,8 @@ A weights file is untrusted input: `.pt`/`.pth` files are opened with
 `torch.load(weights_only=True)`, which refuses pickles that would build arbitrary objects (and
 so run code), and `.safetensors` files hold nothing but tensors. Foreign key names are mapped
 onto ours; missing, unexpected and mis-shaped keys are reported together in one message.
+Whatever a checkpoint holds beside its state dict (mmcv's "meta": version strings, the config
+text, epoch and iteration counts; an optimizer's state) passes the same check and is ignored.
 """
 
 from __future__ import annotations
@@ -82,6 +84,24 @@ def fill(
         )
     model.load_state_dict(mapped, strict=False)
     return model.eval()
+
+
+def mmpose_rename(head: tuple[str, ...]) -> Callable[[str], str]:
+    """Keys of an mmpose 0.x checkpoint mapped onto the original authors' names (which ours
+    follow). mmpose's `TopDown` and `BottomUp`/`AssociativeEmbedding` keep the network under
+    `backbone.` and `keypoint_head.`; below those prefixes the names are the original's (mmcv's
+    `build_norm_layer` names batch norms `bn1`, `bn2`..., Sequential indices are the same).
+    `head`: our top-level modules that mmpose's head holds. Any other key (under no prefix, or
+    under the other one) is left as it is, so it fits only if it is ours already."""
+
+    def rename(key: str) -> str:
+        scope, _, rest = key.partition(".")
+        inside_head = rest.partition(".")[0] in head
+        if (scope, inside_head) in (("backbone", False), ("keypoint_head", True)):
+            return rest
+        return key
+
+    return rename
 
 
 def write_safetensors(path: str | Path, model: nn.Module) -> None:
