@@ -377,7 +377,12 @@ def train(config: Path, resume: bool) -> None:
     "user cache, where `multipose weights fetch blazepose` puts BlazePose's).",
 )
 @click.option(
-    "--out", "out_dir", default="multipose-out", show_default=True, type=click.Path(path_type=Path)
+    "--out",
+    "out_dir",
+    default="multipose-out",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the outputs.",
 )
 @click.option(
     "--format",
@@ -390,7 +395,8 @@ def train(config: Path, resume: bool) -> None:
 @click.option(
     "--boxes",
     type=click.Path(path_type=Path),
-    help="COCO detections file of person boxes (top-down models).",
+    help="COCO detections file of person boxes (top-down models; extra person seeds for "
+    "BlazePose).",
 )
 @click.option("--min-score", default=0.0, show_default=True, help="Drop people scoring less.")
 @click.option("--scales", default="1", show_default=True, help="Comma-separated input scales.")
