@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 import multipose
-from multipose.blazepose import BlazePoseEstimator, oks
+from multipose.blazepose import BlazePoseEstimator, _heatmap_peaks, oks
 from multipose.cli import main
 from multipose.codecs.blazepose import (
     FACE_DETECTOR,
@@ -99,6 +99,16 @@ def test_landmarks_refined_where_the_heatmap_is_confident():
     assert np.allclose(landmarks[0, 0, :2], [(26 + 0.5) * 4 - 0.5, (16 + 0.5) * 4 - 0.5], atol=0.1)
     assert np.allclose(landmarks[0, 1, :2], [29.5, 29.5])  # unchanged, in pixel centres
     assert np.allclose(landmarks[0, :, 2:], 0.5)  # logits 0 -> probability 0.5
+
+
+def test_heatmap_peaks_near_each_landmark():
+    heatmaps = np.full((1, 3, 64, 64), -10.0)
+    heatmaps[0, 0, 16, 26] = 3.0  # next to landmark 0's cell (15, 25): counts
+    heatmaps[0, 1, 40, 40] = 3.0  # far from landmark 1: does not count
+    heatmaps[0, 2, 0, 63] = 0.0  # landmark 2 lies outside the crop: its nearest border cell
+    xy = np.array([[[25.5 * 4 - 0.5, 15.5 * 4 - 0.5], [40.0, 40.0], [300.0, -20.0]]])
+    peaks = _heatmap_peaks(xy, heatmaps)
+    assert np.allclose(peaks, [[1 / (1 + np.exp(-3)), 1 / (1 + np.exp(10)), 0.5]])
 
 
 def test_finds_the_people_of_a_real_photo(networks):

@@ -256,12 +256,15 @@ class BlazePoseEstimator:
     def _landmarks(
         self, image: np.ndarray, rois: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Landmarks (N, 39, 4: x, y in image pixels, visibility, presence), pose presence
-        (N,) and segmentation masks of the image at 1/MASK_STRIDE (N, h, w) for the ROIs."""
+        """Landmarks (N, 39, 5: x, y in image pixels, visibility, presence, heatmap peak),
+        pose presence (N,) and segmentation masks of the image at 1/MASK_STRIDE (N, h, w) for
+        the ROIs."""
         transforms = roi_transforms(rois, LANDMARK_INPUT)
         crops = _warp(image, transforms, LANDMARK_INPUT, cv2.BORDER_REPLICATE)
         raw, presence, segmentation, heatmaps, _ = self._run("landmarks", crops)
         landmarks = decode_landmarks(raw, heatmaps)
+        peaks = _heatmap_peaks(landmarks[..., :2], heatmaps)
+        landmarks = np.concatenate([landmarks, peaks[..., None]], axis=2)
         landmarks[..., :2] = apply(invert(transforms), landmarks[..., :2])
         shape = _mask_shape(image)
         masks = np.array(
@@ -379,11 +382,29 @@ def _new_rois(rois: np.ndarray, people: Poses) -> np.ndarray:
     return rois[~inside.any(axis=1)]
 
 
+def _heatmap_peaks(xy: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
+    """(N, L) confidence of the landmark heatmaps (N, L, h, w; logits) at the landmarks (N, L,
+    2; crop pixels): the sigmoid of the highest logit in the 3 x 3 cells about each landmark's
+    cell (landmarks outside the crop take its nearest border cell)."""
+    n, joints, h, w = heatmaps.shape
+    cells = np.floor((xy + 0.5) / LANDMARK_INPUT * [w, h]).astype(int)  # (N, L, 2)
+    best = np.full((n, joints), -np.inf, np.float32)
+    people, landmarks = np.arange(n)[:, None], np.arange(joints)[None]
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            col = np.clip(cells[..., 0] + dx, 0, w - 1)
+            row = np.clip(cells[..., 1] + dy, 0, h - 1)
+            best = np.maximum(best, heatmaps[people, landmarks, row, col])
+    return 1 / (1 + np.exp(-best.astype(np.float64)))
+
+
 def _poses(landmarks: np.ndarray, presence: np.ndarray) -> Poses:
     """Poses of the 33 landmarks: keypoint score = visibility; person score = pose presence
-    times the mean visibility of the COCO keypoints."""
+    times the mean heatmap peak of the COCO keypoints. (The heatmap ranks people: on coco-mini
+    train it tells true people, OKS >= 0.5, from false ones with an AUC of 0.94, presence alone
+    0.90, presence times mean visibility 0.85; confident false people have flat heatmaps.)"""
     keypoints = landmarks[:, : LAYOUT.num_keypoints, :3].astype(np.float32)
-    scores = presence * keypoints[:, COCO_LANDMARKS, 2].mean(axis=1) if len(keypoints) else []
+    scores = presence * landmarks[:, COCO_LANDMARKS, 4].mean(axis=1) if len(keypoints) else []
     return Poses(keypoints, scores, LAYOUT)
 
 
