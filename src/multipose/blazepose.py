@@ -81,7 +81,9 @@ class Settings:
     step); duplicate_oks: people more alike than this are one, as is a person whose
     segmentation lies more than `duplicate_mask` inside a better one's; redetect_rounds: the
     most rounds of masked re-detection; tile_fractions: the sides of the tiles, as fractions
-    of the image's longer side."""
+    of the image's longer side; min_score: people scoring less (pose presence x mean heatmap
+    peak) are dropped at the end (on coco-mini-train, 0.2 to 0.4 keep AP 0.177 and AR while
+    dropping 17-44% of the people found, none matching a labelled one: 0.3)."""
 
     detection_score: float = 0.5
     face_score: float = 0.5
@@ -91,6 +93,7 @@ class Settings:
     duplicate_mask: float = 0.5
     redetect_rounds: int = 3
     tile_fractions: tuple[float, ...] = (0.45,)
+    min_score: float = 0.3
 
 
 class BlazePoseEstimator:
@@ -173,7 +176,7 @@ class BlazePoseEstimator:
             "network_ms": 1000 * self._network_s,
             "decode_ms": 1000 * (time.perf_counter() - start - self._network_s),
         }
-        return people
+        return people.filter(min_score=self.settings.min_score)
 
     # -- networks -------------------------------------------------------------------------
 
