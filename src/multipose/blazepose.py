@@ -35,6 +35,7 @@ from multipose.codecs.blazepose import (
     rois_from_alignment,
     ssd_anchors,
 )
+from multipose.devices import torch_device
 from multipose.errors import MultiposeError
 from multipose.models.onnx_runtime import OnnxModule
 from multipose.models.tflite_network import TfliteNetwork, load_tflite
@@ -120,7 +121,9 @@ class BlazePoseEstimator:
         if backend not in ("torch", "onnxruntime"):
             raise MultiposeError(f"backend must be torch or onnxruntime, not {backend!r}")
         self.spec, self.steps, self.boxes = spec, steps, boxes
-        self.device = torch.device(device if backend == "torch" else "cpu")
+        self.device = torch_device(device)
+        if backend == "onnxruntime" and self.device.type != "cpu":
+            raise MultiposeError("the onnxruntime backend runs on the CPU: use --device cpu")
         networks = networks.to(self.device).eval()
         self.networks: dict[str, Network] = {
             name: getattr(networks, name) for name in BlazePoseNetworks.FILES

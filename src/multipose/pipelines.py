@@ -24,6 +24,7 @@ from multipose.boxes import BoxSource
 from multipose.codecs.associative import flip_merge
 from multipose.codecs.paf import PafCodec
 from multipose.data.datasets import normalise
+from multipose.devices import torch_device
 from multipose.errors import MultiposeError
 from multipose.models.export import LastStage
 from multipose.models.onnx_runtime import OnnxModule, require_onnxruntime
@@ -84,7 +85,9 @@ class Estimator:
             raise MultiposeError(f"scales must be positive, not {list(scales)}")
         if spec.method == "topdown" and boxes is None:
             raise MultiposeError(f"{spec.name} is top-down: it needs a source of person boxes")
-        self.spec, self.device, self.scales = spec, torch.device(device), tuple(scales)
+        self.spec, self.device, self.scales = spec, torch_device(device), tuple(scales)
+        if backend == "onnxruntime" and self.device.type != "cpu":
+            raise MultiposeError("the onnxruntime backend runs on the CPU: use --device cpu")
         self.model = model.to(self.device).eval()
         if backend == "onnxruntime":
             self.model = OnnxNetwork(spec, self.model.cpu())
@@ -250,6 +253,7 @@ def load(
     downloaded from the address the spec names. BlazePose takes the folder of its TFLite files
     (by default the one `multipose weights fetch blazepose` fills)."""
     spec = get_spec(name)
+    torch_device(device)  # a bad device is reported before any weights are read
     if spec.method == "blazepose":
         return _blazepose(spec, weights, device, scales, boxes, backend, flip)
     cached = cache_dir() / spec.weights_file if spec.weights_file else None

@@ -28,6 +28,7 @@ from multipose.boxes import GroundTruthBoxes
 from multipose.data.datasets import BottomUpDataset, CocoSource, SceneSource, TopDownDataset
 from multipose.data.synthetic import make_dataset
 from multipose.data.transforms import NO_AUGMENT, Augment
+from multipose.devices import torch_device
 from multipose.errors import MultiposeError
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
@@ -48,7 +49,9 @@ class Trainer:
         self.config = config
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        self.device = torch.device(config.device)
+        self.device = torch_device(config.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         torch.manual_seed(config.seed)
@@ -58,7 +61,10 @@ class Trainer:
         if config.sync_batchnorm and self.world > 1:
             network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
         self.network = network.to(self.device)
-        self.model = DistributedDataParallel(self.network) if self.world > 1 else self.network
+        self.model = self.network
+        if self.world > 1:
+            gpu = [self.device] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.network, device_ids=gpu)
         self.dataset = self._dataset()
         self.optimizer = self._optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)

@@ -1,0 +1,51 @@
+import pytest
+import torch
+from click.testing import CliRunner
+
+from multipose.cli import main
+from multipose.devices import torch_device
+from multipose.errors import MultiposeError
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+
+
+def test_cpu_and_unknown_names():
+    assert torch_device("cpu") == torch.device("cpu")
+    with pytest.raises(MultiposeError, match="unknown device 'tpu'"):
+        torch_device("tpu")
+    with pytest.raises(MultiposeError, match="'meta' is not supported"):
+        torch_device("meta")
+
+
+@no_cuda
+def test_cuda_without_a_gpu_is_one_clear_error():
+    with pytest.raises(MultiposeError, match="sees no CUDA GPU; use --device cpu"):
+        torch_device("cuda")
+
+
+def test_gpu_index_and_torchrun_rank(monkeypatch):
+    """With two GPUs (pretended), cuda:2 does not exist and a bare cuda under torchrun is the
+    process's own GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert torch_device("cuda") == torch.device("cuda")
+    with pytest.raises(MultiposeError, match="no GPU 2 \\(2 visible\\)"):
+        torch_device("cuda:2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert torch_device("cuda") == torch.device("cuda", 1)
+    assert torch_device("cuda:0") == torch.device("cuda", 0)  # an explicit index is kept
+
+
+@no_cuda
+@pytest.mark.parametrize("command", ["estimate", "train"])
+def test_commands_report_a_missing_gpu(tmp_path, command):
+    if command == "estimate":
+        args = ["estimate", str(tmp_path), "--device", "cuda", "--out", str(tmp_path / "out")]
+    else:
+        config = tmp_path / "c.yaml"
+        config.write_text("model: lightweight-openpose\ndata: synthetic\ndevice: cuda\n")
+        args = ["train", str(config)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "sees no CUDA GPU" in result.output and "Traceback" not in result.output
