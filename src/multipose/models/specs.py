@@ -351,7 +351,11 @@ SPECS: dict[str, ModelSpec] = {
 }
 
 
-def get_spec(name: str) -> ModelSpec:
+def get_spec(name: str | ModelSpec) -> ModelSpec:
+    """The spec called `name`; a ModelSpec (e.g. a registered one changed with
+    dataclasses.replace) is returned as it is."""
+    if isinstance(name, ModelSpec):
+        return name
     if name not in SPECS:
         raise MultiposeError(f"unknown model {name!r}; known: {', '.join(SPECS)}")
     return SPECS[name]
