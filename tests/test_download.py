@@ -121,6 +121,15 @@ def test_a_spec_downloads_its_weights_once(server, tmp_path, monkeypatch, data_d
     assert len(hits) == requests
 
 
+def test_a_failed_download_says_how_to_give_the_file(server, tmp_path, monkeypatch):
+    address, _, _ = server
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
+    spec = dataclasses.replace(SPECS["openpose-mobilenet-v2"], weights_url=f"{address}/gone.pb")
+    with pytest.raises(MultiposeError, match="404.*or give graph_opt.pb yourself"):
+        multipose.load(spec)
+    assert not list((tmp_path / "cache").glob("*"))
+
+
 def test_weights_from_a_folder_and_clear_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
     (tmp_path / "graph_opt.pb").write_bytes(b"x")

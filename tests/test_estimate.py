@@ -51,6 +51,19 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
     assert len(json.loads((out / "coco_results.json").read_text())) == len(coco)
 
 
+def test_estimate_a_glob(photos, data_dir, tmp_path):
+    """A quoted pattern picks its files only (broken.jpg beside them is not touched)."""
+    out = tmp_path / "out"
+    weights = ["--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(out)]
+    result = CliRunner().invoke(main, ["estimate", str(photos / "COCO_*.jpg"), *weights])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.glob("*_keypoints.json")] == [
+        "COCO_val2014_000000000536_keypoints.json"
+    ]
+    nothing = CliRunner().invoke(main, ["estimate", str(photos / "*.png"), *weights])
+    assert nothing.exit_code == 1 and "no file matches the pattern" in nothing.output
+
+
 def test_estimate_top_down_with_a_detections_file(tmp_path, data_dir):
     spec = get_spec("simplebaseline-r50")
     weights = tmp_path / "sb.safetensors"
