@@ -1,11 +1,13 @@
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from multipose.cli import main
+from multipose.io.media import VideoWriter, iter_video, read_image
 from multipose.models.specs import get_spec
 from multipose.weights.checkpoints import write_safetensors
 
@@ -101,17 +103,20 @@ def test_estimate_errors(tmp_path):
     assert result.exit_code == 1 and "no such file or folder" in result.output
 
 
-def test_estimate_a_video_with_tracking(tmp_path, data_dir):
-    import cv2
-
-    from multipose.io.media import VideoWriter, iter_video, read_image
-
+@pytest.fixture
+def clip(tmp_path, data_dir):
+    """A 5-frame 10 fps video of ski.jpg sliding right."""
     photo = cv2.resize(read_image(data_dir / "photos" / "ski.jpg"), (356, 337))
     video = tmp_path / "clip.mp4"
     writer = VideoWriter(video, fps=10)
     for frame in range(5):
-        writer.write(np.roll(photo, 3 * frame, axis=1))  # the scene slides right
+        writer.write(np.roll(photo, 3 * frame, axis=1))
     writer.close()
+    return video
+
+
+def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
+    video = clip
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
     args = [
@@ -146,3 +151,64 @@ def test_a_missing_camera_is_reported(tmp_path, data_dir):
     args = ["estimate", "7", "--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "camera 7: no such camera" in result.output
+
+
+def _mobilenet(data_dir, out):
+    return [
+        "--model",
+        "openpose-mobilenet-v2",
+        "--weights",
+        str(data_dir.parent / GRAPH),
+        "--out",
+        str(out),
+    ]
+
+
+def test_a_camera_is_read_until_it_stops(tmp_path, data_dir, clip, monkeypatch):
+    """Camera 0 (here OpenCV handed the test's clip): frames named camera0_*, times measured
+    from the first frame."""
+    import multipose.io.media as media
+
+    opened, real = [], cv2.VideoCapture
+
+    def capture(source, *args):
+        opened.append(source)
+        return real(str(clip)) if source == 0 else real(source, *args)
+
+    monkeypatch.setattr(media.cv2, "VideoCapture", capture)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["estimate", "0", "--render", *_mobilenet(data_dir, out)])
+    assert result.exit_code == 0, result.output
+    assert opened[0] == 0
+    index = json.loads((out / "camera0_frames.json").read_text())
+    assert [f["file"] for f in index] == [f"camera0_{i:012d}_keypoints.json" for i in range(5)]
+    times = [f["time_ms"] for f in index]
+    assert times[0] == 0 and times == sorted(times)
+    assert len(list(iter_video(out / "camera0_rendered.mp4"))) == 5
+
+
+def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkeypatch):
+    """Ctrl-C in the middle of a video (the third network call): the frames done are written,
+    the index and COCO results hold them, the overlay video is closed and readable."""
+    from multipose.pipelines import Estimator
+
+    calls = []
+    batch = Estimator.batch
+
+    def interrupted(self, images, ids=None):
+        calls.append(len(images))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return batch(self, images, ids)
+
+    monkeypatch.setattr(Estimator, "batch", interrupted)
+    out = tmp_path / "out"
+    args = ["estimate", str(clip), "--render", *_mobilenet(data_dir, out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130 and "interrupted" in result.output, result.output
+    assert "2 images (0 skipped as done)" in result.output
+    index = json.loads((out / "clip_frames.json").read_text())
+    assert [f["frame"] for f in index] == [0, 1]
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert {r["image_id"] for r in coco} <= {0, 1} and len(coco) == sum(f["people"] for f in index)
+    assert len(list(iter_video(out / "clip_rendered.mp4"))) == 2

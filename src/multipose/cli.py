@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ from multipose.errors import MultiposeError
 
 if TYPE_CHECKING:
     from multipose.models.specs import ModelSpec
+    from multipose.runner import Summary
 
 
 class _Group(click.Group):
@@ -482,11 +485,9 @@ def estimate(
     with <stem>_frames.json giving each frame's time), one COCO results file, optional overlays
     (images, or an .mp4 per video). A bad input is reported and skipped; the exit status is 1
     if any was."""
-    import time
-
-    from multipose.io.media import VIDEO_EXTENSIONS, list_images
+    from multipose.io.media import VIDEO_EXTENSIONS, list_images, video_frames
     from multipose.models.specs import get_spec
-    from multipose.runner import Outputs, estimate_images, estimate_video
+    from multipose.runner import Outputs, Summary, estimate_images, estimate_video
     from multipose.scaleout import ModelArgs, estimate_images_on_ray
 
     try:
@@ -516,50 +517,91 @@ def estimate(
         layout=Outputs.layout_for(get_spec(model).layout),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with _progress() as progress:
-        task = progress.add_task("estimating", total=len(paths))
+    start, summary, images_done = time.perf_counter(), Summary(), False
+    try:
+        with _progress() as progress:
+            task = progress.add_task("estimating", total=len(paths), visible=bool(paths))
 
-        def on_image(path: Path, error: str | None) -> None:
-            if error:
-                progress.console.print(f"error: {error}", style="red", highlight=False)
-            progress.advance(task)
+            def on_image(path: Path, error: str | None) -> None:
+                if error:
+                    progress.console.print(f"error: {error}", style="red", highlight=False)
+                progress.advance(task)
 
-        if ray_address is None:
-            summary = estimate_images(
-                estimator.batch, paths, outputs, min_score, resume, workers, batch_size, on_image
-            )
+            if ray_address is None:
+                summary.add(
+                    estimate_images(
+                        estimator.batch,
+                        paths,
+                        outputs,
+                        min_score,
+                        resume,
+                        workers,
+                        batch_size,
+                        on_image,
+                    )
+                )
+            else:
+                summary.add(
+                    estimate_images_on_ray(
+                        ray_address,
+                        model_args,
+                        paths,
+                        outputs,
+                        min_score,
+                        resume,
+                        batch_size,
+                        ray_actors,
+                        on_image,
+                    )
+                )
+            images_done = True
+            for video in videos:
+                if isinstance(video, int):
+                    task = progress.add_task(f"camera {video}", total=None)
+                else:
+                    task = progress.add_task(video.name, total=video_frames(video))
+                try:
+                    estimate_video(
+                        estimator.batch,
+                        video,
+                        outputs,
+                        summary,
+                        min_score,
+                        track,
+                        batch_size,
+                        partial(progress.advance, task),
+                    )
+                except MultiposeError as exc:
+                    summary.failures.append(str(exc))
+                    progress.console.print(f"error: {exc}", style="red", highlight=False)
+    except KeyboardInterrupt:
+        _report(summary, start, out_dir)
+        if images_done:
+            outputs.write_coco(summary.results)
+            click.echo("interrupted: the frames done so far are written", err=True)
         else:
-            summary = estimate_images_on_ray(
-                ray_address,
-                model_args,
-                paths,
-                outputs,
-                min_score,
-                resume,
-                batch_size,
-                ray_actors,
-                on_image,
+            click.echo(
+                "interrupted: the images done so far are written; run again with --resume to "
+                "finish",
+                err=True,
             )
-    for video in videos:
-        try:
-            summary.add(
-                estimate_video(estimator.batch, video, outputs, min_score, track, batch_size)
-            )
-        except MultiposeError as exc:
-            summary.failures.append(str(exc))
-            click.echo(f"error: {exc}", err=True)
+        sys.exit(130)
     outputs.write_coco(summary.results)
+    _report(summary, start, out_dir)
+    if summary.failures:
+        for failure in summary.failures:
+            click.echo(f"failed: {failure}", err=True)
+        sys.exit(1)
+
+
+def _report(summary: Summary, start: float, out_dir: Path) -> None:
+    """The job's summary line: images or frames done and skipped, people, failures, time."""
     seconds = time.perf_counter() - start
     rate = summary.images / seconds if seconds > 0 else 0.0
     click.echo(
         f"{summary.images} images ({summary.skipped} skipped as done), {summary.people} people, "
         f"{len(summary.failures)} failed, {seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
     )
-    if summary.failures:
-        for failure in summary.failures:
-            click.echo(f"failed: {failure}", err=True)
-        sys.exit(1)
 
 
 def _progress():

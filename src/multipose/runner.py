@@ -219,20 +219,24 @@ def estimate_video(
     estimate: Estimate,
     video: Path | int,
     outputs: Outputs,
+    summary: Summary,
     min_score: float = 0.0,
     track: bool = False,
     batch_size: int = 1,
-) -> Summary:
+    on_frame: Callable[[], None] | None = None,
+) -> None:
     """Every frame of a video file or camera, `batch_size` frames per call of `estimate`:
     OpenPose JSON per frame (`<stem>_<frame>_keypoints.json`), an index of the frames' times and
-    files (`<stem>_frames.json`, written even if the video breaks off), COCO results (image id =
-    frame number), an overlay video; with `track`, people keep an id across frames."""
+    files (`<stem>_frames.json`), COCO results (image id = frame number) added to `summary` as
+    each frame is done, an overlay video; with `track`, people keep an id across frames. If the
+    video breaks off or the job is interrupted, what was done stays: files closed, index
+    written, `summary` filled."""
     stem = f"camera{video}" if isinstance(video, int) else video.stem
     fps = 25.0 if isinstance(video, int) else video_fps(video)
     tracker = Tracker() if track else None
     writer = VideoWriter(outputs.folder / f"{stem}_rendered.mp4", fps) if outputs.render else None
     frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
-    summary, index = Summary(), []
+    index = []
     try:
         for batch in _batches(iter_video(video), batch_size):
             frames, times, images = zip(*batch, strict=True)
@@ -257,8 +261,9 @@ def estimate_video(
                 )
                 if writer is not None:
                     writer.write(draw(image, people, 0.05, ids=track))
+                if on_frame is not None:
+                    on_frame()
     finally:
         if writer is not None:
             writer.close()
         write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
-    return summary

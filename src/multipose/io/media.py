@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -105,9 +106,10 @@ def iter_images(
 
 
 def iter_video(path: str | Path | int) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(frame index, timestamp in ms, RGB uint8 frame) of each frame of a video file, or of a
-    camera given by its index."""
-    if isinstance(path, int):
+    """(frame index, timestamp in ms, RGB uint8 frame) of each frame of a video file (its own
+    timestamps), or of a camera given by its index (ms since its first frame)."""
+    camera = isinstance(path, int)
+    if camera:
         capture = cv2.VideoCapture(path)
         path = Path(f"camera {path}")
         if not capture.isOpened():
@@ -120,17 +122,29 @@ def iter_video(path: str | Path | int) -> Iterator[tuple[int, float, np.ndarray]
         if not capture.isOpened():
             raise MultiposeError("not a video OpenCV can read", path)
     try:
-        index = 0
+        index, start = 0, time.monotonic()
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            yield index, float(capture.get(cv2.CAP_PROP_POS_MSEC)), frame[..., ::-1].copy()
+            if camera:
+                time_ms = 1000 * (time.monotonic() - start) if index else 0.0
+            else:
+                time_ms = float(capture.get(cv2.CAP_PROP_POS_MSEC))
+            yield index, time_ms, frame[..., ::-1].copy()
             index += 1
     finally:
         capture.release()
     if index == 0:
         raise MultiposeError("no frame could be read", path)
+
+
+def video_frames(path: str | Path) -> int | None:
+    """The frame count a video file's header states, or None where it states none."""
+    capture = cv2.VideoCapture(str(path))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return count if count > 0 else None
 
 
 def video_fps(path: str | Path) -> float:
