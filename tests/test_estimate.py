@@ -145,6 +145,9 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
     assert all(i >= 0 for s in ids for i in s)
     assert len(ids[0] & ids[-1]) >= 3  # the same people keep their ids as they move
     assert len(list(iter_video(out / "clip_rendered.mp4"))) == 5
+    coco = json.loads((out / "clip_coco_results.json").read_text())
+    assert sorted({r["image_id"] for r in coco}) == list(range(5))
+    assert not list(out.glob("bad*"))  # the unreadable video left nothing behind
 
 
 def test_a_missing_camera_is_reported(tmp_path, data_dir):
@@ -206,9 +209,10 @@ def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkey
     args = ["estimate", str(clip), "--render", *_mobilenet(data_dir, out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 130 and "interrupted" in result.output, result.output
-    assert "2 images (0 skipped as done)" in result.output
+    assert "0 images (0 skipped as done), 2 video frames" in result.output
     index = json.loads((out / "clip_frames.json").read_text())
     assert [f["frame"] for f in index] == [0, 1]
-    coco = json.loads((out / "coco_results.json").read_text())
+    coco = json.loads((out / "clip_coco_results.json").read_text())
     assert {r["image_id"] for r in coco} <= {0, 1} and len(coco) == sum(f["people"] for f in index)
+    assert not (out / "coco_results.json").exists()  # no images in this job
     assert len(list(iter_video(out / "clip_rendered.mp4"))) == 2

@@ -482,8 +482,9 @@ def estimate(
 ) -> None:
     """Find every person in images (files, folders, globs), videos and cameras (an index such
     as 0): OpenPose JSON per image or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json
-    with <stem>_frames.json giving each frame's time), one COCO results file, optional overlays
-    (images, or an .mp4 per video). A bad input is reported and skipped; the exit status is 1
+    with <stem>_frames.json giving each frame's time), COCO results (coco_results.json for the
+    images, <stem>_coco_results.json per video), optional overlays (images, or an .mp4 per
+    video). A bad input is reported and skipped; the exit status is 1
     if any was."""
     from multipose.io.media import VIDEO_EXTENSIONS, list_images, video_frames
     from multipose.models.specs import get_spec
@@ -517,7 +518,7 @@ def estimate(
         layout=Outputs.layout_for(get_spec(model).layout),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    start, summary, images_done = time.perf_counter(), Summary(), False
+    start, summary, images_done = time.perf_counter(), Summary(), not paths
     try:
         with _progress() as progress:
             task = progress.add_task("estimating", total=len(paths), visible=bool(paths))
@@ -577,7 +578,8 @@ def estimate(
     except KeyboardInterrupt:
         _report(summary, start, out_dir)
         if images_done:
-            outputs.write_coco(summary.results)
+            if paths:
+                outputs.write_coco(summary.results)
             click.echo("interrupted: the frames done so far are written", err=True)
         else:
             click.echo(
@@ -586,7 +588,8 @@ def estimate(
                 err=True,
             )
         sys.exit(130)
-    outputs.write_coco(summary.results)
+    if paths:
+        outputs.write_coco(summary.results)
     _report(summary, start, out_dir)
     if summary.failures:
         for failure in summary.failures:
@@ -595,13 +598,20 @@ def estimate(
 
 
 def _report(summary: Summary, start: float, out_dir: Path) -> None:
-    """The job's summary line: images or frames done and skipped, people, failures, time."""
+    """The job's summary line: images done and skipped, video frames, people, failures, time."""
     seconds = time.perf_counter() - start
-    rate = summary.images / seconds if seconds > 0 else 0.0
+    rate = (summary.images + summary.frames) / seconds if seconds > 0 else 0.0
+    frames = f", {_count(summary.frames, 'video frame')}" if summary.frames else ""
     click.echo(
-        f"{summary.images} images ({summary.skipped} skipped as done), {summary.people} people, "
-        f"{len(summary.failures)} failed, {seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
+        f"{_count(summary.images, 'image')} ({summary.skipped} skipped as done){frames}, "
+        f"{_count(summary.people, 'person', 'people')}, {len(summary.failures)} failed, "
+        f"{seconds:.1f} s "
+        f"({rate:.1f} images/s) -> {out_dir}"
     )
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _progress():

@@ -33,8 +33,8 @@ from multipose.tracking import Tracker
 @dataclass
 class Outputs:
     """Where and what a job writes: OpenPose JSON per image or frame (`<stem>_keypoints.json`,
-    in `layout`), the COCO results of the whole job (`coco_results.json`) and overlays
-    (`<stem>_rendered.png`, or an .mp4 per video)."""
+    in `layout`), COCO results (`coco_results.json` for the images, one file per video) and
+    overlays (`<stem>_rendered.png`, or an .mp4 per video)."""
 
     folder: Path
     openpose: bool = True
@@ -58,17 +58,21 @@ class Outputs:
         if self.render:
             write_image(self.folder / f"{name}_rendered.png", draw(image, people, 0.05, ids=ids))
 
-    def write_coco(self, results: list[dict]) -> None:
+    def write_coco(self, results: list[dict], stem: str = "") -> None:
+        """The COCO results of the job's images (`coco_results.json`), or of the video `stem`
+        (`<stem>_coco_results.json`, image ids = frame numbers)."""
         if self.coco:
-            write_coco_results(self.folder / "coco_results.json", results)
+            name = f"{stem}_coco_results.json" if stem else "coco_results.json"
+            write_coco_results(self.folder / name, results)
 
 
 @dataclass
 class Summary:
-    """What a job did: images or frames estimated, images skipped as already done, people
-    found, one line per failure, and the COCO results of all the people."""
+    """What a job did: images and video frames estimated, images skipped as already done,
+    people found, one line per failure, and the COCO results of the images' people."""
 
     images: int = 0
+    frames: int = 0
     skipped: int = 0
     people: int = 0
     failures: list[str] = field(default_factory=list)
@@ -76,6 +80,7 @@ class Summary:
 
     def add(self, other: Summary) -> None:
         self.images += other.images
+        self.frames += other.frames
         self.skipped += other.skipped
         self.people += other.people
         self.failures += other.failures
@@ -227,16 +232,16 @@ def estimate_video(
 ) -> None:
     """Every frame of a video file or camera, `batch_size` frames per call of `estimate`:
     OpenPose JSON per frame (`<stem>_<frame>_keypoints.json`), an index of the frames' times and
-    files (`<stem>_frames.json`), COCO results (image id = frame number) added to `summary` as
-    each frame is done, an overlay video; with `track`, people keep an id across frames. If the
-    video breaks off or the job is interrupted, what was done stays: files closed, index
-    written, `summary` filled."""
+    files (`<stem>_frames.json`), the video's COCO results (`<stem>_coco_results.json`, image id
+    = frame number), an overlay video; with `track`, people keep an id across frames. Frames and
+    people are counted into `summary` as each frame is done. If the video breaks off or the job
+    is interrupted, what was done stays: files closed, index and results written."""
     stem = f"camera{video}" if isinstance(video, int) else video.stem
     fps = 25.0 if isinstance(video, int) else video_fps(video)
     tracker = Tracker() if track else None
     writer = VideoWriter(outputs.folder / f"{stem}_rendered.mp4", fps) if outputs.render else None
     frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
-    index = []
+    index, results = [], []
     try:
         for batch in _batches(iter_video(video), batch_size):
             frames, times, images = zip(*batch, strict=True)
@@ -248,9 +253,9 @@ def estimate_video(
                     people = tracker.update(people)
                 name = f"{stem}_{frame:012d}"
                 frames_only.write(name, image, people)
-                summary.images += 1
+                summary.frames += 1
                 summary.people += len(people)
-                summary.results += people.to_coco(frame)
+                results += people.to_coco(frame)
                 index.append(
                     {
                         "frame": frame,
@@ -266,4 +271,6 @@ def estimate_video(
     finally:
         if writer is not None:
             writer.close()
-        write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
+        if index:
+            write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
+            outputs.write_coco(results, stem)
