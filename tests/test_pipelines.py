@@ -95,14 +95,15 @@ def test_flip_test_agrees_for_a_mirror_consistent_network():
 class SceneOracle(nn.Module):
     """A stand-in bottom-up network that predicts the ideal maps of known people (in input
     pixels), or of their mirror image when its input is mirrored, which it tells by a marker
-    pixel near the top-left corner of the unmirrored input."""
+    pixel near the top-left corner of the unmirrored input. For HigherHRNet (two strides) the
+    stride-2 heatmaps come third, as its network gives them."""
 
     def __init__(self, spec, poses: Poses):
         super().__init__()
         self.spec, self.poses, self.codec = spec, poses, spec.codec()
 
     def forward(self, x):
-        outputs = [[], []]
+        outputs = [[], [], []]
         for item in x:
             width = item.shape[2]
             poses = self.poses
@@ -116,16 +117,14 @@ class SceneOracle(nn.Module):
                 maps = (targets.heatmaps, targets.pafs)
             else:
                 tags = 3.0 * np.arange(1, len(poses) + 1)  # far apart
-                maps = (
-                    self.codec.encode(poses, size).heatmaps[0],
-                    self.codec.render_tags(poses, size, tags),
-                )
-            for out, m in zip(outputs, maps, strict=True):
+                heatmaps = self.codec.encode(poses, size).heatmaps
+                maps = (heatmaps[0], self.codec.render_tags(poses, size, tags), *heatmaps[1:])
+            for out, m in zip(outputs, maps, strict=False):
                 out.append(torch.from_numpy(np.asarray(m, np.float32)))
-        return [tuple(torch.stack(o) for o in outputs)]
+        return [tuple(torch.stack(o) for o in outputs if o)]
 
 
-@pytest.mark.parametrize("name", ["openpose-vgg19", "hourglass-ae"])
+@pytest.mark.parametrize("name", ["openpose-vgg19", "hourglass-ae", "higherhrnet-w32"])
 def test_bottom_up_flip_test_maps_the_mirror_back_exactly(name):
     """On a 250-pixel-wide input padded on the right, the mirrored input's maps, mapped back,
     agree with the input's own: the flip test finds the same people as the plain run."""
@@ -147,6 +146,20 @@ def test_bottom_up_flip_test_maps_the_mirror_back_exactly(name):
     )
     maps, _ = flipped_estimator.maps(image)
     assert maps[1].shape[-1] == (2 if spec.method == "ae" else maps[1].shape[-1])
+
+
+def test_higher_hrnet_decodes_its_stride_2_heatmaps():
+    """HigherHRNet's three outputs (stride-4 heatmaps and tags, stride-2 heatmaps) merged and
+    decoded at stride 2: ideal maps give the people back where they are (measured: 0.02 px)."""
+    spec = replace(get_spec("higherhrnet-w32"), input_height=192)
+    people = make_scene(3, 256, 192, seed=5, max_iou=0.0, p_missing=0).poses
+    found = Estimator(spec, SceneOracle(spec, people))(np.zeros((192, 256, 3), np.uint8))
+    assert len(found) == 3
+    truth = people.keypoints[np.argsort(people.keypoints[:, 0, 0])]
+    found = found.keypoints[np.argsort(found.keypoints[:, 0, 0])]
+    labelled = truth[..., 2] > 0
+    error = np.linalg.norm(found[..., :2] - truth[..., :2], axis=-1)[labelled]
+    assert np.median(error) < 0.25 and error.max() < 1.0
 
 
 def test_a_batch_gives_each_image_its_own_people(data_dir):

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from multipose import DEFAULT_MODEL
 from multipose.boxes import BoxSource
@@ -115,7 +116,7 @@ class Estimator:
             if self.spec.method == "openpose":
                 found = self.codec.decode(first, second, self.spec.layout)
             else:
-                found = self.codec.decode(first, second, self.spec.stride)
+                found = self.codec.decode(first, second, self.codec.strides[-1])
             people.append(found.resized(1 / base))
         self._timed(start, middle)
         return people
@@ -149,17 +150,29 @@ class Estimator:
         """The last stage's maps of a batch, (N, C, h, w) each; with the flip test merged with
         those of the mirrored batch (exact: the padded input is mirrored whole, and map cells
         are centred on their pixels)."""
-        outputs = [m.float().cpu().numpy() for m in self.model(batch.to(self.device))[-1]]
+        outputs = self._network_maps(batch)
         if not self.flip:
             return outputs
-        mirrored = self.model(torch.flip(batch, dims=[3]).to(self.device))[-1]
-        mirrored = [m.float().cpu().numpy() for m in mirrored]
+        mirrored = self._network_maps(torch.flip(batch, dims=[3]))
         if self.spec.method == "openpose":
             heatmaps, pafs = PafCodec.flip_back(*mirrored)
             return [(outputs[0] + heatmaps) / 2, (outputs[1] + pafs) / 2]
         pairs = zip(outputs[0], outputs[1], mirrored[0], mirrored[1], strict=True)
         heatmaps, tags = zip(*(flip_merge(*maps) for maps in pairs), strict=True)
         return [np.stack(heatmaps), np.stack(tags)]
+
+    def _network_maps(self, batch: torch.Tensor) -> list[np.ndarray]:
+        """The network's last two maps (heatmaps, and PAFs or tags) as NumPy. HigherHRNet's
+        third, stride-2 heatmaps are averaged with its stride-4 ones upsampled (bilinear, cells
+        centred), and its tags upsampled to match: decoding runs at stride 2."""
+        outputs = self.model(batch.to(self.device))[-1]
+        if len(outputs) == 3:
+            low, tags, high = (m.float() for m in outputs)
+            size = high.shape[-2:]
+            low = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
+            tags = F.interpolate(tags, size=size, mode="bilinear", align_corners=False)
+            outputs = ((low + high) / 2, tags)
+        return [m.float().cpu().numpy() for m in outputs]
 
     def _input(self, image: np.ndarray, scale: float) -> torch.Tensor:
         h, w = image.shape[:2]
@@ -168,7 +181,7 @@ class Estimator:
         pad = self.spec.pad_to
         extra = (-size[1] % pad, -size[0] % pad)
         if any(extra):
-            tensor = torch.nn.functional.pad(tensor, (0, extra[1], 0, extra[0]))
+            tensor = F.pad(tensor, (0, extra[1], 0, extra[0]))
         return tensor[None]
 
     @torch.inference_mode()
