@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 import multipose
 from multipose.boxes import Boxes
@@ -45,9 +46,10 @@ def main() -> None:
     ]
     lines += ["", "## Real weights, 10 photos", ""]
     lines += [
-        "| model | people cpu / gpu | photos with other people | max keypoint diff px "
-        "| cpu images/s | gpu images/s |",
-        "|---|---|---|---|---|---|",
+        "| model | people cpu / gpu / gpu no TF32 | photos with other people (gpu / no TF32) "
+        "| max keypoint diff px (gpu / no TF32) | cpu images/s | gpu images/s "
+        "| load + first photo s |",
+        "|---|---|---|---|---|---|---|",
     ]
     real = [
         ("blazepose-full", args.assets / "mediapipe-0.10.21", False),
@@ -56,18 +58,20 @@ def main() -> None:
     ]
     for name, weights, flip in real:
         cpu, cpu_rate = run_photos(multipose.load(name, weights, flip=flip), photos)
-        cuda, cuda_rate = run_photos(
-            multipose.load(name, weights, device=device, flip=flip), photos
-        )
-        differ = sum(len(a) != len(b) for a, b in zip(cpu, cuda, strict=True))
-        diff = max(
-            (keypoint_diff(a, b) for a, b in zip(cpu, cuda, strict=True) if len(a) == len(b)),
-            default=0.0,
-        )
+        start = time.perf_counter()
+        estimator = multipose.load(name, weights, device=device, flip=flip)
+        estimator(photos[0])
+        first_s = time.perf_counter() - start
+        cuda, cuda_rate = run_photos(estimator, photos)
+        torch.backends.cudnn.allow_tf32 = False
+        exact, _ = run_photos(estimator, photos, passes=0)
+        torch.backends.cudnn.allow_tf32 = True
         label = name + (" --flip" if flip else "")
         lines.append(
-            f"| {label} | {sum(map(len, cpu))} / {sum(map(len, cuda))} | {differ} | "
-            f"{diff:.3f} | {cpu_rate:.1f} | {cuda_rate:.1f} |"
+            f"| {label} | {sum(map(len, cpu))} / {sum(map(len, cuda))} / "
+            f"{sum(map(len, exact))} | {differing(cpu, cuda)} / {differing(cpu, exact)} | "
+            f"{largest_diff(cpu, cuda):.3f} / {largest_diff(cpu, exact):.3f} | {cpu_rate:.1f} | "
+            f"{cuda_rate:.1f} | {first_s:.1f} |"
         )
         print(lines[-1], flush=True)
 
@@ -101,11 +105,19 @@ def main() -> None:
     args.out.write_text("\n".join(lines) + "\n")
 
 
-def run_photos(estimator, photos) -> tuple[list, float]:
-    """People per photo and the best images/s of 2 passes after a warm-up pass."""
+def differing(a: list, b: list) -> int:
+    return sum(len(x) != len(y) for x, y in zip(a, b, strict=True))
+
+
+def largest_diff(a: list, b: list) -> float:
+    return max((keypoint_diff(x, y) for x, y in zip(a, b, strict=True)), default=0.0)
+
+
+def run_photos(estimator, photos, passes: int = 2) -> tuple[list, float]:
+    """People per photo and the best images/s of `passes` passes after a first pass."""
     people = [estimator(p) for p in photos]
     best = 0.0
-    for _ in range(2):
+    for _ in range(passes):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -115,13 +127,15 @@ def run_photos(estimator, photos) -> tuple[list, float]:
 
 
 def keypoint_diff(a, b) -> float:
-    """Largest distance between the keypoints both found, people matched in score order."""
-    if not len(a):
+    """Largest distance between keypoints both found, people paired by the least median
+    distance over those keypoints (Hungarian)."""
+    if not len(a) or not len(b):
         return 0.0
-    ka = a.keypoints[np.argsort(-a.scores)]
-    kb = b.keypoints[np.argsort(-b.scores)]
-    both = (ka[..., 2] > 0) & (kb[..., 2] > 0)
-    return float(np.linalg.norm(ka[..., :2] - kb[..., :2], axis=-1)[both].max(initial=0.0))
+    both = (a.keypoints[:, None, :, 2] > 0) & (b.keypoints[None, :, :, 2] > 0)
+    apart = np.linalg.norm(a.keypoints[:, None, :, :2] - b.keypoints[None, :, :, :2], axis=-1)
+    cost = np.ma.median(np.ma.masked_array(apart, ~both), axis=-1).filled(1e9)
+    pairs = zip(*linear_sum_assignment(cost), strict=True)
+    return float(max(apart[i, j][both[i, j]].max(initial=0.0) for i, j in pairs))
 
 
 def last_maps(estimator: Estimator, photo: np.ndarray) -> list[np.ndarray]:
