@@ -49,3 +49,47 @@ def test_commands_report_a_missing_gpu(tmp_path, command):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "sees no CUDA GPU" in result.output and "Traceback" not in result.output
+
+
+def test_full_precision_turns_tf32_off_inside_and_restores_it():
+    from multipose.devices import full_precision
+
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with full_precision():
+            assert torch.backends.cudnn.allow_tf32 is False
+        assert torch.backends.cudnn.allow_tf32 is True
+        with pytest.raises(RuntimeError), full_precision():
+            raise RuntimeError("a failing forward pass")
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
+class RecordsTf32(torch.nn.Module):
+    """A stand-in network (hourglass-ae's outputs) noting whether cuDNN may use TF32."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(torch.backends.cudnn.allow_tf32)
+        n, _, h, w = x.shape
+        return [(torch.zeros(n, 17, h // 4, w // 4), torch.zeros(n, 17, h // 4, w // 4))]
+
+
+def test_estimators_run_their_networks_in_full_precision():
+    import numpy as np
+
+    from multipose.boxes import Boxes
+    from multipose.models.specs import get_spec
+    from multipose.pipelines import Estimator
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    boxes = lambda image, image_id=None: Boxes([[0, 0, 32, 48]], [1.0])  # noqa: E731
+    for name in ("hourglass-ae", "simplebaseline-r50"):
+        network = RecordsTf32()
+        Estimator(get_spec(name), network, boxes=boxes, flip=True)(image)
+        assert network.seen == [False, False]  # the image and its mirror

@@ -35,7 +35,7 @@ from multipose.codecs.blazepose import (
     rois_from_alignment,
     ssd_anchors,
 )
-from multipose.devices import torch_device
+from multipose.devices import full_precision, torch_device
 from multipose.errors import MultiposeError
 from multipose.models.onnx_runtime import OnnxModule
 from multipose.models.tflite_network import TfliteNetwork, load_tflite
@@ -191,7 +191,8 @@ class BlazePoseEstimator:
         for first in range(0, len(crops), BATCH):
             batch = torch.from_numpy(crops[first : first + BATCH]).permute(0, 3, 1, 2)
             batch = batch.to(self.device, memory_format=torch.channels_last)
-            parts.append([o.float().cpu().numpy() for o in network(batch)])
+            with full_precision():
+                parts.append([o.float().cpu().numpy() for o in network(batch)])
         outputs = tuple(np.concatenate(o) for o in zip(*parts, strict=True))
         self._network_s += time.perf_counter() - start
         return outputs

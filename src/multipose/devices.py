@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -41,3 +43,17 @@ def torch_device(name: str | torch.device) -> torch.device:
             raise MultiposeError(f"device {str(name)!r}: this machine or PyTorch has no MPS")
         return device
     raise MultiposeError(f"device {str(name)!r} is not supported: {_KNOWN}")
+
+
+@contextmanager
+def full_precision() -> Iterator[None]:
+    """cuDNN convolutions in full float32 inside the block. PyTorch lets them use TF32 on
+    recent NVIDIA GPUs, which moved keypoints by up to 41 px (BlazePose) and 2 px (MobileNet
+    OpenPose) against the CPU on an H100 (bench/results/cuda_check.md), with no consistent
+    speed-up for these networks."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before

@@ -25,7 +25,7 @@ from multipose.boxes import BoxSource
 from multipose.codecs.associative import flip_merge
 from multipose.codecs.paf import PafCodec
 from multipose.data.datasets import normalise
-from multipose.devices import torch_device
+from multipose.devices import full_precision, torch_device
 from multipose.errors import MultiposeError
 from multipose.models.export import LastStage
 from multipose.models.onnx_runtime import OnnxModule, require_onnxruntime
@@ -165,7 +165,8 @@ class Estimator:
         """The network's last two maps (heatmaps, and PAFs or tags) as NumPy. HigherHRNet's
         third, stride-2 heatmaps are averaged with its stride-4 ones upsampled (bilinear, cells
         centred), and its tags upsampled to match: decoding runs at stride 2."""
-        outputs = self.model(batch.to(self.device))[-1]
+        with full_precision():
+            outputs = self.model(batch.to(self.device))[-1]
         if len(outputs) == 3:
             low, tags, high = (m.float() for m in outputs)
             size = high.shape[-2:]
@@ -202,11 +203,12 @@ class Estimator:
         if not len(crops):
             return [Poses.empty(self.spec.layout) for _ in images]
         batch = torch.stack([normalise(crop, self.spec) for crop in crops]).to(self.device)
-        heatmaps = self.model(batch)[-1][0].float().cpu().numpy()
-        if self.flip:  # the mirrored crops' heatmaps, mirrored back with sides swapped
-            mirrored = self.model(torch.flip(batch, dims=[3]))[-1][0].float().cpu().numpy()
-            flip_index = get_layout(self.spec.layout).flip_index
-            heatmaps = (heatmaps + self.codec.flip_back(mirrored, flip_index)) / 2
+        with full_precision():
+            heatmaps = self.model(batch)[-1][0].float().cpu().numpy()
+            if self.flip:  # the mirrored crops' heatmaps, mirrored back with sides swapped
+                mirrored = self.model(torch.flip(batch, dims=[3]))[-1][0].float().cpu().numpy()
+                flip_index = get_layout(self.spec.layout).flip_index
+                heatmaps = (heatmaps + self.codec.flip_back(mirrored, flip_index)) / 2
         middle = time.perf_counter()
         ends = np.cumsum([len(b) for b in boxes])
         people = [
