@@ -49,3 +49,14 @@ def test_every_layout_draws():
     kp[0, :, 2] = 1
     out = draw(image, Poses(kp, layout=COCO18).convert("body25"))
     assert out.any()
+
+
+def test_an_id_without_a_box_sits_above_the_head():
+    """Centred over the highest keypoint (the left shoulder here, x = 100), not at the corner
+    of the keypoints' box (x = 40), where it can fall on a neighbour."""
+    image = np.zeros((300, 300, 3), np.uint8)
+    poses = one_person()
+    poses.track_ids = np.array([3])
+    labelled = draw(image, poses, thickness=2, ids=True)
+    ink = np.argwhere((labelled[:95] != 0).any(axis=2))  # above the shoulders
+    assert len(ink) and abs(ink[:, 1].mean() - 100) < 8 and ink[:, 0].max() < 95

@@ -76,6 +76,11 @@ def _draw_labels(canvas: np.ndarray, poses: Poses, boxes: bool, ids: bool, thick
         if ids:
             label = f"{identity}: {poses.scores[n]:.2f}"
             org = (int(x0) + 2, max(int(y0) - 3, 10))
+            found = poses.keypoints[n, :, 2] > 0
+            if not boxes and found.any():  # centred above the person's highest keypoint
+                (width, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+                x, y = poses.keypoints[n, found][np.argmin(poses.keypoints[n, found, 1]), :2]
+                org = (int(x - width / 2), max(int(y) - 4 * thickness, 10))
             for ink, width in (((0, 0, 0), thickness + 2), (color, thickness)):  # outlined
                 cv2.putText(
                     canvas,
