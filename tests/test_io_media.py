@@ -3,7 +3,14 @@ import pytest
 from PIL import Image
 
 from multipose.errors import MultiposeError
-from multipose.io.media import ImageReadError, iter_images, list_images, read_image, write_image
+from multipose.io.media import (
+    ImageReadError,
+    iter_images,
+    list_images,
+    list_inputs,
+    read_image,
+    write_image,
+)
 
 
 def gradient(h=40, w=60):
@@ -113,3 +120,17 @@ def test_list_images_globs_and_errors(tmp_path):
 def test_write_image_rejects_unknown_types(tmp_path):
     with pytest.raises(MultiposeError, match="cannot write '.gifx'"):
         write_image(tmp_path / "a.gifx", gradient())
+
+
+def test_inputs_split_into_images_and_videos(tmp_path):
+    """Folders and patterns give their videos too (a pattern of videos was taken for one
+    missing file, and a folder's videos were left out); a bare number is a camera."""
+    for name in ("a.jpg", "b.mp4", "c.AVI", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    images, videos = list_inputs([tmp_path])
+    assert [p.name for p in images] == ["a.jpg"]
+    assert [p.name for p in videos] == ["b.mp4", "c.AVI"]
+    images, videos = list_inputs([str(tmp_path / "*.mp4"), "0", tmp_path / "later.mov"])
+    assert images == [] and videos == [tmp_path / "b.mp4", 0, tmp_path / "later.mov"]
+    images, _ = list_inputs([str(tmp_path / "*")])
+    assert [p.name for p in images] == ["a.jpg", "notes.txt"]  # a pattern's files are all tried

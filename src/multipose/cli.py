@@ -486,7 +486,7 @@ def estimate(
     images, <stem>_coco_results.json per video), optional overlays (images, or an .mp4 per
     video). A bad input is reported and skipped; the exit status is 1
     if any was."""
-    from multipose.io.media import VIDEO_EXTENSIONS, list_images, video_frames
+    from multipose.io.media import list_inputs, video_frames
     from multipose.models.specs import get_spec
     from multipose.runner import Outputs, Summary, estimate_images, estimate_video
     from multipose.scaleout import ModelArgs, estimate_images_on_ray
@@ -498,11 +498,7 @@ def estimate(
             f"{scales!r} is not a list of numbers", param_hint="--scales"
         ) from None
 
-    def is_video(item: str) -> bool:
-        return item.isdigit() or Path(item).suffix.lower() in VIDEO_EXTENSIONS
-
-    videos = [int(i) if i.isdigit() else Path(i) for i in inputs if is_video(i)]
-    paths = list_images([i for i in inputs if not is_video(i)])
+    paths, videos = list_inputs(inputs)
     if ray_actors is not None and ray_address is None:
         raise click.UsageError("--ray-actors needs --ray")
     if ray_address is not None and videos:

@@ -73,24 +73,43 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand files, folders (their images, sorted) and glob patterns into a list of files."""
-    paths: list[Path] = []
+    """The image files of `inputs` (see `list_inputs`)."""
+    return list_inputs(inputs)[0]
+
+
+def list_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Path | int]]:
+    """Files, folders and glob patterns expanded into image files and videos (by extension),
+    each list in the order given (a folder's files and a pattern's matches sorted); a folder
+    gives its images and videos only; a number that names no file is a camera index."""
+    images: list[Path] = []
+    videos: list[Path | int] = []
+
+    def add(path: Path) -> None:
+        (videos if path.suffix.lower() in VIDEO_EXTENSIONS else images).append(path)
+
     for item in inputs:
         text = str(item)
+        path = Path(text)
         if any(c in text for c in "*?["):
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matches:
                 raise MultiposeError(f"no file matches the pattern {text!r}")
-            paths.extend(p for p in matches if p.is_file())
-            continue
-        path = Path(text)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS))
+            for match in matches:
+                if match.is_file():
+                    add(match)
+        elif path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+                    add(child)
         elif path.exists():
-            paths.append(path)
+            add(path)
+        elif text.isdigit():
+            videos.append(int(text))
+        elif path.suffix.lower() in VIDEO_EXTENSIONS:
+            videos.append(path)  # reported when its turn comes, after the images are done
         else:
             raise MultiposeError("no such file or folder", path)
-    return paths
+    return images, videos
 
 
 def iter_images(
