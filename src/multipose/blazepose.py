@@ -245,6 +245,8 @@ class BlazePoseEstimator:
         if "refine" in self.steps:
             keep = presence >= self.settings.seed_presence
             landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
+            keep = _distinct_people(_poses(landmarks, presence), masks, self.settings)
+            landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
             if len(landmarks):
                 again = rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
                 better, better_presence, better_masks = self._landmarks(image, again)
