@@ -216,3 +216,10 @@ def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkey
     assert {r["image_id"] for r in coco} <= {0, 1} and len(coco) == sum(f["people"] for f in index)
     assert not (out / "coco_results.json").exists()  # no images in this job
     assert len(list(iter_video(out / "clip_rendered.mp4"))) == 2
+
+    monkeypatch.setattr(Estimator, "batch", batch)
+    again = CliRunner().invoke(main, [*args, "--resume"])  # the cut-off video is done again
+    assert again.exit_code == 0 and "5 video frames" in again.output
+    assert len(json.loads((out / "clip_frames.json").read_text())) == 5
+    done = CliRunner().invoke(main, [*args, "--resume"])  # now it is skipped
+    assert "(1 skipped as done)" in done.output and "video frames" not in done.output

@@ -444,7 +444,11 @@ def train(config: Path, resume: bool) -> None:
     help="Images or video frames per network call (bottom-up: those of one size; top-down: "
     "all their crops).",
 )
-@click.option("--resume", is_flag=True, help="Skip images whose OpenPose JSON exists.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip images whose OpenPose JSON exists, and videos whose frame index is complete.",
+)
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 @click.option(
     "--ray",
@@ -488,7 +492,7 @@ def estimate(
     if any was."""
     from multipose.io.media import list_inputs, video_frames
     from multipose.models.specs import get_spec
-    from multipose.runner import Outputs, Summary, estimate_images, estimate_video
+    from multipose.runner import Outputs, Summary, estimate_images, estimate_video, video_done
     from multipose.scaleout import ModelArgs, estimate_images_on_ray
 
     try:
@@ -553,6 +557,9 @@ def estimate(
                 )
             images_done = True
             for video in videos:
+                if resume and video_done(video, outputs):
+                    summary.skipped += 1
+                    continue
                 if isinstance(video, int):
                     task = progress.add_task(f"camera {video}", total=None)
                 else:

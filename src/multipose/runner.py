@@ -18,8 +18,15 @@ import numpy as np
 
 from multipose.errors import MultiposeError
 from multipose.io.coco import write_coco_results
-from multipose.io.jsonfile import write_json
-from multipose.io.media import VideoWriter, iter_video, read_image, video_fps, write_image
+from multipose.io.jsonfile import read_json, write_json
+from multipose.io.media import (
+    VideoWriter,
+    iter_video,
+    read_image,
+    video_fps,
+    video_frames,
+    write_image,
+)
 from multipose.io.openpose_json import (
     openpose_json_path,
     read_openpose_json,
@@ -218,6 +225,21 @@ def _finished(writes: list[tuple[Path, Future]], summary: Summary, keep: int) ->
         if (error := future.exception()) is not None:
             summary.failures.append(write_failure(path, error))
     return writes
+
+
+def video_done(video: Path | int, outputs: Outputs) -> bool:
+    """Whether a video file's frame index lists as many frames as its header states (a camera,
+    or a video whose header states none, is never done)."""
+    if isinstance(video, int):
+        return False
+    index = outputs.folder / f"{video.stem}_frames.json"
+    if not index.is_file():
+        return False
+    try:
+        frames = read_json(index)
+    except MultiposeError:
+        return False
+    return isinstance(frames, list) and len(frames) == video_frames(video)
 
 
 def estimate_video(
