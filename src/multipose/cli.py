@@ -415,7 +415,11 @@ def train(config: Path, resume: bool) -> None:
     default="both",
     show_default=True,
 )
-@click.option("--render", is_flag=True, help="Also write <stem>_rendered.png overlays.")
+@click.option(
+    "--render",
+    is_flag=True,
+    help="Also write overlays: <stem>_rendered.png per image, <stem>_rendered.mp4 per video.",
+)
 @click.option(
     "--boxes",
     type=click.Path(path_type=Path),
@@ -424,7 +428,7 @@ def train(config: Path, resume: bool) -> None:
 )
 @click.option("--min-score", default=0.0, show_default=True, help="Drop people scoring less.")
 @click.option("--scales", default="1", show_default=True, help="Comma-separated input scales.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
 @click.option(
     "--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True
 )
@@ -488,8 +492,8 @@ def estimate(
     as 0): OpenPose JSON per image or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json
     with <stem>_frames.json giving each frame's time), COCO results (coco_results.json for the
     images, <stem>_coco_results.json per video), optional overlays (images, or an .mp4 per
-    video). A bad input is reported and skipped; the exit status is 1
-    if any was."""
+    video). A bad input is reported and skipped; the exit status is 1 if any was. Ctrl-C (the
+    way to end a camera) keeps what was done and exits with 130."""
     from multipose.io.media import list_inputs, video_frames
     from multipose.models.specs import get_spec
     from multipose.runner import Outputs, Summary, estimate_images, estimate_video, video_done
