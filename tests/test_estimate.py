@@ -115,20 +115,25 @@ def clip(tmp_path, data_dir):
     return video
 
 
-def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
-    video = clip
-    (tmp_path / "bad.mp4").write_bytes(b"not a video")
-    out = tmp_path / "out"
-    args = [
-        "estimate",
-        str(video),
-        str(tmp_path / "bad.mp4"),
+def _mobilenet(data_dir, out):
+    return [
         "--model",
         "openpose-mobilenet-v2",
         "--weights",
         str(data_dir.parent / GRAPH),
         "--out",
         str(out),
+    ]
+
+
+def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    args = [
+        "estimate",
+        str(clip),
+        str(tmp_path / "bad.mp4"),
+        *_mobilenet(data_dir, out),
         "--render",
         "--track",
         "--batch-size",
@@ -154,17 +159,6 @@ def test_a_missing_camera_is_reported(tmp_path, data_dir):
     args = ["estimate", "7", "--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "camera 7: no such camera" in result.output
-
-
-def _mobilenet(data_dir, out):
-    return [
-        "--model",
-        "openpose-mobilenet-v2",
-        "--weights",
-        str(data_dir.parent / GRAPH),
-        "--out",
-        str(out),
-    ]
 
 
 def test_a_camera_is_read_until_it_stops(tmp_path, data_dir, clip, monkeypatch):

@@ -612,8 +612,7 @@ def _report(summary: Summary, start: float, out_dir: Path) -> None:
     click.echo(
         f"{_count(summary.images, 'image')} ({summary.skipped} skipped as done){frames}, "
         f"{_count(summary.people, 'person', 'people')}, {len(summary.failures)} failed, "
-        f"{seconds:.1f} s "
-        f"({rate:.1f} images/s) -> {out_dir}"
+        f"{seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
     )
 
 
