@@ -24,10 +24,10 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 import multipose
-from multipose.boxes import Boxes
+from multipose.geometry import Boxes
 from multipose.io.media import list_images, read_image
-from multipose.models.specs import SPECS
 from multipose.pipelines import Estimator
+from multipose.specs import SPECS
 from multipose.train.config import TrainConfig
 from multipose.train.trainer import Trainer
 

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from multipose.data.datasets import BottomUpDataset, CocoSource, TopDownDataset
 from multipose.data.transforms import Augment
 from multipose.io.coco import CocoDataset
-from multipose.models.specs import get_spec
+from multipose.specs import get_spec
 from multipose.train.config import TrainConfig
 from multipose.train.trainer import Trainer
 

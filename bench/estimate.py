@@ -25,9 +25,9 @@ import torch
 
 import multipose
 from multipose.io.media import list_images, read_image
-from multipose.models.specs import SPECS
 from multipose.pipelines import OnnxNetwork
 from multipose.runner import Outputs, estimate_images
+from multipose.specs import SPECS
 
 from common import median_ms, write_report
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from multipose.models.export import export_onnx
-from multipose.models.specs import SPECS
+from multipose.runtime.onnx import export_onnx
+from multipose.specs import SPECS
 
 from common import median_ms, write_report
 

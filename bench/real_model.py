@@ -24,8 +24,8 @@ import torch
 from multipose.codecs.paf import PafCodec
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
-from multipose.models.specs import get_spec
 from multipose.pipelines import Estimator
+from multipose.specs import get_spec
 
 from common import RESULTS, median_ms, write_report
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from multipose.blazepose import STEPS, BlazePoseEstimator
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
-from multipose.models.specs import get_spec
+from multipose.pipelines.blazepose import STEPS, BlazePosePipeline
 from multipose.skeleton import COCO17
+from multipose.specs import get_spec
 
 from common import median_ms, write_report
 
@@ -56,7 +56,7 @@ def main() -> None:
     torch.set_num_threads(2)
     spec = get_spec("blazepose-full")
     networks = spec.load(args.weights)
-    speed = stage_times(BlazePoseEstimator(spec, networks))  # first, on a quiet machine
+    speed = stage_times(BlazePosePipeline(spec, networks))  # first, on a quiet machine
     print("\n".join(speed))
     lines = [
         "# BlazePose (the default model): COCO AP, recall of large people, speed",
@@ -77,7 +77,7 @@ def main() -> None:
         dataset = CocoDataset(DATASETS[data_name])
         images = {i: dataset.read_image(i) for i in dataset.image_ids}
         for config in args.configs:
-            estimator = BlazePoseEstimator(spec, networks, steps=CONFIGS[config])
+            estimator = BlazePosePipeline(spec, networks, steps=CONFIGS[config])
             estimator(next(iter(images.values())))  # warm-up
             results, found, total_ms, network_ms = [], 0, [], []
             matched, large = 0, 0
@@ -104,7 +104,7 @@ def main() -> None:
     write_report("real_model_blazepose.md", [*lines, "", *speed])
 
 
-def stage_times(estimator: BlazePoseEstimator) -> list[str]:
+def stage_times(estimator: BlazePosePipeline) -> list[str]:
     """Median ms of each stage on the photos of ../shared/data/photos: the detection passes
     (whole image, tiles, faces) per image, and crop + landmark network + decode per person
     (one ROI alone, and four in a batch)."""
@@ -132,7 +132,7 @@ def stage_times(estimator: BlazePoseEstimator) -> list[str]:
     ]
 
 
-def estimator_tiles(estimator: BlazePoseEstimator, width: int, height: int) -> list:
+def estimator_tiles(estimator: BlazePosePipeline, width: int, height: int) -> list:
     from multipose.blazepose import _tiles
 
     return [t for f in estimator.settings.tile_fractions for t in _tiles(width, height, f)]

@@ -31,3 +31,8 @@ def coco_val(data_dir: Path) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pipeline_of(spec, network, **options):
+    """The spec's pipeline around a network, as `multipose.load` builds it."""
+    return spec.pipeline(spec, network, **options)

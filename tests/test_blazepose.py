@@ -11,7 +11,6 @@ import torch
 from click.testing import CliRunner
 
 import multipose
-from multipose.blazepose import BlazePoseEstimator, Settings, _heatmap_peaks, oks
 from multipose.cli import main
 from multipose.codecs.blazepose import (
     FACE_DETECTOR,
@@ -19,16 +18,18 @@ from multipose.codecs.blazepose import (
     POSE_DETECTOR,
     decode_detections,
     decode_landmarks,
+    heatmap_peaks,
     roi_transforms,
     rois_from_alignment,
     ssd_anchors,
 )
 from multipose.errors import MultiposeError
+from multipose.geometry import apply
 from multipose.io.coco import CocoDataset
 from multipose.io.media import read_image
-from multipose.models.specs import get_spec
+from multipose.pipelines.blazepose import BlazePosePipeline, Settings, oks
 from multipose.poses import Poses
-from multipose.topdown import apply
+from multipose.specs import get_spec
 
 from conftest import SHARED
 
@@ -51,7 +52,7 @@ def in_onnxruntime(networks):
     """An estimator whose three networks run as ONNX exports in onnxruntime."""
     pytest.importorskip("onnxruntime")
     spec = get_spec("blazepose-full")
-    return BlazePoseEstimator(spec, networks, steps=STEADY_STEPS, backend="onnxruntime")
+    return BlazePosePipeline(spec, networks, steps=STEADY_STEPS, backend="onnxruntime")
 
 
 def test_anchors_match_the_detectors_outputs():
@@ -107,18 +108,18 @@ def test_heatmap_peaks_near_each_landmark():
     heatmaps[0, 1, 40, 40] = 3.0  # far from landmark 1: does not count
     heatmaps[0, 2, 0, 63] = 0.0  # landmark 2 lies outside the crop: its nearest border cell
     xy = np.array([[[25.5 * 4 - 0.5, 15.5 * 4 - 0.5], [40.0, 40.0], [300.0, -20.0]]])
-    peaks = _heatmap_peaks(xy, heatmaps)
+    peaks = heatmap_peaks(xy, heatmaps)
     assert np.allclose(peaks, [[1 / (1 + np.exp(-3)), 1 / (1 + np.exp(10)), 0.5]])
 
 
 def test_finds_the_people_of_a_real_photo(networks):
     image = read_image(SKI)
     spec = get_spec("blazepose-full")
-    everything = BlazePoseEstimator(spec, networks)(image)
-    detector_only = BlazePoseEstimator(spec, networks, steps=())(image)
+    everything = BlazePosePipeline(spec, networks)(image)
+    detector_only = BlazePosePipeline(spec, networks, steps=())(image)
     assert len(detector_only) == 1  # the detector alone finds the main subject
     assert len(everything) == 5  # the skater, two seated, two standing
-    unfiltered = BlazePoseEstimator(spec, networks, settings=Settings(min_score=0))(image)
+    unfiltered = BlazePosePipeline(spec, networks, settings=Settings(min_score=0))(image)
     assert len(unfiltered) == 6 and unfiltered.scores.min() < 0.3  # a false one, ranked last
     assert everything.layout.name == "blazepose33"
     assert oks(everything, detector_only).max() > 0.8  # the same skater among them
@@ -138,7 +139,7 @@ def test_pose_matches_the_coco_annotation(networks, coco_val):
 
 def test_landmark_network_exports_to_onnx(networks, tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from multipose.models.export import export_onnx
+    from multipose.runtime.onnx import export_onnx
 
     spec = get_spec("blazepose-full")
     path = export_onnx(spec, networks, tmp_path / "blazepose.onnx", (256, 256))
@@ -178,7 +179,7 @@ def test_each_network_runs_alike_in_onnxruntime(networks, in_onnxruntime, name, 
 
 def test_onnxruntime_backend_finds_the_same_people(networks, in_onnxruntime):
     image = read_image(SKI)
-    in_torch = BlazePoseEstimator(get_spec("blazepose-full"), networks, steps=STEADY_STEPS)
+    in_torch = BlazePosePipeline(get_spec("blazepose-full"), networks, steps=STEADY_STEPS)
     expected, found = in_torch(image), in_onnxruntime(image)
     assert len(found) == len(expected) == 5
     np.testing.assert_allclose(found.keypoints[..., :2], expected.keypoints[..., :2], atol=1.0)
@@ -208,7 +209,7 @@ class _Normalised(torch.nn.Module):
 
 def test_onnx_module_runs_like_the_module_in_eval_mode():
     pytest.importorskip("onnxruntime")
-    from multipose.models.onnx_runtime import OnnxModule
+    from multipose.runtime.onnx import OnnxModule
 
     torch.manual_seed(0)
     module = _Normalised()
@@ -232,13 +233,13 @@ def test_clear_errors(tmp_path, networks, monkeypatch):
     with pytest.raises(MultiposeError, match="one scale"):
         multipose.load("blazepose-full", WEIGHTS, scales=(1.0, 1.5))
     with pytest.raises(MultiposeError, match="backend must be torch or onnxruntime"):
-        BlazePoseEstimator(spec, networks, backend="tensorflow")
+        BlazePosePipeline(spec, networks, backend="tensorflow")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     with pytest.raises(MultiposeError, match="pip install onnxruntime onnx"):
-        BlazePoseEstimator(spec, networks, backend="onnxruntime")
+        BlazePosePipeline(spec, networks, backend="onnxruntime")
     with pytest.raises(MultiposeError, match="TFLite files"):
         get_spec("blazepose-full").build()
     with pytest.raises(MultiposeError, match="unknown BlazePose steps"):
-        BlazePoseEstimator(get_spec("blazepose-full"), networks, steps=("tiles", "magic"))
-    assert len(BlazePoseEstimator(None, networks)(np.zeros((50, 80, 3), np.uint8))) == 0
+        BlazePosePipeline(get_spec("blazepose-full"), networks, steps=("tiles", "magic"))
+    assert len(BlazePosePipeline(spec, networks)(np.zeros((50, 80, 3), np.uint8))) == 0
     assert isinstance(Poses.empty("blazepose33"), Poses)

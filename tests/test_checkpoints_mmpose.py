@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from multipose.errors import MultiposeError
-from multipose.models.specs import get_spec
+from multipose.specs import get_spec
 from multipose.weights.checkpoints import read_state_dict
 
 # Our top-level modules that mmpose's heads hold (TopDownSimpleHead,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from multipose.codecs.associative import AssociativeCodec, flip_merge, scale_merge
+from multipose.codecs.associative import AssociativeCodec, scale_merge
 from multipose.codecs.gaussian import image_to_map
 from multipose.data.synthetic import make_dataset, make_scene
 from multipose.errors import MultiposeError
@@ -68,7 +68,7 @@ def test_ideal_tag_maps_carry_each_persons_tag_near_its_joints():
 
 def test_people_round_trip_to_subpixel_accuracy():
     poses = scene(5, seed=3)
-    decoded = CODEC.decode(*ideal_maps(poses))
+    decoded = CODEC.decode(ideal_maps(poses))
     assert len(decoded) == 5
     for truth in poses.keypoints:
         distance = np.linalg.norm(decoded.keypoints[:, :, :2] - truth[None, :, :2], axis=2)
@@ -84,7 +84,7 @@ def test_crowds_of_fifty_round_trip():
         heat, tags = ideal_maps(
             s.poses, size=(512, 512), tags=oracle_tags(50, np.random.default_rng(0))
         )
-        results += CODEC.decode(heat, tags).to_coco(image_id)
+        results += CODEC.decode([heat, tags]).to_coco(image_id)
     assert evaluate(CocoDataset("synthetic", data=data), results, max_detections=500)["AP"] > 0.97
     assert 147 <= len(results) <= 165  # a few single-joint strays where Gaussians overlap
 
@@ -93,7 +93,7 @@ def test_people_whose_tags_are_closer_than_the_threshold_stay_apart():
     # 0.7 apart, under the tag threshold of 1: the Hungarian cost (rounded distance) still
     # tells them apart, as long as each has a person to go to.
     poses = scene(2, seed=5)
-    decoded = CODEC.decode(*ideal_maps(poses, tags=[1.0, 1.7]))
+    decoded = CODEC.decode(ideal_maps(poses, tags=[1.0, 1.7]))
     assert len(decoded) == 2
     for truth in poses.keypoints:
         labelled = truth[:, 2] > 0
@@ -104,9 +104,9 @@ def test_people_whose_tags_are_closer_than_the_threshold_stay_apart():
 def test_per_joint_cap():
     poses = scene(8, seed=2)
     heat, tags = ideal_maps(poses)
-    capped = AssociativeCodec(max_per_joint=5, refine=False).decode(heat, tags)
+    capped = AssociativeCodec(max_per_joint=5, refine=False).decode([heat, tags])
     assert ((capped.keypoints[..., 2] > 0).sum(axis=0) <= 5).all()
-    assert len(AssociativeCodec(refine=False).decode(heat, tags)) == 8
+    assert len(AssociativeCodec(refine=False).decode([heat, tags])) == 8
 
 
 def test_refinement_recovers_joints_under_the_detection_threshold():
@@ -115,8 +115,8 @@ def test_refinement_recovers_joints_under_the_detection_threshold():
     heights[0, 9] = 0.05  # the left wrist peak is too faint to be detected
     heat = CODEC.encode(poses, SIZE, peak_heights=heights).heatmaps[0]
     tags = CODEC.render_tags(poses, SIZE, [3.0])
-    plain = AssociativeCodec(refine=False).decode(heat, tags)
-    refined = CODEC.decode(heat, tags)
+    plain = AssociativeCodec(refine=False).decode([heat, tags])
+    refined = CODEC.decode([heat, tags])
     assert plain.keypoints[0, 9, 2] == 0
     assert np.linalg.norm(refined.keypoints[0, 9, :2] - poses.keypoints[0, 9, :2]) < 2
 
@@ -128,12 +128,13 @@ def test_flip_merge_swaps_left_and_right():
     mirrored[..., 0] = np.where(mirrored[..., 2] > 0, width - 1 - mirrored[..., 0], 0)
     heat, tags = ideal_maps(poses)
     flipped_heat, flipped_tags = ideal_maps(Poses(mirrored))
-    merged_heat, merged_tags = flip_merge(heat, tags, flipped_heat, flipped_tags)
+    merged = CODEC.flip_merge([heat[None], tags[None]], [flipped_heat[None], flipped_tags[None]])
+    merged_heat, merged_tags = merged[0][0], merged[1][0]
     assert merged_tags.shape == (17, 48, 64, 2)
     np.testing.assert_allclose(merged_heat, heat, atol=1e-5)
     np.testing.assert_allclose(merged_tags[..., 1], tags, atol=1e-5)
-    decoded = CODEC.decode(merged_heat, merged_tags)
-    single = CODEC.decode(heat, tags)
+    decoded = CODEC.decode([merged_heat, merged_tags])
+    single = CODEC.decode([heat, tags])
     np.testing.assert_allclose(
         np.sort(decoded.keypoints.reshape(-1)), np.sort(single.keypoints.reshape(-1)), atol=1e-4
     )
@@ -145,28 +146,28 @@ def test_scale_merge_averages_heatmaps_and_stacks_tags():
     half = ideal_maps(poses.transform(0.5), size=(128, 96))
     heat, tags = scale_merge([full, half], (64, 48))
     assert heat.shape == (17, 48, 64) and tags.shape == (17, 48, 64, 2)
-    assert len(CODEC.decode(heat, tags)) == 3
+    assert len(CODEC.decode([heat, tags])) == 3
 
 
 def test_bad_and_empty_maps():
     heat, tags = np.zeros((17, 48, 64)), np.zeros((17, 48, 64))
-    assert len(CODEC.decode(heat, tags)) == 0
-    assert len(CODEC.decode(np.full((17, 48, 64), 0.5), tags)) == 0  # every pixel equal
+    assert len(CODEC.decode([heat, tags])) == 0
+    assert len(CODEC.decode([np.full((17, 48, 64), 0.5), tags])) == 0  # every pixel equal
     with pytest.raises(MultiposeError, match="NaN"):
-        CODEC.decode(np.full((17, 48, 64), np.nan), tags)
+        CODEC.decode([np.full((17, 48, 64), np.nan), tags])
     with pytest.raises(MultiposeError, match="tag maps .* do not match"):
-        CODEC.decode(heat, np.zeros((17, 24, 32)))
+        CODEC.decode([heat, np.zeros((17, 24, 32))])
     with pytest.raises(MultiposeError, match="NaN"):
-        CODEC.decode(heat, np.full((17, 48, 64), np.inf))
+        CODEC.decode([heat, np.full((17, 48, 64), np.inf)])
     with pytest.raises(MultiposeError, match="17 channels"):
-        CODEC.decode(np.zeros((18, 48, 64)), tags)
+        CODEC.decode([np.zeros((18, 48, 64)), tags])
 
 
 def test_oracle_on_real_annotations(data_dir):
     dataset = CocoDataset(DATASETS["coco-mini-val2017"])
-    metrics, _ = run_oracle(dataset, "ae")
+    metrics, _ = run_oracle(dataset, "hourglass-ae")
     assert metrics["AP"] > 0.9
-    noisy, _ = run_oracle(dataset, "ae", Noise(0.2, 0.6, 0.03, 0.15))
+    noisy, _ = run_oracle(dataset, "hourglass-ae", Noise(0.2, 0.6, 0.03, 0.15))
     assert noisy["AP"] < metrics["AP"]
 
 

@@ -119,19 +119,19 @@ def test_loss_mask_zeroes_ignored_regions():
 def test_one_person_round_trips_exactly():
     kp = person(STANDING)
     targets = CODEC.encode(Poses(kp[None]), (208, 240))
-    decoded = CODEC.decode(targets.heatmaps, targets.pafs, "coco17")
+    decoded = CODEC.decode([targets.heatmaps, targets.pafs]).convert("coco17")
     assert len(decoded) == 1
     np.testing.assert_allclose(decoded.keypoints[0, :, :2], kp[:, :2], atol=0.05)
     # Scores are the heatmap values at the peak cells, within half a cell of the keypoint.
     assert (decoded.keypoints[0, :, 2] > 0.85).all() and 0.85 < decoded.scores[0] <= 1
-    assert CODEC.decode(targets.heatmaps, targets.pafs).layout.name == "coco18"
+    assert CODEC.decode([targets.heatmaps, targets.pafs]).layout.name == "coco18"
 
 
 def test_a_missing_limb_end_drops_what_hangs_from_it():
     kp = person(STANDING)
     kp[8] = 0  # right elbow unlabelled: the right wrist can no longer be reached
     targets = CODEC.encode(Poses(kp[None]), (208, 240))
-    decoded = CODEC.decode(targets.heatmaps, targets.pafs, "coco17")
+    decoded = CODEC.decode([targets.heatmaps, targets.pafs]).convert("coco17")
     assert len(decoded) == 1
     found = decoded.keypoints[0, :, 2] > 0
     assert not found[8] and not found[10] and found.sum() == 15
@@ -141,7 +141,7 @@ def test_people_at_the_image_border():
     kp = person({j: (x - 70, y) for j, (x, y) in STANDING.items()})
     kp[kp[:, 0] < 0] = 0  # cut by the left edge; the rest touches x = 0..60
     targets = CODEC.encode(Poses(kp[None]), (208, 240))
-    decoded = CODEC.decode(targets.heatmaps, targets.pafs, "coco17")
+    decoded = CODEC.decode([targets.heatmaps, targets.pafs]).convert("coco17")
     assert len(decoded) == 1
     found = kp[:, 2] > 0
     np.testing.assert_allclose(decoded.keypoints[0, found, :2], kp[found, :2], atol=0.05)
@@ -152,7 +152,9 @@ def test_crowds_of_synthetic_people_round_trip():
     results = []
     for image_id, scene in enumerate(scenes, start=1):
         targets = CODEC.encode(scene.poses, (656, 368))
-        results += CODEC.decode(targets.heatmaps, targets.pafs, "coco17").to_coco(image_id)
+        results += (
+            CODEC.decode([targets.heatmaps, targets.pafs]).convert("coco17").to_coco(image_id)
+        )
     ap = evaluate(CocoDataset("synthetic", data=data), results, max_detections=100)["AP"]
     assert ap > 0.93
     assert len(results) == pytest.approx(80, abs=3)
@@ -169,7 +171,7 @@ def test_noisy_maps_do_not_flood_false_people():
     )
     heat = noise.added(targets.heatmaps, noise.heatmap, rng)
     pafs = noise.added(targets.pafs, noise.field, rng)
-    assert 18 <= len(CODEC.decode(heat, pafs)) < 24
+    assert 18 <= len(CODEC.decode([heat, pafs])) < 24
 
 
 def test_greedy_matching_is_the_sequential_greedy(rng):
@@ -189,24 +191,24 @@ def test_greedy_matching_is_the_sequential_greedy(rng):
 
 def test_empty_constant_and_bad_maps():
     heat, pafs = np.zeros((19, 20, 30)), np.zeros((38, 20, 30))
-    assert len(CODEC.decode(heat, pafs)) == 0
-    assert len(CODEC.decode(np.full((18, 20, 30), 0.5), pafs)) == 0  # every pixel equal
+    assert len(CODEC.decode([heat, pafs])) == 0
+    assert len(CODEC.decode([np.full((18, 20, 30), 0.5), pafs])) == 0  # every pixel equal
     with pytest.raises(MultiposeError, match="NaN"):
-        CODEC.decode(np.full((19, 20, 30), np.inf), pafs)
+        CODEC.decode([np.full((19, 20, 30), np.inf), pafs])
     with pytest.raises(MultiposeError, match="18 or 19 channels"):
-        CODEC.decode(np.zeros((17, 20, 30)), pafs)
+        CODEC.decode([np.zeros((17, 20, 30)), pafs])
     with pytest.raises(MultiposeError, match="38 channels"):
-        CODEC.decode(heat, np.zeros((36, 20, 30)))
+        CODEC.decode([heat, np.zeros((36, 20, 30))])
     with pytest.raises(MultiposeError, match="differ in size"):
-        CODEC.decode(heat, np.zeros((38, 10, 30)))
+        CODEC.decode([heat, np.zeros((38, 10, 30))])
 
 
 def test_oracle_on_real_annotations(data_dir):
     dataset = CocoDataset(DATASETS["coco-mini-val2017"])
-    metrics, results = run_oracle(dataset, "openpose")
+    metrics, results = run_oracle(dataset, "openpose-vgg19")
     assert 0.78 < metrics["AP"] < 1.0  # people missing a shoulder have no neck and fall apart
     assert {r["image_id"] for r in results} <= set(dataset.image_ids)
-    noisy, _ = run_oracle(dataset, "openpose", Noise(0.2, 0.6, 0.03, 0.05))
+    noisy, _ = run_oracle(dataset, "openpose-vgg19", Noise(0.2, 0.6, 0.03, 0.05))
     assert noisy["AP"] < metrics["AP"]
 
 
@@ -231,7 +233,7 @@ def test_a_part_shared_by_two_people_goes_to_both():
     b[9, :2] = [100, 132]  # b's left forearm reaches back down-left
     targets = CODEC.encode(Poses(np.stack([a, b])), (224, 240))
     assert np.isclose(targets.heatmaps[6], targets.heatmaps[6].max()).sum() == 1  # one peak
-    decoded = CODEC.decode(targets.heatmaps, targets.pafs, "coco17")
+    decoded = CODEC.decode([targets.heatmaps, targets.pafs]).convert("coco17")
     assert len(decoded) == 2
     order = np.argsort(decoded.keypoints[:, 0, 0])  # a's nose is left of b's
     for truth, found in zip((a, b), decoded.keypoints[order], strict=True):

@@ -6,11 +6,11 @@ from torch.utils.data import DataLoader
 from multipose.data.datasets import BottomUpDataset, CocoSource, SceneSource, TopDownDataset
 from multipose.data.synthetic import make_scene
 from multipose.data.transforms import Augment, fit_matrix, warp_sample
+from multipose.geometry import apply
 from multipose.io.coco import CocoDataset
-from multipose.models.specs import get_spec
 from multipose.poses import Poses
 from multipose.skeleton import COCO17
-from multipose.topdown import apply
+from multipose.specs import get_spec
 
 from conftest import DATASETS
 
@@ -89,14 +89,14 @@ def test_crowd_masks_reach_the_targets(data_dir):
 def test_top_down_samples_heatmaps_where_the_keypoints_go(data_dir):
     source = SceneSource([make_scene(4, 320, 240, seed=s, p_missing=0.0) for s in range(3)])
     spec = get_spec("simplebaseline-r50")
-    dataset = TopDownDataset(source, spec, STRONG)
+    dataset = TopDownDataset(source, spec, augment=STRONG)
     assert len(dataset) == 12
     codec = spec.codec()
     for index in (0, 5, 11):
         sample = dataset[index]
         assert sample["image"].shape == (3, 256, 192)
         assert sample["heatmaps"].shape == (17, 64, 48)
-        decoded = codec.decode(sample["heatmaps"][None].numpy())[0]
+        decoded = codec.decode_keypoints(sample["heatmaps"][None].numpy())[0]
         scene, person = dataset.people[index]
         truth = source.scenes[scene].poses.keypoints[person]
         matrix = sample["matrix"].numpy()[None]

@@ -6,6 +6,8 @@ from multipose.cli import main
 from multipose.devices import torch_device
 from multipose.errors import MultiposeError
 
+from conftest import pipeline_of
+
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 
 
@@ -83,13 +85,12 @@ class RecordsTf32(torch.nn.Module):
 def test_estimators_run_their_networks_in_full_precision():
     import numpy as np
 
-    from multipose.boxes import Boxes
-    from multipose.models.specs import get_spec
-    from multipose.pipelines import Estimator
+    from multipose.geometry import Boxes
+    from multipose.specs import get_spec
 
     image = np.zeros((64, 64, 3), np.uint8)
     boxes = lambda image, image_id=None: Boxes([[0, 0, 32, 48]], [1.0])  # noqa: E731
     for name in ("hourglass-ae", "simplebaseline-r50"):
         network = RecordsTf32()
-        Estimator(get_spec(name), network, boxes=boxes, flip=True)(image)
+        pipeline_of(get_spec(name), network, boxes=boxes, flip=True)(image)
         assert network.seen == [False, False]  # the image and its mirror

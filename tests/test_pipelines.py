@@ -1,21 +1,19 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from multipose.boxes import Boxes, GroundTruthBoxes
+from multipose.box_sources import GroundTruthBoxes
 from multipose.data.synthetic import make_scene
 from multipose.errors import MultiposeError
+from multipose.geometry import Boxes
 from multipose.io.coco import CocoDataset
 from multipose.models.hourglass import HourglassAE
-from multipose.models.specs import get_spec
-from multipose.pipelines import Estimator
 from multipose.poses import Poses
 from multipose.skeleton import COCO17
+from multipose.specs import get_spec
 
-from conftest import DATASETS
+from conftest import DATASETS, pipeline_of
 
 
 class CentrePeaks(nn.Module):
@@ -33,19 +31,19 @@ def test_top_down_maps_crops_back_to_the_boxes():
     spec = get_spec("simplebaseline-r50")
     boxes = np.array([[10, 20, 110, 220], [200, 50, 260, 130], [-50, 0, -10, 40]], np.float32)
     source = lambda image, image_id=None: Boxes(boxes, [0.9, 0.5, 1.0])  # noqa: E731
-    estimator = Estimator(spec, CentrePeaks(), boxes=source)
+    estimator = pipeline_of(spec, CentrePeaks(), boxes=source)
     people = estimator(np.zeros((240, 320, 3), np.uint8))
     assert len(people) == 2  # the third box lies outside the image
     centres = (boxes[:2, :2] + boxes[:2, 2:]) / 2
     np.testing.assert_allclose(people.keypoints[:, 0, :2], centres, atol=0.5)
     assert people.scores[1] / people.scores[0] == pytest.approx(0.5 / 0.9, rel=1e-3)  # box scores
     with pytest.raises(MultiposeError, match="needs a source of person boxes"):
-        Estimator(spec, CentrePeaks())
+        pipeline_of(spec, CentrePeaks())
 
 
 def test_top_down_with_ground_truth_boxes(data_dir):
     dataset = CocoDataset(DATASETS["mmpose-coco"])
-    estimator = Estimator(get_spec("hrnet-w32"), CentrePeaks(), boxes=GroundTruthBoxes(dataset))
+    estimator = pipeline_of(get_spec("hrnet-w32"), CentrePeaks(), boxes=GroundTruthBoxes(dataset))
     people = estimator(dataset.read_image(785), 785)
     assert len(people) == len(dataset.people(785))
 
@@ -53,7 +51,7 @@ def test_top_down_with_ground_truth_boxes(data_dir):
 def test_associative_embedding_pipeline_runs():
     torch.manual_seed(0)
     model = HourglassAE(stacks=1, channels=16, increase=8)
-    estimator = Estimator(get_spec("hourglass-ae"), model)
+    estimator = pipeline_of(get_spec("hourglass-ae"), model)
     people = estimator(np.random.default_rng(0).integers(0, 255, (100, 150, 3), np.uint8))
     assert people.layout.name == "coco17"
     assert set(estimator.timing) == {"network_ms", "decode_ms"}
@@ -85,8 +83,8 @@ def test_flip_test_agrees_for_a_mirror_consistent_network():
     image = np.zeros((240, 320, 3), np.uint8)
     image[100:104, 140:144] = 255
     source = lambda image, image_id=None: Boxes(np.array([[100, 40, 220, 200]]), [1.0])  # noqa: E731
-    plain = Estimator(spec, BrightestPixel(), boxes=source)(image)
-    flipped = Estimator(spec, BrightestPixel(), boxes=source, flip=True)(image)
+    plain = pipeline_of(spec, BrightestPixel(), boxes=source)(image)
+    flipped = pipeline_of(spec, BrightestPixel(), boxes=source, flip=True)(image)
     np.testing.assert_allclose(flipped.keypoints[..., :2], plain.keypoints[..., :2], atol=0.5)
     left, right = COCO17.index("left_wrist"), COCO17.index("right_wrist")
     assert abs(plain.keypoints[0, left, 0] - plain.keypoints[0, right, 0]) > 10
@@ -112,7 +110,7 @@ class SceneOracle(nn.Module):
                 kp[..., 0] = np.where(kp[..., 2] > 0, width - 1 - kp[..., 0], 0)
                 poses = Poses(kp)
             size = (width, item.shape[1])
-            if self.spec.method == "openpose":
+            if self.spec.codec().method == "openpose":
                 targets = self.codec.encode(poses, size)
                 maps = (targets.heatmaps, targets.pafs)
             else:
@@ -128,16 +126,16 @@ class SceneOracle(nn.Module):
 def test_bottom_up_flip_test_maps_the_mirror_back_exactly(name):
     """On a 250-pixel-wide input padded on the right, the mirrored input's maps, mapped back,
     agree with the input's own: the flip test finds the same people as the plain run."""
-    spec = replace(get_spec(name), input_height=192)
+    spec = get_spec(name).with_input(height=192)
     people = make_scene(3, 250, 192, seed=5, max_iou=0.0, p_missing=0).poses
     network = SceneOracle(spec, people)
     image = np.zeros((192, 250, 3), np.uint8)
     image[0, 2] = 255
     codec = spec.codec()
-    if spec.method == "ae":
+    if spec.codec().method == "ae":
         codec.refine = False  # its search for missing joints treats 1-D and 2-D tags apart
-    plain = Estimator(spec, network, codec=codec)(image)
-    flipped_estimator = Estimator(spec, network, codec=codec, flip=True)
+    plain = pipeline_of(spec, network, codec=codec)(image)
+    flipped_estimator = pipeline_of(spec, network, codec=codec, flip=True)
     flipped = flipped_estimator(image)
     assert len(plain) == len(flipped) == 3
     order = np.argsort(plain.keypoints[:, 0, 0]), np.argsort(flipped.keypoints[:, 0, 0])
@@ -145,15 +143,15 @@ def test_bottom_up_flip_test_maps_the_mirror_back_exactly(name):
         flipped.keypoints[order[1]][..., :2], plain.keypoints[order[0]][..., :2], atol=0.5
     )
     maps, _ = flipped_estimator.maps(image)
-    assert maps[1].shape[-1] == (2 if spec.method == "ae" else maps[1].shape[-1])
+    assert maps[1].shape[-1] == (2 if spec.codec().method == "ae" else maps[1].shape[-1])
 
 
 def test_higher_hrnet_decodes_its_stride_2_heatmaps():
     """HigherHRNet's three outputs (stride-4 heatmaps and tags, stride-2 heatmaps) merged and
     decoded at stride 2: ideal maps give the people back where they are (measured: 0.02 px)."""
-    spec = replace(get_spec("higherhrnet-w32"), input_height=192)
+    spec = get_spec("higherhrnet-w32").with_input(height=192)
     people = make_scene(3, 256, 192, seed=5, max_iou=0.0, p_missing=0).poses
-    found = Estimator(spec, SceneOracle(spec, people))(np.zeros((192, 256, 3), np.uint8))
+    found = pipeline_of(spec, SceneOracle(spec, people))(np.zeros((192, 256, 3), np.uint8))
     assert len(found) == 3
     truth = people.keypoints[np.argsort(people.keypoints[:, 0, 0])]
     found = found.keypoints[np.argsort(found.keypoints[:, 0, 0])]
@@ -164,7 +162,7 @@ def test_higher_hrnet_decodes_its_stride_2_heatmaps():
 
 def test_a_batch_gives_each_image_its_own_people(data_dir):
     torch.manual_seed(0)
-    estimator = Estimator(get_spec("hourglass-ae"), HourglassAE(stacks=1, channels=16))
+    estimator = pipeline_of(get_spec("hourglass-ae"), HourglassAE(stacks=1, channels=16))
     estimator.codec.detection_threshold = estimator.codec.min_score = -10.0
     rng = np.random.default_rng(1)
     images = [
@@ -181,7 +179,7 @@ def test_a_batch_gives_each_image_its_own_people(data_dir):
         count = 1 + image_id % 2
         return Boxes(np.array([[10, 10, 60, 90], [70, 5, 140, 95]][:count]), [1.0, 0.5][:count])
 
-    top_down = Estimator(get_spec("simplebaseline-r50"), CentrePeaks(), boxes=boxes)
+    top_down = pipeline_of(get_spec("simplebaseline-r50"), CentrePeaks(), boxes=boxes)
     found = top_down.batch(images, [1, 2, 3])
     assert [len(p) for p in found] == [2, 1, 2]
     for image, image_id, people in zip(images, [1, 2, 3], found, strict=True):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from multipose.errors import MultiposeError
-from multipose.weights.tf_graph import Graph, GraphFormatError
+from multipose.runtime.tf_graph import Graph, GraphFormatError
 
 GRAPH = "weights/tf-pose-mobilenet_v2_small/graph_opt.pb"
 

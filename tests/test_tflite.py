@@ -8,8 +8,7 @@ import torch
 from PIL import Image
 
 from multipose.errors import MultiposeError
-from multipose.models.tflite_network import TfliteNetwork, load_tflite
-from multipose.weights.tflite import (
+from multipose.runtime.tflite import (
     Operator,
     Tensor,
     TfliteFormatError,
@@ -17,6 +16,7 @@ from multipose.weights.tflite import (
     densify,
     read_tflite,
 )
+from multipose.runtime.tflite_network import TfliteNetwork, load_tflite
 
 from conftest import SHARED
 

@@ -1,31 +1,26 @@
 import numpy as np
 import pytest
 
-from multipose.boxes import (
-    Boxes,
-    DetectionFile,
-    GroundTruthBoxes,
-    HogDetector,
-    PoseBoxes,
-    iou,
-    nms,
-    pose_boxes,
-)
+from multipose.box_sources import DetectionFile, GroundTruthBoxes, HogDetector, PoseBoxes
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.errors import MultiposeError
-from multipose.io.coco import CocoDataset
-from multipose.io.media import read_image
-from multipose.oracle import Noise, run_oracle
-from multipose.poses import Poses
-from multipose.topdown import (
+from multipose.geometry import (
+    Boxes,
     apply,
     box_regions,
     check_boxes,
     crop_transforms,
     invert,
-    people_from_heatmaps,
+    nms,
+    pose_boxes,
     warp_crops,
 )
+from multipose.io.coco import CocoDataset
+from multipose.io.media import read_image
+from multipose.oracle import Noise, run_oracle
+from multipose.pipelines.top_down import people_from_crops
+from multipose.poses import Poses
+from multipose.similarity import iou
 
 from conftest import DATASETS
 
@@ -106,9 +101,9 @@ def test_keypoints_outside_their_box_are_not_found():
     t = crop_transforms(*box_regions(np.array([[10, 10, 60, 100]]), 0.75), (192, 256))
     crop_kp = kp.copy()
     crop_kp[..., :2] = apply(t, kp[..., :2])
-    heatmaps, weights = codec.encode(crop_kp)
+    heatmaps, weights = codec.encode_keypoints(crop_kp)
     assert not weights.any()
-    poses = people_from_heatmaps(heatmaps, t, codec, "coco17")
+    poses = people_from_crops(codec, [heatmaps], t)
     assert len(poses) == 1 and not poses.keypoints.any() and poses.scores[0] == 0
 
 
@@ -170,9 +165,11 @@ def test_hog_finds_people_in_a_real_photo(data_dir):
 
 def test_topdown_oracle_on_real_annotations(data_dir):
     dataset = CocoDataset(DATASETS["coco-mini-val2017"])
-    metrics, _ = run_oracle(dataset, "topdown")
+    metrics, _ = run_oracle(dataset, "simplebaseline-r50")
     assert metrics["AP"] >= 0.99
-    noisy, _ = run_oracle(dataset, "topdown", Noise(jitter=1.0, peak_min=0.6, heatmap=0.05))
+    noisy, _ = run_oracle(
+        dataset, "simplebaseline-r50", Noise(jitter=1.0, peak_min=0.6, heatmap=0.05)
+    )
     assert noisy["AP"] < metrics["AP"]
 
 
@@ -186,8 +183,8 @@ def test_people_from_heatmaps_scores_with_box_scores(rng):
     kp[..., 2] = 1
     crop_kp = kp.copy()
     crop_kp[..., :2] = apply(t, kp[..., :2])
-    poses = people_from_heatmaps(
-        codec.encode(crop_kp)[0], t, codec, "coco17", box_scores=np.array([1.0, 0.5])
+    poses = people_from_crops(
+        codec, [codec.encode_keypoints(crop_kp)[0]], t, box_scores=np.array([1.0, 0.5])
     )
     assert isinstance(poses, Poses)
     np.testing.assert_allclose(poses.keypoints[..., :2], kp[..., :2], atol=0.05)

@@ -133,28 +133,28 @@ def test_validation_keeps_the_best_weights(tmp_path, data_dir):
 def test_every_shipped_config_reads():
     from pathlib import Path
 
-    from multipose.models.specs import SPECS
+    from multipose.specs import SPECS
 
     configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
     assert len(configs) >= 8
     read = [TrainConfig.read(path) for path in configs]
     # every trainable model has a config (BlazePose comes as fixed TFLite files: no training)
-    trainable = {name for name, spec in SPECS.items() if spec.method != "blazepose"}
+    trainable = {name for name, spec in SPECS.items() if spec.loss is not None}
     assert trainable <= {config.model for config in read}
     assert all(isinstance(config.lr, float) and config.lr > 0 for config in read)
 
 
 def test_validation_runs_at_the_training_input_size(tmp_path, data_dir, monkeypatch):
-    import multipose.train.trainer as trainer_module
+    from multipose.pipelines import BottomUpPipeline
 
     heights = []
-    real = trainer_module.Estimator
+    real = BottomUpPipeline.__init__
 
-    def recording(spec, *args, **kwargs):
-        heights.append(spec.input_height)
-        return real(spec, *args, **kwargs)
+    def recording(self, spec, *args, **kwargs):
+        heights.append(spec.input.height)
+        real(self, spec, *args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "Estimator", recording)
+    monkeypatch.setattr(BottomUpPipeline, "__init__", recording)
     val = str(data_dir / "mmpose-tests" / "coco" / "test_coco.json")
     Trainer(small(tmp_path, steps=1, val=val, input_size=(64, 96))).run()
     assert heights == [96]  # not the spec's own 256

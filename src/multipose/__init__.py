@@ -13,12 +13,12 @@ DEFAULT_MODEL = "blazepose-full"
 
 
 def __getattr__(name: str):
-    """`Estimator` and `load` come with torch: imported on first use, so that the command line
-    and the light modules start fast."""
-    if name in ("Estimator", "load"):
-        from multipose import pipelines
+    """`load` comes with torch: imported on first use, so that the command line and the light
+    modules start fast."""
+    if name == "load":
+        from multipose.loading import load
 
-        return getattr(pipelines, name)
+        return load
     raise AttributeError(f"module 'multipose' has no attribute {name!r}")
 
 
@@ -29,7 +29,6 @@ __all__ = [
     "COCO18",
     "CROWDPOSE14",
     "DEFAULT_MODEL",
-    "Estimator",
     "Layout",
     "MultiposeError",
     "Poses",

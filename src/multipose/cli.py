@@ -14,7 +14,6 @@ from multipose import DEFAULT_MODEL, __version__
 from multipose.errors import MultiposeError
 
 if TYPE_CHECKING:
-    from multipose.models.specs import ModelSpec
     from multipose.runner import Summary
 
 
@@ -255,7 +254,7 @@ def models() -> None:
     """List the model specs: method, input, stride, layout, whether their published weights are
     in the user cache ("cached"), else downloadable from the spec's address ("download") or not
     ("no weights"), and where weights come from. The default model is marked with *."""
-    from multipose.models.specs import SPECS
+    from multipose.specs import SPECS
     from multipose.weights.download import cache_dir
 
     click.echo(
@@ -268,23 +267,13 @@ def models() -> None:
             weights = "download" if spec.weights_url else "no weights"
         mark = "*" if spec.name == DEFAULT_MODEL else " "
         click.echo(
-            f"{mark}{spec.name:24s} {spec.method:9s} {_input(spec):16s} {spec.stride:<6d}  "
-            f"{spec.layout:11s} {weights:10s}  {spec.notes}"
+            f"{mark}{spec.name:24s} {spec.codec().method:9s} {spec.describe_input():16s} "
+            f"{spec.stride:<6g}  {spec.layout.name:11s} {weights:10s}  {spec.notes}"
         )
     click.echo(
         "* the default model. INPUT: what the network sees (WxH crops, or images resized "
         "to a height)"
     )
-
-
-def _input(spec: ModelSpec) -> str:
-    """What a spec's network sees: crop size (WxH) or the height images are resized to."""
-    if spec.method == "topdown":
-        width, height = spec.codec().input_size
-        return f"{width}x{height} crops"
-    if spec.method == "blazepose":
-        return f"{spec.input_height}x{spec.input_height} crops"
-    return f"height {spec.input_height}"
 
 
 @main.group()
@@ -307,7 +296,7 @@ def fetch_weights(name: str, dest: Path | None, index_url: str | None) -> None:
     """Download NAME's weights once into the user cache, so that using them needs no network.
     NAME: blazepose (three TFLite files out of the mediapipe 0.10.21 wheel) or a model spec
     with a download address ("download" in `multipose models`), checked by its sha256."""
-    from multipose.models.specs import SPECS
+    from multipose.specs import SPECS
     from multipose.weights.download import fetch
     from multipose.weights.mediapipe import FILES, fetch_blazepose
 
@@ -339,7 +328,7 @@ def fetch_weights(name: str, dest: Path | None, index_url: str | None) -> None:
 )
 def convert_weights(source: Path, arch: str, out_file: Path) -> None:
     """Import a public checkpoint (or TF graph) into a network and save it as safetensors."""
-    from multipose.models.specs import get_spec
+    from multipose.specs import get_spec
     from multipose.weights.checkpoints import write_safetensors
 
     if out_file.suffix != ".safetensors":
@@ -366,13 +355,13 @@ def convert_weights(source: Path, arch: str, out_file: Path) -> None:
 )
 def export_onnx(name: str, weights: Path | None, out_file: Path, size: str) -> None:
     """Export a model's network (last stage) to ONNX."""
-    from multipose.models.export import export_onnx as export
-    from multipose.models.specs import get_spec
+    from multipose.runtime.onnx import export_onnx as export
+    from multipose.specs import get_spec
 
     spec = get_spec(name)
     network = spec.load(weights) if weights is not None else spec.build()
     export(spec, network, out_file, _size(size))
-    shape = "any height and width" if spec.dynamic_size else f"{size} only"
+    shape = "any height and width" if spec.input.dynamic_size else f"{size} only"
     click.echo(f"{name} -> {out_file} ({shape})")
 
 
@@ -495,9 +484,9 @@ def estimate(
     video). A bad input is reported and skipped; the exit status is 1 if any was. Ctrl-C (the
     way to end a camera) keeps what was done and exits with 130."""
     from multipose.io.media import list_inputs, video_frames
-    from multipose.models.specs import get_spec
     from multipose.runner import Outputs, Summary, estimate_images, estimate_video, video_done
     from multipose.scaleout import ModelArgs, estimate_images_on_ray
+    from multipose.specs import get_spec
 
     try:
         scale_values = tuple(float(s) for s in scales.split(","))
@@ -519,7 +508,7 @@ def estimate(
         openpose=output_format in ("openpose", "both"),
         coco=output_format in ("coco", "both"),
         render=render,
-        layout=Outputs.layout_for(get_spec(model).layout),
+        layout=get_spec(model).output_layout,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     start, summary, images_done = time.perf_counter(), Summary(), not paths

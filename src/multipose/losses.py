@@ -10,11 +10,15 @@
   validity mask, as `AssociativeCodec.encode` gives them).
 - `weighted_mse`: top-down's: half the mean over batch, joints and pixels of
   (weight x (prediction - target))^2, weights 0 for unlabelled joints (as mmpose's JointsMSE).
+
+`PafLoss`, `AssociativeLoss` and `HeatmapLoss` apply them to a network's stages and a batch of
+targets: the loss a model spec names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -63,3 +67,47 @@ def weighted_mse(
 ) -> torch.Tensor:
     """Half the mean of (weight (N, K) x (prediction - target))^2 over heatmaps (N, K, H, W)."""
     return 0.5 * ((prediction - target) * weight[..., None, None]).pow(2).mean()
+
+
+# -- each method's loss on a network's stages, as a spec names it ---------------------------
+
+
+class PafLoss:
+    """OpenPose: `masked_l2` of every stage's heatmaps and PAFs."""
+
+    def __call__(self, outputs: list[tuple[torch.Tensor, ...]], batch: dict) -> dict:
+        mask = batch["mask"][:, None]
+        return {
+            "heatmaps": masked_l2([o[0] for o in outputs], batch["heatmaps"], mask),
+            "pafs": masked_l2([o[1] for o in outputs], batch["pafs"], mask),
+        }
+
+
+@dataclass(frozen=True)
+class AssociativeLoss:
+    """Associative Embedding: `masked_l2` of every stage's heatmaps, the grouping loss of its
+    tags (pull and push, times `tag_weight`) and, for HigherHRNet's third output, of its
+    stride-2 heatmaps."""
+
+    tag_weight: float = 1e-3
+
+    def __call__(self, outputs: list[tuple[torch.Tensor, ...]], batch: dict) -> dict:
+        mask, pull, push = batch["masks"][0][:, None], 0.0, 0.0
+        terms = {"heatmaps": masked_l2([o[0] for o in outputs], batch["heatmaps"][0], mask)}
+        for output in outputs:
+            stage_pull, stage_push = grouping_loss(output[1], batch["joints"], batch["valid"])
+            pull, push = pull + stage_pull, push + stage_push
+        terms["pull"] = self.tag_weight * pull
+        terms["push"] = self.tag_weight * push
+        if len(outputs[-1]) > 2:
+            terms["heatmaps_stride2"] = masked_l2(
+                [outputs[-1][2]], batch["heatmaps"][1], batch["masks"][1][:, None]
+            )
+        return terms
+
+
+class HeatmapLoss:
+    """Top-down: `weighted_mse` of the last stage's heatmaps."""
+
+    def __call__(self, outputs: list[tuple[torch.Tensor, ...]], batch: dict) -> dict:
+        return {"heatmaps": weighted_mse(outputs[-1][0], batch["heatmaps"], batch["weights"])}

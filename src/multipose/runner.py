@@ -49,11 +49,6 @@ class Outputs:
     render: bool = False
     layout: str = "coco18"
 
-    @staticmethod
-    def layout_for(model_layout: str) -> str:
-        """OpenPose's BODY_25 where the model has feet (BlazePose's heels), else COCO-18."""
-        return "body25" if model_layout in ("body25", "blazepose33") else "coco18"
-
     def keypoints_path(self, source: Path | str) -> Path:
         return openpose_json_path(self.folder, source)
 
@@ -130,7 +125,7 @@ def estimate_images(
     batch_size: int = 1,
     on_image: Callable[[Path, str | None], None] | None = None,
 ) -> Summary:
-    """Estimates the people of each image file with `estimate` (an `Estimator.batch`),
+    """Estimates the people of each image file with `estimate` (a pipeline's `batch`),
     `batch_size` images per call, and writes what `outputs` asks for (except the COCO file,
     which the caller writes once all jobs are done). With `resume`, images whose OpenPose JSON
     exists are read back instead. `workers` threads read images ahead and write outputs

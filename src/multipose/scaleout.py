@@ -25,9 +25,10 @@ from types import ModuleType
 
 import numpy as np
 
-from multipose.boxes import DetectionFile
+from multipose.box_sources import DetectionFile
 from multipose.errors import MultiposeError
-from multipose.pipelines import Estimator, load
+from multipose.loading import load
+from multipose.pipelines import Pipeline
 from multipose.runner import Outputs, Summary, images_to_do, read, write_failure
 
 
@@ -44,7 +45,7 @@ class ModelArgs:
     backend: str = "torch"
     flip: bool = False
 
-    def load(self) -> Estimator:
+    def load(self) -> Pipeline:
         source = DetectionFile(self.boxes) if self.boxes is not None else None
         return load(
             self.name, self.weights, self.device, self.scales, source, self.backend, self.flip
@@ -61,7 +62,7 @@ def require_ray() -> ModuleType:
     return ray
 
 
-def load_on_node(model: ModelArgs, cwd: str) -> Estimator:
+def load_on_node(model: ModelArgs, cwd: str) -> Pipeline:
     """`model` loaded in a Ray worker moved to the driver's working folder `cwd`, so that
     relative paths mean what they mean to the driver."""
     try:

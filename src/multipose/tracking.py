@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from multipose.boxes import iou
 from multipose.poses import Poses
+from multipose.similarity import iou
 
 
 class Tracker:

@@ -16,7 +16,9 @@ joints are looked for on the heatmap near its mean tag.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -33,7 +35,7 @@ from multipose.codecs.gaussian import (
 from multipose.codecs.peaks import check_maps, find_peaks
 from multipose.errors import MultiposeError
 from multipose.poses import Poses
-from multipose.skeleton import COCO17
+from multipose.skeleton import COCO17, Layout
 
 # Order in which joints are grouped (HigherHRNet): head, shoulders, hips, then the limbs.
 JOINT_ORDER = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
@@ -65,6 +67,8 @@ class AssociativeCodec:
     over the detection threshold that group by their background tags fall below it), and
     refine (look for missing joints near each person's tag)."""
 
+    method: ClassVar[str] = "ae"  # the family, as `multipose models` shows it
+
     strides: tuple[int, ...] = (4,)
     sigma: float = 2.0
     max_people: int = 128
@@ -75,6 +79,14 @@ class AssociativeCodec:
     min_joints: int = 1
     min_score: float = 0.2
     refine: bool = True
+
+    @property
+    def layout(self) -> Layout:
+        return COCO17
+
+    @property
+    def stride(self) -> int:
+        return self.strides[0]
 
     # -- encoding ---------------------------------------------------------------------------
 
@@ -131,11 +143,19 @@ class AssociativeCodec:
 
     # -- decoding ---------------------------------------------------------------------------
 
-    def decode(self, heatmaps: np.ndarray, tags: np.ndarray, stride: int | None = None) -> Poses:
+    def decode(self, maps: Sequence[np.ndarray]) -> Poses:
         """COCO-17 people in input pixels from heatmaps (17, h, w) and tags (17, h, w) or
-        (17, h, w, D) (D > 1 after flip or multi-scale aggregation), at one stride (by default
-        the first of `strides`)."""
-        stride = stride or self.strides[0]
+        (17, h, w, D) (D > 1 after flip or multi-scale aggregation) at the first stride; with a
+        third map, heatmaps at the second stride (HigherHRNet's), the first two are upsampled
+        to it (bilinear, cells centred), the heatmaps averaged, and decoding runs there."""
+        heatmaps, tags, *finer = maps
+        stride = self.strides[0]
+        if finer:
+            size = finer[0].shape[:0:-1]
+            heatmaps = (_resize(np.asarray(heatmaps, np.float32), size) + finer[0]) / 2
+            tags = _with_tag_axis(np.asarray(tags, np.float32))
+            tags = np.stack([_resize(tags[..., d], size) for d in range(tags.shape[-1])], -1)
+            stride = self.strides[-1]
         heatmaps = check_maps(heatmaps, "heatmaps", COCO17.num_keypoints)
         tags = np.asarray(tags, np.float32)
         if tags.ndim == 3:
@@ -203,6 +223,19 @@ class AssociativeCodec:
             return np.zeros((0, COCO17.num_keypoints), np.int64)
         return np.stack(people)
 
+    # -- flip test --------------------------------------------------------------------------
+
+    def flip_merge(
+        self, maps: Sequence[np.ndarray], mirrored: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """A batch's heatmaps (of each stride) averaged with the mirrored batch's, mapped
+        back; its tags (N, 17, h, w[, D]) and the mirror's concatenated along a last axis."""
+        heatmaps, tags, *finer = maps
+        back = [m[:, COCO17.flip_index, :, ::-1] for m in mirrored]
+        tags = np.concatenate([_with_tag_axis(tags, 4), _with_tag_axis(back[1], 4)], axis=-1)
+        merged = [(heatmaps + back[0]) / 2, tags]
+        return merged + [(m + b) / 2 for m, b in zip(finer, back[2:], strict=True)]
+
 
 def _mean_tags(table: np.ndarray, peak_tags: np.ndarray) -> np.ndarray:
     found = table >= 0
@@ -257,20 +290,6 @@ def _refine_kernel(heatmaps, tags, mean_tags, windows, keypoints):
             keypoints[p, j, 2] = heatmaps[j, best_row, best_col]
 
 
-def flip_merge(
-    heatmaps: np.ndarray, tags: np.ndarray, flipped_heatmaps: np.ndarray, flipped_tags: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Maps of an image and of its mirror image (predicted on the flipped input) merged: the
-    heatmaps averaged and the tags concatenated along a last axis, after the mirror's maps are
-    flipped back (columns reversed, left and right joints swapped)."""
-    flip = COCO17.flip_index
-    back_heat = flipped_heatmaps[flip, :, ::-1]
-    back_tags = flipped_tags[flip, :, ::-1]
-    return (heatmaps + back_heat) / 2, np.concatenate(
-        [_with_tag_axis(tags), _with_tag_axis(back_tags)], axis=-1
-    )
-
-
 def scale_merge(maps: list[tuple[np.ndarray, np.ndarray]], size: tuple[int, int]):
     """(heatmaps, tags) predicted at several input scales, each resized (bilinear) to `size` =
     (width, height): heatmaps averaged, tags concatenated along a last axis."""
@@ -282,8 +301,9 @@ def scale_merge(maps: list[tuple[np.ndarray, np.ndarray]], size: tuple[int, int]
     return np.mean(heat, axis=0), np.concatenate(tag, axis=-1)
 
 
-def _with_tag_axis(tags: np.ndarray) -> np.ndarray:
-    return tags[..., None] if tags.ndim == 3 else tags
+def _with_tag_axis(tags: np.ndarray, plain_ndim: int = 3) -> np.ndarray:
+    """Tags with a last axis of tag dimensions (added where they have `plain_ndim` axes)."""
+    return tags[..., None] if tags.ndim == plain_ndim else tags
 
 
 def _resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -13,22 +13,36 @@ heatmaps are off by one cell, are served by `flip_shift=1`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from multipose.codecs.gaussian import image_to_map, map_to_image
 from multipose.errors import MultiposeError
+from multipose.poses import Poses
+from multipose.skeleton import COCO17, Layout, get_layout
 
 REFINEMENTS = ("none", "quarter", "dark")
 
 
+@dataclass
+class HeatmapTargets:
+    """heatmaps (P, K, h, w) and per-keypoint loss weights (P, K)."""
+
+    heatmaps: np.ndarray
+    weights: np.ndarray
+
+
 @dataclass(frozen=True)
 class HeatmapCodec:
-    """input_size and heatmap_size as (width, height); sigma in heatmap cells; refine one of
-    `REFINEMENTS`; blur: std in cells of the Gaussian that smooths the heatmaps before DARK
-    (its "modulation"; 0 for none)."""
+    """input_size (the crop size) and heatmap_size as (width, height); sigma in heatmap cells;
+    refine one of `REFINEMENTS`; blur: std in cells of the Gaussian that smooths the heatmaps
+    before DARK (its "modulation"; 0 for none); layout of the keypoints (one map each)."""
+
+    method: ClassVar[str] = "topdown"  # the family, as `multipose models` shows it
 
     input_size: tuple[int, int] = (192, 256)
     heatmap_size: tuple[int, int] = (48, 64)
@@ -36,8 +50,10 @@ class HeatmapCodec:
     refine: str = "dark"
     blur: float = 1.0
     flip_shift: int = 0
+    layout: Layout | str = COCO17
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "layout", get_layout(self.layout))
         if self.refine not in REFINEMENTS:
             raise MultiposeError(f"refine must be one of {REFINEMENTS}, not {self.refine!r}")
         sx = self.input_size[0] / self.heatmap_size[0]
@@ -52,6 +68,18 @@ class HeatmapCodec:
         return self.input_size[0] / self.heatmap_size[0]
 
     def encode(
+        self,
+        poses: Poses,
+        input_size: tuple[int, int] | None = None,
+        ignore: np.ndarray | None = None,
+    ) -> HeatmapTargets:
+        """Targets of people in crops of `input_size` (the codec's), one person per crop, in
+        crop pixels; `ignore` does not apply to crops."""
+        if input_size is not None and tuple(input_size) != tuple(self.input_size):
+            raise MultiposeError(f"crops are {self.input_size}, not {tuple(input_size)}")
+        return HeatmapTargets(*self.encode_keypoints(poses.convert(self.layout).keypoints))
+
+    def encode_keypoints(
         self, keypoints: np.ndarray, peak_heights: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Heatmaps (P, K, h, w) and target weights (P, K) for keypoints (P, K, 3) in crop
@@ -69,7 +97,15 @@ class HeatmapCodec:
         gy *= (weights if peak_heights is None else weights * peak_heights)[..., None]
         return gy[..., :, None] * gx[..., None, :], weights
 
-    def decode(self, heatmaps: np.ndarray) -> np.ndarray:
+    def decode(self, maps: Sequence[np.ndarray]) -> Poses:
+        """One person per crop from heatmaps (P, K, h, w), in crop pixels; a person's score is
+        the mean score of its found keypoints."""
+        keypoints = self.decode_keypoints(maps[0])
+        found = keypoints[..., 2] > 0
+        scores = keypoints[..., 2].sum(axis=1) / np.maximum(found.sum(axis=1), 1)
+        return Poses(keypoints, scores, self.layout)
+
+    def decode_keypoints(self, heatmaps: np.ndarray) -> np.ndarray:
         """Keypoints (P, K, 3) in crop pixels (x, y, heatmap maximum) from heatmaps (P, K, h, w)."""
         heatmaps = np.asarray(heatmaps, np.float32)
         if heatmaps.ndim != 4:
@@ -94,6 +130,12 @@ class HeatmapCodec:
         out = np.concatenate([map_to_image(xy, self.stride), score[..., None]], axis=-1)
         out[score <= 0] = 0
         return out
+
+    def flip_merge(
+        self, maps: Sequence[np.ndarray], mirrored: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Crops' heatmaps averaged with those of the mirrored crops, mapped back."""
+        return [(maps[0] + self.flip_back(mirrored[0], self.layout.flip_index)) / 2]
 
     def flip_back(self, heatmaps: np.ndarray, flip_index: np.ndarray) -> np.ndarray:
         """Heatmaps of horizontally flipped crops, mapped back onto the unflipped crops: columns

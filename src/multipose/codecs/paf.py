@@ -15,7 +15,9 @@ merge fragments that share no part type; weak people are pruned.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -133,7 +135,10 @@ class PafCodec:
     limb scores) / parts (0.4).
     upsample: factor of the finer grid on which heatmap peaks are also searched, to part
     people whose same part is about a cell apart (2; 1 searches the map's own grid only).
+    layout: of the decoded people (COCO-18, or COCO-17).
     """
+
+    method: ClassVar[str] = "openpose"  # the family, as `multipose models` shows it
 
     stride: int = 8
     sigma: float = 7.0
@@ -145,6 +150,10 @@ class PafCodec:
     min_parts: int = 3
     min_mean_score: float = 0.4
     upsample: int = 2
+    layout: Layout | str = COCO18
+
+    def __post_init__(self) -> None:
+        self.layout = get_layout(self.layout)
 
     # -- encoding ---------------------------------------------------------------------------
 
@@ -185,6 +194,14 @@ class PafCodec:
 
     # -- flip test --------------------------------------------------------------------------
 
+    def flip_merge(
+        self, maps: Sequence[np.ndarray], mirrored: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """(N, 19, h, w) heatmaps and (N, 38, h, w) PAFs averaged with those of the mirrored
+        batch, mapped back."""
+        heatmaps, pafs = self.flip_back(*mirrored)
+        return [(maps[0] + heatmaps) / 2, (maps[1] + pafs) / 2]
+
     @staticmethod
     def flip_back(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Maps predicted on a mirrored input, (..., 19 or 18, h, w) heatmaps and (..., 38, h, w)
@@ -197,11 +214,10 @@ class PafCodec:
 
     # -- decoding ---------------------------------------------------------------------------
 
-    def decode(
-        self, heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout | str = COCO18
-    ) -> Poses:
+    def decode(self, maps: Sequence[np.ndarray]) -> Poses:
         """People from heatmaps (18 or 19 channels) and PAFs (38 channels) at map resolution,
-        in input-image pixels, in `layout` (COCO-18 by default, or COCO-17)."""
+        in input-image pixels, in the codec's layout."""
+        heatmaps, pafs = maps
         heatmaps = check_maps(heatmaps, "heatmaps")
         pafs = check_maps(pafs, "PAFs", 2 * len(LIMBS))
         if heatmaps.shape[0] not in (NUM_PARTS, NUM_PARTS + 1):
@@ -213,7 +229,7 @@ class PafCodec:
         peaks = self._find_parts(heatmaps[:NUM_PARTS])
         connections = self._connect(peaks, pafs)
         people = self._assemble(peaks, connections, pafs)
-        return people.convert(get_layout(layout))
+        return people.convert(self.layout)
 
     def _find_parts(self, heatmaps: np.ndarray) -> Peaks:
         """Part candidates, in map cells: the peaks of the heatmaps, with their sub-pixel

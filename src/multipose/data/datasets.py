@@ -13,19 +13,21 @@ Targets are built in `__getitem__`, hence in the DataLoader's worker processes.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from multipose.codecs.heatmap import HeatmapCodec
 from multipose.data.synthetic import Scene
 from multipose.data.transforms import NO_AUGMENT, Augment, fit_matrix, jitter_colour, warp_sample
+from multipose.geometry import box_regions, check_boxes
 from multipose.io.coco import CocoDataset
-from multipose.models.specs import ModelSpec
 from multipose.poses import Poses
-from multipose.topdown import box_regions, check_boxes
+from multipose.preprocess import normalise
+
+if TYPE_CHECKING:
+    from multipose.specs import ModelSpec
 
 
 class Source(Protocol):
@@ -71,15 +73,6 @@ class SceneSource:
         return scene.render(seed=index), scene.poses, None
 
 
-def normalise(image: np.ndarray, spec: ModelSpec) -> torch.Tensor:
-    """An RGB uint8 image as the spec's network takes it: (3, H, W) float."""
-    pixels = image.astype(np.float32)
-    if spec.channels == "bgr":
-        pixels = pixels[..., ::-1]
-    pixels = (pixels - np.float32(spec.mean)) / np.float32(spec.std)
-    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-
-
 def _as_tensors(targets: object) -> dict[str, object]:
     out = {}
     for key, value in asdict(targets).items():
@@ -91,6 +84,9 @@ def _as_tensors(targets: object) -> dict[str, object]:
 
 
 class BottomUpDataset(Dataset):
+    """Whole images fitted into inputs of `input_size` = (width, height), with the spec's
+    codec's targets."""
+
     def __init__(
         self,
         source: Source,
@@ -120,20 +116,24 @@ class BottomUpDataset(Dataset):
         image, poses, ignore = warp_sample(image, poses, ignore, matrix, flipped, self.input_size)
         image = jitter_colour(image, self.augment.colour, rng)
         targets = self.codec.encode(poses, self.input_size, ignore=ignore)
-        return {"image": normalise(image, self.spec), **_as_tensors(targets)}
+        return {"image": normalise(image, self.spec.input), **_as_tensors(targets)}
 
 
 class TopDownDataset(Dataset):
+    """One sample per labelled person, cropped to the spec's codec's crop size (`input_size`
+    is not used: the codec's sets the crops), with its heatmaps and keypoint weights."""
+
     def __init__(
         self,
         source: Source,
         spec: ModelSpec,
+        input_size: tuple[int, int] | None = None,
         augment: Augment = NO_AUGMENT,
         seed: int = 0,
         padding: float = 1.25,
     ) -> None:
         self.source, self.spec, self.augment, self.seed = source, spec, augment, seed
-        self.codec: HeatmapCodec = spec.codec()
+        self.codec = spec.codec()
         self.padding, self.epoch = padding, 0
         self.people: list[tuple[int, int]] = []  # (sample, person)
         for i in range(len(source)):
@@ -158,10 +158,10 @@ class TopDownDataset(Dataset):
         )
         crop, poses, _ = warp_sample(image, poses, None, matrix, flipped, (width, height))
         crop = jitter_colour(crop, self.augment.colour, rng)
-        heatmaps, weights = self.codec.encode(poses.keypoints)
+        targets = self.codec.encode(poses, (width, height))
         return {
-            "image": normalise(crop, self.spec),
-            "heatmaps": torch.from_numpy(heatmaps[0]),
-            "weights": torch.from_numpy(weights[0]),
+            "image": normalise(crop, self.spec.input),
+            "heatmaps": torch.from_numpy(targets.heatmaps[0]),
+            "weights": torch.from_numpy(targets.weights[0]),
             "matrix": torch.from_numpy(matrix),
         }

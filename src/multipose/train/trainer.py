@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
 import torch
@@ -24,17 +24,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from multipose.boxes import GroundTruthBoxes
-from multipose.data.datasets import BottomUpDataset, CocoSource, SceneSource, TopDownDataset
+from multipose.box_sources import GroundTruthBoxes
+from multipose.data.datasets import CocoSource, SceneSource
 from multipose.data.synthetic import make_dataset
 from multipose.data.transforms import NO_AUGMENT, Augment
 from multipose.devices import torch_device
 from multipose.errors import MultiposeError
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
-from multipose.losses import grouping_loss, masked_l2, weighted_mse
-from multipose.models.specs import get_spec
-from multipose.pipelines import Estimator
+from multipose.specs import get_spec
 from multipose.train.checkpoint import (
     load_checkpoint,
     restore_rng_states,
@@ -56,6 +54,9 @@ class Trainer:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         torch.manual_seed(config.seed)
         self.spec = get_spec(config.model)
+        if self.spec.loss is None or self.spec.targets is None:
+            raise MultiposeError(f"{self.spec.name} cannot be trained here (no loss or targets)")
+        self._loss = _build_loss(self.spec.loss, config)
         network = self.spec.load(Path(config.weights)) if config.weights else self.spec.build()
         network.train()
         if config.sync_batchnorm and self.world > 1:
@@ -88,9 +89,7 @@ class Trainer:
         else:
             source = CocoSource(CocoDataset(config.data, config.image_dir))
         augment = Augment() if config.augment else NO_AUGMENT
-        if self.spec.method == "topdown":
-            return TopDownDataset(source, self.spec, augment, config.seed)
-        return BottomUpDataset(source, self.spec, config.input_size, augment, config.seed)
+        return self.spec.targets(source, self.spec, config.input_size, augment, config.seed)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         config, parameters = self.config, self.network.parameters()
@@ -136,28 +135,8 @@ class Trainer:
     # -- the loss ---------------------------------------------------------------------------
 
     def loss(self, outputs: list[tuple[torch.Tensor, ...]], batch: dict) -> dict[str, torch.Tensor]:
-        """The method's loss terms on every stage's outputs."""
-        method = self.spec.method
-        if method == "openpose":
-            mask = batch["mask"][:, None]
-            return {
-                "heatmaps": masked_l2([o[0] for o in outputs], batch["heatmaps"], mask),
-                "pafs": masked_l2([o[1] for o in outputs], batch["pafs"], mask),
-            }
-        if method == "ae":
-            mask, pull, push = batch["masks"][0][:, None], 0.0, 0.0
-            terms = {"heatmaps": masked_l2([o[0] for o in outputs], batch["heatmaps"][0], mask)}
-            for output in outputs:
-                stage_pull, stage_push = grouping_loss(output[1], batch["joints"], batch["valid"])
-                pull, push = pull + stage_pull, push + stage_push
-            terms["pull"] = self.config.tag_loss_weight * pull
-            terms["push"] = self.config.tag_loss_weight * push
-            if len(outputs[-1]) > 2:  # HigherHRNet's stride-2 heatmaps
-                terms["heatmaps_stride2"] = masked_l2(
-                    [outputs[-1][2]], batch["heatmaps"][1], batch["masks"][1][:, None]
-                )
-            return terms
-        return {"heatmaps": weighted_mse(outputs[-1][0], batch["heatmaps"], batch["weights"])}
+        """The spec's loss terms on every stage's outputs."""
+        return self._loss(outputs, batch)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -221,9 +200,9 @@ class Trainer:
         ap = -1.0
         if self.rank == 0 and self.config.val:
             dataset = CocoDataset(self.config.val)
-            boxes = GroundTruthBoxes(dataset) if self.spec.method == "topdown" else None
-            spec = replace(self.spec, input_height=self.config.input_size[1])  # as trained
-            estimator = Estimator(spec, self.network, self.config.device, boxes=boxes)
+            boxes = GroundTruthBoxes(dataset) if self.spec.pipeline.needs_boxes else None
+            spec = self.spec.with_input(height=self.config.input_size[1])  # as trained
+            estimator = spec.pipeline(spec, self.network, self.config.device, boxes=boxes)
             results = []
             for image_id in dataset.image_ids:
                 people = estimator(dataset.read_image(image_id), image_id)
@@ -297,6 +276,13 @@ class Trainer:
             rng=rng_states(),
             config=asdict(self.config),
         )
+
+
+def _build_loss(loss: type, config: TrainConfig):
+    """The spec's loss with the settings of the config that it takes (the tag loss weight)."""
+    settings = {"tag_weight": config.tag_loss_weight}
+    names = {f.name for f in fields(loss)} if is_dataclass(loss) else set()
+    return loss(**{key: value for key, value in settings.items() if key in names})
 
 
 def _to(batch: dict, device: torch.device) -> dict:

@@ -11,7 +11,7 @@ import torch
 
 from multipose.errors import MultiposeError
 from multipose.models.openpose_mobilenet import BLOCKS, STAGES, OpenPoseMobileNetV2
-from multipose.weights.tf_graph import Graph
+from multipose.runtime.tf_graph import Graph
 
 OUTPUT_NODE = "Openpose/concat_stage7"
 

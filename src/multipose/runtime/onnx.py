@@ -1,17 +1,24 @@
-"""A torch module exported to ONNX and run by onnxruntime on the CPU, called like the module."""
+"""ONNX: a torch module exported and run by onnxruntime on the CPU, called like the module; and
+the export of a spec's network to a file (its last stage's maps, with dynamic height and width
+where the architecture allows)."""
 
 from __future__ import annotations
 
 import io
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from multipose.errors import MultiposeError
+
+if TYPE_CHECKING:
+    from multipose.specs import ModelSpec
 
 
 def require_onnxruntime() -> ModuleType:
@@ -73,3 +80,40 @@ class OnnxModule:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         inputs = {"input": np.ascontiguousarray(x.cpu().numpy(), np.float32)}
         return tuple(torch.from_numpy(o) for o in self.session.run(None, inputs))
+
+
+class LastStage(nn.Module):
+    """The network's last stage outputs, as a tuple of tensors."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.network(image)[-1])
+
+
+def export_onnx(
+    spec: ModelSpec, network: nn.Module, path: str | Path, size: tuple[int, int] = (256, 256)
+) -> Path:
+    """Write the network to `path` as ONNX, traced on a (1, 3, height, width) input of `size`
+    = (width, height), its outputs named as the spec's; batch, height and width stay free where
+    `spec.input.dynamic_size`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    names = list(spec.outputs)
+    axes = {0: "batch", 2: "height", 3: "width"} if spec.input.dynamic_size else {0: "batch"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and exporter chatter
+        torch.onnx.export(
+            LastStage(network).eval(),
+            (torch.rand(1, 3, height, width) * 255,),
+            str(path),
+            input_names=["image"],
+            output_names=names,
+            dynamic_axes={"image": axes, **{n: axes for n in names}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return path

@@ -1,6 +1,6 @@
-"""Person boxes and where they come from: ground truth, a detections file, a bottom-up result,
-or OpenCV's HOG people detector. Every source is called with an image (and its dataset id where
-it has one) and returns `Boxes`, so any source can feed any top-down model."""
+"""Where person boxes come from: ground truth, a detections file, a bottom-up result, or
+OpenCV's HOG people detector. Every source is called with an image (and its dataset id where it
+has one) and returns `Boxes`, so any source can feed any top-down model."""
 
 from __future__ import annotations
 
@@ -14,61 +14,10 @@ import cv2
 import numpy as np
 
 from multipose.errors import MultiposeError
+from multipose.geometry import Boxes, nms, pose_boxes
 from multipose.io.coco import CocoDataset
 from multipose.io.jsonfile import read_json
 from multipose.poses import Poses
-
-
-@dataclass
-class Boxes:
-    """Boxes (N, 4) as x0, y0, x1, y1 in image pixels, with scores (N,)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
-        self.scores = np.asarray(self.scores, np.float32).reshape(-1)
-        if len(self.boxes) != len(self.scores):
-            raise MultiposeError(f"{len(self.boxes)} boxes but {len(self.scores)} scores")
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    def __getitem__(self, index) -> Boxes:
-        return Boxes(self.boxes[index], self.scores[index])
-
-    @classmethod
-    def from_xywh(cls, xywh: np.ndarray, scores: np.ndarray) -> Boxes:
-        xywh = np.asarray(xywh, np.float32).reshape(-1, 4)
-        return cls(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1), scores)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) intersection over union of x0, y0, x1, y1 boxes."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
-def nms(boxes: Boxes, iou_threshold: float) -> Boxes:
-    """Greedy non-maximum suppression: the highest-scoring boxes, each overlapping no kept
-    higher one by more than `iou_threshold`."""
-    return boxes[suppress(boxes.boxes, boxes.scores, iou_threshold)]
-
-
-def suppress(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes `nms` keeps, best score first (ties in the given order)."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    overlaps = iou(boxes[order], boxes[order])
-    keep = np.ones(len(order), bool)
-    for i in range(len(order)):
-        if keep[i]:
-            keep[i + 1 :] &= overlaps[i, i + 1 :] <= iou_threshold
-    return order[keep]
 
 
 class BoxSource(Protocol):
@@ -130,14 +79,6 @@ class DetectionFile:
         )
         boxes = boxes[boxes.scores >= self.score_threshold]
         return nms(boxes, self.nms_iou) if self.nms_iou is not None else boxes
-
-
-def pose_boxes(poses: Poses, padding: float = 1.2) -> Boxes:
-    """Boxes around people found another way (a bottom-up result), enlarged by `padding`
-    about their centres (keypoints hug the body; a box must hold it), scored as the people."""
-    tight = poses.keypoint_boxes()
-    centre, half = (tight[:, :2] + tight[:, 2:]) / 2, (tight[:, 2:] - tight[:, :2]) / 2 * padding
-    return Boxes(np.concatenate([centre - half, centre + half], axis=1), poses.scores)
 
 
 @dataclass

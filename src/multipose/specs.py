@@ -1,58 +1,102 @@
-"""Model specs: what ties a network to its weights, codec, input size and normalisation.
-
-Pipelines, the command line and training read a spec; nothing else needs to know which
-network it runs.
+"""The model specs: each model's parts by name, in one table. A spec names the pipeline class
+that runs it, the network (built bare, or loaded from a weights file), the codec, the input
+description, the names of the network's outputs, the loss and training targets (for the
+models we train), the layout of the OpenPose JSON written for it, and its published weights.
+Adding a model is an entry here plus its network and codec modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from multipose.codecs import Codec
 from multipose.codecs.associative import AssociativeCodec
+from multipose.codecs.blazepose import BlazePoseCodec
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
+from multipose.data.datasets import BottomUpDataset, TopDownDataset
 from multipose.errors import MultiposeError
+from multipose.losses import AssociativeLoss, HeatmapLoss, PafLoss
+from multipose.pipelines import BlazePosePipeline, BottomUpPipeline, TopDownPipeline
+from multipose.preprocess import Input
+from multipose.skeleton import Layout
+from multipose.weights.download import cache_dir, fetch, resolve
+
+
+def published_weights(spec: ModelSpec, weights: str | Path | None) -> Path:
+    """The weights file of `spec`: `weights` (a file, a folder holding the published file, or
+    an http(s) address), else the published file in the user cache, else downloaded from the
+    spec's address."""
+    if weights is not None:
+        return resolve(weights, spec.weights_file)
+    cached = cache_dir() / spec.weights_file if spec.weights_file else None
+    if cached is not None and cached.is_file():
+        return cached
+    if not spec.weights_url:
+        raise MultiposeError(
+            f"{spec.name} names no download address and {cached} is absent: give its weights"
+        )
+    try:
+        return fetch(spec.weights_url, spec.weights_sha256 or None, spec.weights_file)
+    except MultiposeError as exc:
+        raise MultiposeError(
+            f"{exc}; or give {spec.weights_file} yourself (--weights FILE or its folder)"
+        ) from None
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """name; method ("openpose", "ae", "topdown" or "blazepose"); `build()` makes the bare
-    network and `load(path)` one filled from a weights file (a folder for BlazePose); `codec()`
-    its decoder (BlazePose decodes in its own pipeline); input_height: the height images
-    (bottom-up) or crops (top-down) are resized to; stride of the output maps; layout of the
-    decoded keypoints; channel order ("bgr" or "rgb"), pixel mean and std (per channel, in
-    that order, on 0..255); pad_to: inputs are padded (bottom and right, with zeros) to a
-    multiple of this; dynamic_size: whether an ONNX export may keep height and width free;
-    outputs: names of the tensors of the network's last output (by method by default);
-    weights_file: the published weights' file name (looked for when given a folder, and the
-    name of the downloaded file in the user cache); weights_url: a direct https address of
-    that file where one is public; weights_sha256: its sha256 as a public source states it, in
-    full or a prefix of at least 8 hex digits ("" where none does: the download goes
-    unchecked)."""
+    """name; pipeline: the class that runs it (called with the spec, the network and the
+    options of `multipose.load`); `build()` makes the bare network and `load(path)` one filled
+    from a weights file (a folder for BlazePose); `codec()` its codec (its layout and stride
+    are the model's); input: what the network takes; outputs: names of the tensors of the
+    network's last stage, in order (the codec's maps, the ONNX outputs); output_layout: the
+    layout of the OpenPose JSON written for it; loss and targets: the training loss and
+    dataset class (None: not trainable here); find_weights(spec, weights): the weights path
+    to `load` from what the user gave (None: nothing); weights_file: the published weights'
+    file name (looked for when given a folder, and the name of the downloaded file in the user
+    cache); weights_url: a direct https address of that file where one is public;
+    weights_sha256: its sha256 as a public source states it, in full or a prefix of at least 8
+    hex digits ("" where none does: the download goes unchecked)."""
 
     name: str
-    method: str
+    pipeline: type
     build: Callable[[], nn.Module]
-    load: Callable[[Path], nn.Module]
-    input_height: int
-    stride: int
-    layout: str
-    codec: Callable[[], Any] | None = None
-    channels: str = "rgb"
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    pad_to: int = 1
-    dynamic_size: bool = True
-    outputs: tuple[str, ...] = ()
+    load: Callable[[Path | None], nn.Module]
+    codec: Callable[[], Codec]
+    input: Input
+    outputs: tuple[str, ...]
+    output_layout: str = "coco18"
+    loss: Callable[..., Any] | None = None
+    targets: type | None = None
+    find_weights: Callable[[ModelSpec, str | Path | None], Path | None] = published_weights
     weights_file: str = ""
     weights_url: str = ""
     weights_sha256: str = ""
     notes: str = field(default="", compare=False)
+
+    @property
+    def layout(self) -> Layout:
+        """The keypoint layout of the people it finds: its codec's."""
+        return self.codec().layout
+
+    @property
+    def stride(self) -> float:
+        """Input pixels per cell of its output maps: its codec's."""
+        return self.codec().stride
+
+    def with_input(self, **changes: Any) -> ModelSpec:
+        """The spec with its input description changed, e.g. `with_input(height=512)`."""
+        return replace(self, input=replace(self.input, **changes))
+
+    def describe_input(self) -> str:
+        """What the network sees, e.g. "height 368" or "192x256 crops"."""
+        return self.pipeline.describe_input(self)
 
 
 def _blazepose() -> nn.Module:
@@ -62,11 +106,17 @@ def _blazepose() -> nn.Module:
     )
 
 
-def _load_blazepose(path: Path) -> nn.Module:
-    from multipose.blazepose import BlazePoseNetworks
+def _load_blazepose(folder: Path | None) -> nn.Module:
+    from multipose.models.blazepose import BlazePoseNetworks
     from multipose.weights.mediapipe import blazepose_files
 
-    return BlazePoseNetworks(blazepose_files(path))
+    return BlazePoseNetworks(blazepose_files(folder))
+
+
+def _given_folder(spec: ModelSpec, weights: str | Path | None) -> Path | None:
+    """BlazePose's weights: the folder given, else None (the cache that `multipose weights
+    fetch blazepose` fills)."""
+    return Path(weights) if weights is not None else None
 
 
 def _openpose_mobilenet() -> nn.Module:
@@ -173,21 +223,24 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 OPENPOSE_MEAN = (128.0, 128.0, 128.0)
 OPENPOSE_STD = (256.0, 256.0, 256.0)
 
+PAF_OUTPUTS = ("heatmaps", "pafs")
+AE_OUTPUTS = ("heatmaps", "tags")
+HEATMAP_OUTPUTS = ("heatmaps",)
+
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
             name="blazepose-full",
             weights_file="mediapipe-0.10.21",
-            method="blazepose",
             build=_blazepose,
             load=_load_blazepose,
-            input_height=256,
-            stride=4,
-            layout="blazepose33",
-            std=(255.0, 255.0, 255.0),
-            dynamic_size=False,
+            pipeline=BlazePosePipeline,
+            input=Input(std=(255.0, 255.0, 255.0), dynamic_size=False),
             outputs=("landmarks", "presence", "segmentation", "heatmaps", "world_landmarks"),
+            codec=BlazePoseCodec,
+            output_layout="body25",
+            find_weights=_given_folder,
             notes="BlazePose person detector + full-body landmarks (mediapipe 0.10.21 TFLite); "
             "weights: multipose weights fetch blazepose",
         ),
@@ -199,21 +252,19 @@ SPECS: dict[str, ModelSpec] = {
             weights_url="https://raw.githubusercontent.com/ildoonet/tf-pose-estimation/"
             "9aaf34708e9863eeab9685a7ec52a45f3b576e2d/models/graph/mobilenet_v2_small/graph_opt.pb",
             weights_sha256="428a9d6e7bfc0319e1ce4de8c0191a9111cd281bea6ae2b496fd42c92d574160",
-            method="openpose",
             build=_openpose_mobilenet,
             load=_load_openpose_mobilenet,
             # The weights' author's post-processing thresholds (better AP here than ours).
             codec=lambda: PafCodec(
                 peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
             ),
-            input_height=368,
-            stride=8,
-            layout="coco18",
-            channels="bgr",
+            pipeline=BottomUpPipeline,
             # TF's SAME padding of its four strided convolutions shifts the features by 1, 2,
             # 4 or 8 px wherever a size met there is odd, which it never was in training.
-            pad_to=16,
-            dynamic_size=False,
+            input=Input(height=368, channels="bgr", pad_to=16, dynamic_size=False),
+            outputs=PAF_OUTPUTS,
+            loss=PafLoss,
+            targets=BottomUpDataset,
             notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
         ),
         ModelSpec(
@@ -225,17 +276,14 @@ SPECS: dict[str, ModelSpec] = {
             weights_url="https://huggingface.co/lllyasviel/Annotators/resolve/main/"
             "body_pose_model.pth",
             weights_sha256="25a948c16078b0f08e236bda51a385d855ef4c153598947c28c0d47ed94bb746",
-            method="openpose",
             build=_openpose_vgg,
             load=_load_openpose_vgg,
             codec=PafCodec,
-            input_height=368,
-            stride=8,
-            layout="coco18",
-            channels="bgr",
-            mean=OPENPOSE_MEAN,
-            std=OPENPOSE_STD,
-            pad_to=8,
+            pipeline=BottomUpPipeline,
+            input=Input(height=368, channels="bgr", mean=OPENPOSE_MEAN, std=OPENPOSE_STD, pad_to=8),
+            outputs=PAF_OUTPUTS,
+            loss=PafLoss,
+            targets=BottomUpDataset,
             notes="CMU's COCO body model; weights: pytorch-openpose's body_pose_model.pth",
         ),
         ModelSpec(
@@ -245,32 +293,28 @@ SPECS: dict[str, ModelSpec] = {
             # no public source states its sha256, so the download goes unchecked.
             weights_url="https://download.01.org/opencv/openvino_training_extensions/models/"
             "human_pose_estimation/checkpoint_iter_370000.pth",
-            method="openpose",
             build=_lightweight,
             load=_load_lightweight,
             codec=PafCodec,
-            input_height=256,
-            stride=8,
-            layout="coco18",
-            channels="bgr",
-            mean=OPENPOSE_MEAN,
-            std=OPENPOSE_STD,
-            pad_to=8,
+            pipeline=BottomUpPipeline,
+            input=Input(height=256, channels="bgr", mean=OPENPOSE_MEAN, std=OPENPOSE_STD, pad_to=8),
+            outputs=PAF_OUTPUTS,
+            loss=PafLoss,
+            targets=BottomUpDataset,
             notes="Lightweight OpenPose; weights: its checkpoint_iter_370000.pth",
         ),
         ModelSpec(
             name="hourglass-ae",
             weights_file="checkpoint.pth.tar",
             # No direct address: pose-ae-train publishes an archive on Google Drive.
-            method="ae",
             build=_hourglass,
             load=_load_hourglass,
             codec=AssociativeCodec,
-            input_height=512,
-            stride=4,
-            layout="coco17",
-            std=(255.0, 255.0, 255.0),
-            pad_to=64,
+            pipeline=BottomUpPipeline,
+            input=Input(height=512, std=(255.0, 255.0, 255.0), pad_to=64),
+            outputs=AE_OUTPUTS,
+            loss=AssociativeLoss,
+            targets=BottomUpDataset,
             notes="Associative Embedding, 4 stacked hourglasses; weights: pose-ae-train's",
         ),
         ModelSpec(
@@ -285,17 +329,14 @@ SPECS: dict[str, ModelSpec] = {
             weights_url="https://download.openmmlab.com/mmpose/bottom_up/"
             "higher_hrnet32_coco_512x512-8ae85183_20200713.pth",
             weights_sha256="8ae85183",
-            method="ae",
             build=_higherhrnet,
             load=_original_or_mmpose(_higherhrnet, "higherhrnet-w32"),
             codec=lambda: AssociativeCodec(strides=(4, 2)),
-            input_height=512,
-            stride=4,
-            layout="coco17",
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            pad_to=32,
+            pipeline=BottomUpPipeline,
+            input=Input(height=512, mean=IMAGENET_MEAN, std=IMAGENET_STD, pad_to=32),
             outputs=("heatmaps", "tags", "heatmaps_stride2"),
+            loss=AssociativeLoss,
+            targets=BottomUpDataset,
             notes="HigherHRNet-W32; weights: mmpose's higher_hrnet32_coco_512x512 or "
             "pose_higher_hrnet_w32_512.pth",
         ),
@@ -311,15 +352,14 @@ SPECS: dict[str, ModelSpec] = {
             weights_url="https://download.openmmlab.com/mmpose/top_down/hrnet/"
             "hrnet_w32_coco_256x192-c78dce93_20200708.pth",
             weights_sha256="c78dce93",
-            method="topdown",
             build=_hrnet,
             load=_original_or_mmpose(_hrnet, "hrnet-w32"),
             codec=HeatmapCodec,
-            input_height=256,
-            stride=4,
-            layout="coco17",
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
+            pipeline=TopDownPipeline,
+            input=Input(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            outputs=HEATMAP_OUTPUTS,
+            loss=HeatmapLoss,
+            targets=TopDownDataset,
             notes="HRNet-W32, 256x192 crops; weights: mmpose's hrnet_w32_coco_256x192 or "
             "pose_hrnet_w32_256x192.pth",
         ),
@@ -335,15 +375,14 @@ SPECS: dict[str, ModelSpec] = {
             weights_url="https://download.openmmlab.com/mmpose/top_down/resnet/"
             "res50_coco_256x192-ec54d7f3_20200709.pth",
             weights_sha256="ec54d7f3",
-            method="topdown",
             build=_simplebaseline,
             load=_original_or_mmpose(_simplebaseline, "simplebaseline-r50"),
             codec=HeatmapCodec,
-            input_height=256,
-            stride=4,
-            layout="coco17",
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
+            pipeline=TopDownPipeline,
+            input=Input(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            outputs=HEATMAP_OUTPUTS,
+            loss=HeatmapLoss,
+            targets=TopDownDataset,
             notes="SimpleBaseline ResNet-50, 256x192 crops; weights: mmpose's res50_coco_256x192 "
             "or pose_resnet_50_256x192",
         ),

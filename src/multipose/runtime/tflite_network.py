@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multipose.errors import MultiposeError
-from multipose.weights.tflite import ACTIVATIONS, PADDING, TfliteModel, densify, read_tflite
+from multipose.runtime.tflite import ACTIVATIONS, PADDING, TfliteModel, densify, read_tflite
 
 # NHWC axis -> NCHW axis.
 _NCHW_AXIS = (0, 2, 3, 1)

@@ -1,5 +1,5 @@
-"""Top-down geometry: person boxes to affine crops of a network's input size, and keypoints
-found in the crops back to the image.
+"""Pure geometry of boxes and crops: person boxes (`Boxes`) and their non-maximum suppression,
+boxes around people, and the affine maps between an image and crops of a network's input size.
 
 A box is padded (1.25 by default) and widened or heightened to the crop's aspect ratio; the
 crop transform maps that region onto the crop, optionally rotated about its centre (training
@@ -8,12 +8,64 @@ augmentation). Transforms are (N, 2, 3) arrays, image to crop, as cv2.warpAffine
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from multipose.codecs.heatmap import HeatmapCodec
+from multipose.errors import MultiposeError
 from multipose.poses import Poses
-from multipose.skeleton import Layout
+from multipose.similarity import iou
+
+
+@dataclass
+class Boxes:
+    """Boxes (N, 4) as x0, y0, x1, y1 in image pixels, with scores (N,)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, np.float32).reshape(-1)
+        if len(self.boxes) != len(self.scores):
+            raise MultiposeError(f"{len(self.boxes)} boxes but {len(self.scores)} scores")
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index) -> Boxes:
+        return Boxes(self.boxes[index], self.scores[index])
+
+    @classmethod
+    def from_xywh(cls, xywh: np.ndarray, scores: np.ndarray) -> Boxes:
+        xywh = np.asarray(xywh, np.float32).reshape(-1, 4)
+        return cls(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1), scores)
+
+
+def nms(boxes: Boxes, iou_threshold: float) -> Boxes:
+    """Greedy non-maximum suppression: the highest-scoring boxes, each overlapping no kept
+    higher one by more than `iou_threshold`."""
+    return boxes[suppress(boxes.boxes, boxes.scores, iou_threshold)]
+
+
+def suppress(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes `nms` keeps, best score first (ties in the given order)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    overlaps = iou(boxes[order], boxes[order])
+    keep = np.ones(len(order), bool)
+    for i in range(len(order)):
+        if keep[i]:
+            keep[i + 1 :] &= overlaps[i, i + 1 :] <= iou_threshold
+    return order[keep]
+
+
+def pose_boxes(poses: Poses, padding: float = 1.2) -> Boxes:
+    """Boxes around people found another way (a bottom-up result), enlarged by `padding`
+    about their centres (keypoints hug the body; a box must hold it), scored as the people."""
+    tight = poses.keypoint_boxes()
+    centre, half = (tight[:, :2] + tight[:, 2:]) / 2, (tight[:, 2:] - tight[:, :2]) / 2 * padding
+    return Boxes(np.concatenate([centre - half, centre + half], axis=1), poses.scores)
 
 
 def box_regions(
@@ -107,22 +159,3 @@ def check_boxes(
         else:
             problems.append(None)
     return clipped, problems
-
-
-def people_from_heatmaps(
-    heatmaps: np.ndarray,
-    transforms: np.ndarray,
-    codec: HeatmapCodec,
-    layout: Layout | str,
-    box_scores: np.ndarray | None = None,
-    boxes: np.ndarray | None = None,
-) -> Poses:
-    """Poses in image pixels from each person's heatmaps (P, K, h, w) and crop transform.
-    A person's score is the mean of its keypoint scores times its box score."""
-    keypoints = codec.decode(heatmaps)
-    keypoints[..., :2] = apply(invert(transforms), keypoints[..., :2])
-    found = keypoints[..., 2] > 0
-    scores = keypoints[..., 2].sum(axis=1) / np.maximum(found.sum(axis=1), 1)
-    if box_scores is not None:
-        scores = scores * box_scores
-    return Poses(keypoints, scores, layout, boxes)

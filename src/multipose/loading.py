@@ -1,0 +1,34 @@
+"""`load`: a model's pipeline, ready to run, from its name and where its weights are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from multipose import DEFAULT_MODEL
+from multipose.box_sources import BoxSource
+from multipose.devices import torch_device
+from multipose.pipelines import Pipeline
+from multipose.specs import ModelSpec, get_spec
+
+
+def load(
+    name: str | ModelSpec = DEFAULT_MODEL,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    scales: Sequence[float] = (1.0,),
+    boxes: BoxSource | None = None,
+    backend: str = "torch",
+    flip: bool = False,
+) -> Pipeline:
+    """The pipeline of the model `name` (a spec's name, or a ModelSpec) with its weights from
+    `weights` (a file, a folder holding the published file, or an http(s) address), else from
+    the user cache directory, else downloaded from the address the spec names. BlazePose takes
+    the folder of its TFLite files (by default the one `multipose weights fetch blazepose`
+    fills). `boxes`: person boxes (top-down models need them; BlazePose takes them as extra
+    seeds); `flip`: also run the mirrored input and merge the maps; `backend` "onnxruntime"
+    runs the network's ONNX export."""
+    spec = get_spec(name)
+    torch_device(device)  # a bad device is reported before any weights are read
+    network = spec.load(spec.find_weights(spec, weights))
+    return spec.pipeline(spec, network, device, scales, boxes=boxes, backend=backend, flip=flip)

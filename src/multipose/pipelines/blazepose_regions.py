@@ -1,0 +1,107 @@
+"""BlazePose's regions: the square regions the detector looks at (the whole image, tiles),
+person ROIs from boxes, crops, people's segmentation masks at 1/MASK_STRIDE of the image, and
+the image with the people found painted over (for re-detection)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from multipose.codecs.blazepose import rois_from_alignment
+from multipose.geometry import invert, suppress, warp_crops
+from multipose.poses import Poses
+
+MASK_STRIDE = 4
+
+
+def whole(image: np.ndarray) -> tuple[float, float, float]:
+    """The square region (centre x, centre y, side) holding the whole image, centred."""
+    height, width = image.shape[:2]
+    return (width / 2 - 0.5, height / 2 - 0.5, max(width, height))
+
+
+def tiles(width: int, height: int, fraction: float) -> list[tuple[float, float, float]]:
+    """Overlapping square tiles of side `fraction` of the image's longer side, covering it."""
+    side = fraction * max(width, height)
+    tiles = []
+    for_x = _positions(width, side)
+    for y in _positions(height, side):
+        tiles += [(x, y, side) for x in for_x]
+    return tiles
+
+
+def _positions(length: int, side: float) -> list[float]:
+    """Centres of tiles of `side` covering [0, length) with at least a third overlap."""
+    if side >= length:
+        return [length / 2 - 0.5]
+    count = int(np.ceil((length - side) / (side * 2 / 3))) + 1
+    return list(np.linspace(side / 2, length - side / 2, count) - 0.5)
+
+
+def warp(image: np.ndarray, transforms: np.ndarray, side: int, border: int) -> np.ndarray:
+    """(N, side, side, 3) float32 crops in [0, 1]."""
+    return warp_crops(image, transforms, (side, side), border) / np.float32(255)
+
+
+def to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """(N, K, 2) points of one crop back to the image."""
+    inverse = invert(transform[None])[0]
+    return points @ inverse[:, :2].T + inverse[:, 2]
+
+
+def mask_shape(image: np.ndarray) -> tuple[int, int]:
+    """People's masks are kept at 1/MASK_STRIDE of the image's size."""
+    return (-(-image.shape[0] // MASK_STRIDE), -(-image.shape[1] // MASK_STRIDE))
+
+
+def mask_to_image(logits: np.ndarray, transform: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A crop's segmentation as a boolean mask of the image at 1/MASK_STRIDE."""
+    height, width = shape
+    inside = (logits > 0).astype(np.uint8)
+    to_mask = invert(transform[None])[0] / MASK_STRIDE
+    to_mask[:, 2] += (1 / MASK_STRIDE - 1) / 2  # pixel centres stay pixel centres
+    back = cv2.warpAffine(inside, to_mask, (width, height), flags=cv2.INTER_NEAREST)
+    return back.astype(bool)
+
+
+def masked(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The image with the people found painted over in its mean colour."""
+    if not len(masks):
+        return image
+    union = cv2.dilate(masks.any(axis=0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    size = (image.shape[1], image.shape[0])
+    union = cv2.resize(union, size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    out = image.copy()
+    out[union] = image.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    return out
+
+
+def box_rois(boxes: np.ndarray) -> np.ndarray:
+    """Upright ROIs around person boxes: a square about the box centre, the alignment circle
+    through its longer side."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) / 2
+    return rois_from_alignment(centre, centre - np.stack([np.zeros_like(half), half], 1))
+
+
+def _roi_boxes(rois: np.ndarray) -> np.ndarray:
+    half = rois[:, 2:3] / 2
+    return np.concatenate([rois[:, :2] - half, rois[:, :2] + half], axis=1)
+
+
+def distinct_rois(rois: np.ndarray, overlap: float = 0.6) -> np.ndarray:
+    """The ROIs, without those overlapping an earlier one by more than `overlap` IoU."""
+    if not len(rois):
+        return rois
+    return rois[np.sort(suppress(_roi_boxes(rois), np.zeros(len(rois)), overlap))]
+
+
+def new_rois(rois: np.ndarray, people: Poses) -> np.ndarray:
+    """ROIs whose centre lies outside every person's keypoint box."""
+    if not len(rois) or not len(people):
+        return rois
+    boxes = people.keypoint_boxes()
+    x, y = rois[:, 0, None], rois[:, 1, None]
+    inside = (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
+    return rois[~inside.any(axis=1)]

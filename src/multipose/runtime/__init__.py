@@ -1,0 +1,1 @@
+"""Readers and executors of foreign model formats: TFLite, TensorFlow GraphDef, ONNX."""
