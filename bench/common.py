@@ -55,7 +55,7 @@ def crowd_oracle(
     p_missing: float = 0.0,
 ) -> dict[str, float]:
     """On `images` synthetic scenes of `num_people` people: `simulate(people, noise, rng)`
-    gives the spoilt maps, `decode(*maps)` the people. Returns the median decode time (ms), the
+    gives the spoilt maps, `decode(maps)` the people. Returns the median decode time (ms), the
     oracle AP (no cap on detections), the bound (AP of the jittered ground truth itself: the
     most a decoder can reach) and the people found per true person."""
     data, scenes = make_dataset(images, num_people, *size, seed=num_people, p_missing=p_missing)
@@ -65,8 +65,8 @@ def crowd_oracle(
     for image_id, scene in enumerate(scenes, start=1):
         people, maps = simulate(scene.poses, noise, rng)
         jittered.extend(people.to_coco(image_id))
-        decoded = decode(*maps)
-        times.append(median_ms(lambda maps=maps: decode(*maps), repeats))
+        decoded = decode(maps)
+        times.append(median_ms(lambda maps=maps: decode(maps), repeats))
         found += len(decoded)
         results.extend(decoded.to_coco(image_id))
     cap = 10 * num_people

@@ -26,7 +26,7 @@ from scipy.optimize import linear_sum_assignment
 import multipose
 from multipose.geometry import Boxes
 from multipose.io.media import list_images, read_image
-from multipose.pipelines import Estimator
+from multipose.pipelines import Pipeline
 from multipose.specs import SPECS
 from multipose.train.config import TrainConfig
 from multipose.train.trainer import Trainer
@@ -81,14 +81,14 @@ def main() -> None:
     height, width = photo.shape[:2]
     whole = Boxes([[0.1 * width, 0.1 * height, 0.6 * width, 0.9 * height]], [1.0])
     for name, spec in SPECS.items():
-        if spec.method == "blazepose" or name == "openpose-mobilenet-v2":
+        if spec.loss is None or name == "openpose-mobilenet-v2":
             continue
         outputs = []
         for where in ("cpu", device):
             torch.manual_seed(0)
             network = spec.build()
-            boxes = (lambda image, image_id=None: whole) if spec.method == "topdown" else None
-            estimator = Estimator(spec, network, where, boxes=boxes)
+            boxes = (lambda image, image_id=None: whole) if spec.pipeline.needs_boxes else None
+            estimator = spec.pipeline(spec, network, where, boxes=boxes)
             outputs.append((last_maps(estimator, photo), len(estimator(photo))))
         (cpu_maps, cpu_people), (cuda_maps, cuda_people) = outputs
         ratio = max(
@@ -138,18 +138,17 @@ def keypoint_diff(a, b) -> float:
     return float(max(apart[i, j][both[i, j]].max(initial=0.0) for i, j in pairs))
 
 
-def last_maps(estimator: Estimator, photo: np.ndarray) -> list[np.ndarray]:
+def last_maps(estimator: Pipeline, photo: np.ndarray) -> list[np.ndarray]:
     """The network's last outputs on the photo (a 256x192 crop of it for top-down)."""
     spec = estimator.spec
-    if spec.method == "topdown":
+    if spec.pipeline.needs_boxes:
         width, height = spec.codec().input_size
         crop = torch.from_numpy(photo[:height, :width]).permute(2, 0, 1)[None].float() / 255
     else:
-        size = (spec.input_height // 32) * 32
+        size = (spec.input.height // 32) * 32
         crop = torch.from_numpy(photo[:size, :size]).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
-        outputs = estimator.model(crop.to(estimator.device))[-1]
-    return [o.float().cpu().numpy() for o in outputs]
+        return estimator.network(crop)
 
 
 def train_check(device: str) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from multipose.data.datasets import BottomUpDataset, CocoSource, TopDownDataset
+from multipose.data.datasets import CocoSource
 from multipose.data.transforms import Augment
 from multipose.io.coco import CocoDataset
 from multipose.specs import get_spec
@@ -72,10 +72,7 @@ def main() -> None:
     ]
     for name, size, batch in CASES:
         spec = get_spec(name)
-        if spec.method == "topdown":
-            dataset = TopDownDataset(source, spec, Augment())
-        else:
-            dataset = BottomUpDataset(source, spec, size, Augment())
+        dataset = spec.targets(source, spec, size, Augment())
         rates = [loader_rate(dataset, batch, workers) for workers in (0, 2)]
         step = step_rate(name, size, batch)
         row = (

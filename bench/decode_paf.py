@@ -40,8 +40,8 @@ def main() -> None:
         heatmaps = noise.added(targets.heatmaps[:NUM_PARTS], noise.heatmap, rng)
         return people, (heatmaps, noise.added(targets.pafs, noise.field, rng))
 
-    def decode(heatmaps, pafs):
-        return codec.decode(heatmaps, pafs, "coco17")
+    def decode(maps):
+        return codec.decode(maps).convert("coco17")
 
     curves = {}
     for p_missing in (0.0, 0.05):

@@ -25,8 +25,9 @@ import torch
 
 import multipose
 from multipose.io.media import list_images, read_image
-from multipose.pipelines import OnnxNetwork
+from multipose.pipelines.network import Network
 from multipose.runner import Outputs, estimate_images
+from multipose.runtime.onnx import LastStage
 from multipose.specs import SPECS
 
 from common import median_ms, write_report
@@ -110,11 +111,12 @@ def real_model_row(name: str, weights: Path, backend: str, images: list[np.ndarr
 
 def network_rows(spec) -> list[str]:
     model = spec.build().eval()
-    height = spec.input_height
-    width = height * 3 // 4 if spec.method == "topdown" else height * 4 // 3
-    width = -(-width // spec.pad_to) * spec.pad_to
-    batches = (1, 8) if spec.method == "topdown" else (1,)
-    onnx = OnnxNetwork(spec, model, threads=2)
+    top_down = spec.pipeline.needs_boxes
+    height = spec.codec().input_size[1] if top_down else spec.input.height
+    width = height * 3 // 4 if top_down else height * 4 // 3
+    width = -(-width // spec.input.pad_to) * spec.input.pad_to
+    batches = (1, 8) if top_down else (1,)
+    onnx = Network(LastStage(model), backend="onnxruntime", dynamic_size=spec.input.dynamic_size)
     rows = []
     for batch in batches:
         x = torch.rand(batch, 3, height, width) * 255

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import torch
 from multipose.codecs.paf import PafCodec
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
-from multipose.pipelines import Estimator
+from multipose.pipelines import BottomUpPipeline
 from multipose.specs import get_spec
 
 from common import RESULTS, median_ms, write_report
@@ -66,7 +65,10 @@ def main() -> None:
     ]
     speed = forward_times(model)  # first, on a quiet machine
     print("\n".join(speed))
-    padded, plain = Estimator(spec, model), Estimator(replace(spec, pad_to=1), model)
+    padded, plain = (
+        BottomUpPipeline(spec, model),
+        BottomUpPipeline(spec.with_input(pad_to=1), model),
+    )
     for data_name, path in DATASETS.items():
         dataset = CocoDataset(path)
         with_people = [i for i in dataset.image_ids if dataset.annotations(i)]
@@ -79,7 +81,7 @@ def main() -> None:
                 results, decode_ms = [], []
                 for image_id, ((heatmaps, pafs), base) in setting_maps.items():
                     start = time.perf_counter()
-                    people = codec.decode(heatmaps, pafs, "coco17").resized(1 / base)
+                    people = codec.decode([heatmaps, pafs]).convert("coco17").resized(1 / base)
                     decode_ms.append(1000 * (time.perf_counter() - start))
                     results += people.to_coco(image_id)
                 m = evaluate(dataset, results)
@@ -95,7 +97,7 @@ def main() -> None:
     write_report("real_model.md", lines)
 
 
-def network_maps(estimator: Estimator, dataset: CocoDataset, height):
+def network_maps(estimator: BottomUpPipeline, dataset: CocoDataset, height):
     """Each image's maps at an input height (or its own, for "image"), and the ms per image."""
     maps, network_ms = {}, []
     for image_id in dataset.image_ids:

@@ -108,14 +108,14 @@ def stage_times(estimator: BlazePosePipeline) -> list[str]:
     """Median ms of each stage on the photos of ../shared/data/photos: the detection passes
     (whole image, tiles, faces) per image, and crop + landmark network + decode per person
     (one ROI alone, and four in a batch)."""
-    from multipose.blazepose import _whole
     from multipose.io.media import read_image
+    from multipose.pipelines.blazepose_regions import whole
 
     images = [read_image(p) for p in sorted((SHARED / "data" / "photos").glob("*.jpg"))]
     detect, single, batched = [], [], []
     for image in images:
         height, width = image.shape[:2]
-        regions = [_whole(image), *estimator_tiles(estimator, width, height)]
+        regions = [whole(image), *estimator_tiles(estimator, width, height)]
         rois = np.array([(width / 2, height / 2, min(width, height), 0.0)] * 4)
 
         def detection(image=image, regions=regions):
@@ -133,9 +133,9 @@ def stage_times(estimator: BlazePosePipeline) -> list[str]:
 
 
 def estimator_tiles(estimator: BlazePosePipeline, width: int, height: int) -> list:
-    from multipose.blazepose import _tiles
+    from multipose.pipelines.blazepose_regions import tiles
 
-    return [t for f in estimator.settings.tile_fractions for t in _tiles(width, height, f)]
+    return [t for f in estimator.settings.tile_fractions for t in tiles(width, height, f)]
 
 
 def large_recall(annotations: list[dict], results: list[dict]) -> tuple[int, int]:

@@ -19,7 +19,8 @@ import numpy as np
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.data.synthetic import make_scene
-from multipose.topdown import apply, box_regions, crop_transforms, people_from_heatmaps, warp_crops
+from multipose.geometry import apply, box_regions, crop_transforms, warp_crops
+from multipose.pipelines.top_down import people_from_crops
 
 from common import RESULTS, median_ms, write_report
 
@@ -40,10 +41,10 @@ def topdown_ms(scene, image: np.ndarray, codec: HeatmapCodec, repeats: int) -> d
     def encode():
         keypoints = poses.keypoints.copy()
         keypoints[..., :2] = apply(state["transforms"], keypoints[..., :2])
-        state["heatmaps"] = codec.encode(keypoints)[0]
+        state["heatmaps"] = codec.encode_keypoints(keypoints)[0]
 
     def decode_and_project():
-        people_from_heatmaps(state["heatmaps"], state["transforms"], codec, poses.layout)
+        people_from_crops(codec, [state["heatmaps"]], state["transforms"])
 
     return {
         "crop": median_ms(geometry_and_crops, repeats),
@@ -75,7 +76,7 @@ def main() -> None:
         image = scene.render()
         td = topdown_ms(scene, image, heatmap_codec, args.repeats)
         targets = paf_codec.encode(scene.poses, (WIDTH, HEIGHT))
-        paf = median_ms(lambda t=targets: paf_codec.decode(t.heatmaps, t.pafs), args.repeats)
+        paf = median_ms(lambda t=targets: paf_codec.decode([t.heatmaps, t.pafs]), args.repeats)
         codec_ms = td["crop"] + td["encode"] + td["decode"]
         rows.append(
             {

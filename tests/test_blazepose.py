@@ -170,7 +170,7 @@ def test_each_network_runs_alike_in_onnxruntime(networks, in_onnxruntime, name, 
     x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
     with torch.inference_mode():
         expected = getattr(networks, name)(x)
-    found = in_onnxruntime.networks[name](x)
+    found = [torch.from_numpy(o) for o in in_onnxruntime.networks[name](x)]
     assert len(found) == len(expected)
     for ours, theirs in zip(found, expected, strict=True):
         assert ours.shape == theirs.shape

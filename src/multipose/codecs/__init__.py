@@ -9,7 +9,7 @@ train, encoded from people. Pure NumPy (and numba); no torch, no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from multipose.poses import Poses
 from multipose.skeleton import Layout
 
 
+@runtime_checkable
 class Codec(Protocol):
     """Turns a network's maps into people."""
 
@@ -33,6 +34,7 @@ class Codec(Protocol):
     def decode(self, maps: Sequence[np.ndarray]) -> Poses: ...
 
 
+@runtime_checkable
 class MapCodec(Codec, Protocol):
     """A codec of heatmap-like maps, which can also make a network's training targets and
     merge the maps of a mirrored input (the flip test)."""
