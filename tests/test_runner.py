@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -6,7 +7,17 @@ import pytest
 from multipose.errors import MultiposeError
 from multipose.io.media import read_image, write_image
 from multipose.poses import Poses
-from multipose.runner import Outputs, estimate_images, image_id
+from multipose.runner import (
+    Cluster,
+    Events,
+    Job,
+    ModelChoice,
+    Options,
+    Outputs,
+    estimate_images,
+    image_id,
+)
+from multipose.specs import get_spec
 
 
 class Brightness:
@@ -101,3 +112,62 @@ def test_an_image_the_estimator_refuses_is_a_failure_and_the_job_goes_on(folder,
     assert summary.images == 5 and len(summary.failures) == 2
     assert any("img_002.png: no boxes for this image" in f for f in summary.failures)
     assert (tmp_path / "out" / "img_006_keypoints.json").is_file()
+
+
+class Loaded:
+    """A stand-in for a `ModelChoice`: `load()` gives an estimator whose `batch` is `estimate`."""
+
+    def __init__(self, estimate):
+        self.estimate = estimate
+
+    def load(self):
+        return SimpleNamespace(batch=self.estimate)
+
+
+def test_a_job_reports_its_images_and_writes_their_coco_results(folder, tmp_path):
+    paths = sorted(folder.iterdir())
+    out = tmp_path / "out"
+    seen = []
+    events = Events(
+        begin=lambda name, total: seen.append((name, total)),
+        image=lambda path, error: seen.append((path.name, bool(error))),
+    )
+    job = Job(Loaded(Brightness()), Outputs(out), paths, options=Options(workers=0))
+    summary = job.run(events)
+    assert (summary.images, summary.interrupted, len(summary.failures)) == (6, None, 1)
+    assert seen == [("estimating", 7)] + [(p.name, p.name == "img_003.png") for p in paths]
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert [r["image_id"] for r in coco] == [0, 1, 2, 4, 5, 6]
+
+
+def test_ctrl_c_in_the_images_keeps_the_images_done_and_no_coco_file(folder, tmp_path):
+    calls = []
+
+    def interrupted(images, ids):
+        calls.append(ids)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return Brightness()(images, ids)
+
+    out = tmp_path / "out"
+    job = Job(Loaded(interrupted), Outputs(out), sorted(folder.iterdir()))
+    assert job.run().interrupted == "images"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "img_000_keypoints.json",
+        "img_001_keypoints.json",
+    ]
+
+
+def test_a_job_on_ray_refuses_videos(tmp_path):
+    with pytest.raises(MultiposeError, match="--ray runs image files only"):
+        Job(
+            ModelChoice("openpose-mobilenet-v2"),
+            Outputs(tmp_path),
+            videos=[0],
+            cluster=Cluster("auto"),
+        )
+
+
+def test_output_layouts():
+    assert get_spec("blazepose-full").output_layout == "body25"  # BlazePose has heels
+    assert get_spec("openpose-mobilenet-v2").output_layout == "coco18"

@@ -1,10 +1,11 @@
-"""The job over image files as a Ray Data job (`multipose estimate --ray ADDRESS`), for folders
-too large for one machine.
+"""The Ray executor of a job's images (`multipose estimate --ray ADDRESS`), for folders too
+large for one machine.
 
 The driver checks which images are done (with `resume`), sends the others' paths through an
 actor pool, each actor loading the model once and then reading, estimating and writing the
-outputs of its batches of images, and gathers one row per image into a `Summary`, as
-`runner.estimate_images` gives it; the caller writes the COCO file.
+outputs of its batches of images with the bookkeeping of the local executor, and gathers one
+row per image into a `Summary`, as `runner.local.estimate_images` gives it; the job writes
+the COCO file.
 
 It assumes a shared filesystem: every node sees the images, the weights, the detections file and
 the output folder at the same paths as the driver (relative paths are taken from the driver's
@@ -19,37 +20,20 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from multipose.box_sources import DetectionFile
 from multipose.errors import MultiposeError
-from multipose.loading import load
-from multipose.pipelines import Pipeline
-from multipose.runner import Outputs, Summary, images_to_do, read, write_failure
+from multipose.runner.images import Ledger, Summary, estimate_batch, images_to_do, read
+from multipose.runner.model import ModelChoice
+from multipose.runner.outputs import Outputs
 
-
-@dataclass(frozen=True)
-class ModelArgs:
-    """The arguments of `pipelines.load` that each actor loads its model with (`boxes`: the
-    path of a COCO detections file)."""
-
-    name: str
-    weights: str | None = None
-    device: str = "cpu"
-    scales: tuple[float, ...] = (1.0,)
-    boxes: Path | None = None
-    backend: str = "torch"
-    flip: bool = False
-
-    def load(self) -> Pipeline:
-        source = DetectionFile(self.boxes) if self.boxes is not None else None
-        return load(
-            self.name, self.weights, self.device, self.scales, source, self.backend, self.flip
-        )
+if TYPE_CHECKING:
+    from multipose.pipelines import Pipeline
 
 
 def require_ray() -> ModuleType:
@@ -62,7 +46,7 @@ def require_ray() -> ModuleType:
     return ray
 
 
-def load_on_node(model: ModelArgs, cwd: str) -> Pipeline:
+def load_on_node(model: ModelChoice, cwd: str) -> Pipeline:
     """`model` loaded in a Ray worker moved to the driver's working folder `cwd`, so that
     relative paths mean what they mean to the driver."""
     try:
@@ -75,63 +59,45 @@ def load_on_node(model: ModelArgs, cwd: str) -> Pipeline:
     return model.load()
 
 
-def _check_load(model: ModelArgs, cwd: str) -> None:
+def _check_load(model: ModelChoice, cwd: str) -> None:
     """`load_on_node`, as a Ray task whose result stays on the node."""
     load_on_node(model, cwd)
 
 
 class EstimateBatch:
     """A Ray Data actor: loads the model once, then estimates batches of rows (index, path,
-    image_id), writes each image's outputs and returns one row per image: index, path,
-    image_id, people (their number), coco (their COCO results as JSON text), error (why the
-    image could not be read, else "") and write_error (why its outputs could not be written,
-    else "")."""
+    image_id), writes each image's outputs and returns one row per image: index, path, error
+    (its failure line if it could not be read or estimated, else "") and summary (its
+    `Summary` as JSON text)."""
 
-    def __init__(self, model: ModelArgs, outputs: Outputs, min_score: float, cwd: str) -> None:
+    def __init__(self, model: ModelChoice, outputs: Outputs, min_score: float, cwd: str) -> None:
         self.estimate = load_on_node(model, cwd).batch
         self.outputs, self.min_score = outputs, min_score
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        paths = [Path(path) for path in batch["path"]]
-        ids = [int(ident) for ident in batch["image_id"]]
+        items = [
+            (Path(path), int(ident), *read(Path(path)))
+            for path, ident in zip(batch["path"], batch["image_id"], strict=True)
+        ]
         rows: dict[str, list] = {
             "index": [int(index) for index in batch["index"]],
-            "path": [str(path) for path in paths],
-            "image_id": ids,
-            "people": [0] * len(paths),
-            "coco": ["[]"] * len(paths),
-            "error": [""] * len(paths),
-            "write_error": [""] * len(paths),
+            "path": [str(path) for path, *_ in items],
+            "error": [],
+            "summary": [],
         }
-        images = {}
-        for row, path in enumerate(paths):
-            image, error = read(path)
-            if error:
-                rows["error"][row] = error
-            else:
-                images[row] = image
-        if not images:
-            return rows
-        try:
-            found = self.estimate(list(images.values()), [ids[row] for row in images])
-        except MultiposeError as exc:  # as the local job: these images fail, the job goes on
-            for row in images:
-                rows["error"][row] = f"{paths[row]}: {exc}"
-            return rows
-        for (row, image), people in zip(images.items(), found, strict=True):
-            people = people.filter(min_score=self.min_score)
-            rows["people"][row] = len(people)
-            rows["coco"][row] = json.dumps(people.to_coco(ids[row]))
-            try:
-                self.outputs.write(paths[row].stem, image, people)
-            except Exception as exc:
-                rows["write_error"][row] = write_failure(paths[row], exc)
+        for (path, ident, image, _), found in zip(
+            items, estimate_batch(self.estimate, items), strict=True
+        ):
+            ledger = Ledger(self.outputs, self.min_score)
+            rows["error"].append(ledger.book(path, ident, image, found) or "")
+            ledger.settle()
+            rows["summary"].append(json.dumps(asdict(ledger.summary)))
         return rows
 
 
 def estimate_images_on_ray(
     address: str,
-    model: ModelArgs,
+    model: ModelChoice,
     paths: Sequence[Path],
     outputs: Outputs,
     min_score: float = 0.0,
@@ -140,12 +106,12 @@ def estimate_images_on_ray(
     actors: int | None = None,
     on_image: Callable[[Path, str | None], None] | None = None,
 ) -> Summary:
-    """`runner.estimate_images` on the Ray cluster at `address` (what `ray.init` takes: a head
-    node's host:port, "auto" for the cluster started on this machine, "local" for a new one in
-    this process): `actors` actors of `model` (default: as many as Ray sees fit, each with a
-    GPU where `model.device` is cuda), `batch_size` images per call. One Ray task first loads
-    the model on the cluster, so that bad weights or a missing shared folder are one clear
-    error. `on_image(path, error)` is called as each image comes back; the summary lists
+    """`runner.local.estimate_images` on the Ray cluster at `address` (what `ray.init` takes:
+    a head node's host:port, "auto" for the cluster started on this machine, "local" for a new
+    one in this process): `actors` actors of `model` (default: as many as Ray sees fit, each
+    with a GPU where `model.device` is cuda), `batch_size` images per call. One Ray task first
+    loads the model on the cluster, so that bad weights or a missing shared folder are one
+    clear error. `on_image(path, error)` is called as each image comes back; the summary lists
     them in the order of `paths`."""
     ray = require_ray()
     summary, todo = images_to_do(paths, outputs, resume)
@@ -183,14 +149,7 @@ def estimate_images_on_ray(
     finally:
         ray.shutdown()
     for row in sorted(rows, key=lambda row: row["index"]):
-        if row["error"]:
-            summary.failures.append(row["error"])
-            continue
-        summary.images += 1
-        summary.people += int(row["people"])
-        summary.results += json.loads(row["coco"])
-        if row["write_error"]:
-            summary.failures.append(row["write_error"])
+        summary.add(Summary(**json.loads(row["summary"])))
     return summary
 
 

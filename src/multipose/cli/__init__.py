@@ -1,0 +1,54 @@
+"""The `multipose` command line: the group, and one module per command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from multipose import __version__
+from multipose.cli import (
+    convert,
+    estimate,
+    evaluate,
+    export,
+    models,
+    oracle,
+    render,
+    synthetic,
+    train,
+    weights,
+)
+from multipose.errors import MultiposeError
+
+
+class _Group(click.Group):
+    """Reports `MultiposeError`s as one line on stderr with exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MultiposeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="multipose")
+def main() -> None:
+    """Multi-person 2D human pose estimation."""
+
+
+for _command in (
+    convert.convert_weights,
+    estimate.estimate,
+    evaluate.evaluate,
+    export.export_onnx,
+    models.models,
+    oracle.oracle,
+    render.render,
+    synthetic.synthetic,
+    train.train,
+    weights.weights,
+):
+    main.add_command(_command)

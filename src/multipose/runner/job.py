@@ -1,0 +1,154 @@
+"""An estimate job: its inputs, outputs, options and model, run locally or with its images on
+a Ray cluster, then its videos and cameras, into one `Summary`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multipose.errors import MultiposeError
+from multipose.io.media import video_frames
+from multipose.runner.images import Estimate, Summary
+from multipose.runner.local import estimate_images
+from multipose.runner.model import ModelChoice
+from multipose.runner.outputs import Outputs
+from multipose.runner.ray import estimate_images_on_ray
+from multipose.runner.video import estimate_video, video_done
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose
+    OpenPose JSON exists and videos whose frame index is complete skipped; `workers` threads
+    reading and writing behind the network (local images); `batch_size` images or frames per
+    network call; with `track`, people in videos keep ids across frames."""
+
+    min_score: float = 0.0
+    resume: bool = False
+    workers: int = 2
+    batch_size: int = 1
+    track: bool = False
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The Ray cluster to run a job's images on: `address` as `ray.init` takes it, `actors`
+    model copies (None: as many as Ray sees fit)."""
+
+    address: str
+    actors: int | None = None
+
+
+def _ignore(*_: object) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Events:
+    """What a running job reports, each a no-op unless given: `begin(name, total)` as its
+    images ("estimating", how many), a video (its file name, its frame count or None) or a
+    camera ("camera N", None) begin; `image(path, error)` after each image, with its failure
+    line if it failed; `frame()` after each video frame; `failure(error)` when a video or
+    camera fails."""
+
+    begin: Callable[[str, int | None], None] = _ignore
+    image: Callable[[Path, str | None], None] = _ignore
+    frame: Callable[[], None] = _ignore
+    failure: Callable[[str], None] = _ignore
+
+
+@dataclass(frozen=True)
+class Job:
+    """Image files and videos or cameras (an index) estimated with `model` into `outputs`: the
+    images locally or on `cluster` (image files only), the videos locally."""
+
+    model: ModelChoice
+    outputs: Outputs
+    paths: Sequence[Path] = ()
+    videos: Sequence[Path | int] = ()
+    options: Options = field(default_factory=Options)
+    cluster: Cluster | None = None
+
+    def __post_init__(self) -> None:
+        if self.cluster is not None and self.videos:
+            raise MultiposeError(
+                "--ray runs image files only: estimate videos and cameras without it"
+            )
+
+    def run(self, events: Events = Events()) -> Summary:
+        """Loads the model (here, unless on a cluster), then estimates the images and then each
+        video, and writes `coco_results.json` for the images. A bad input is a failure in the
+        summary and the job goes on. Ctrl-C ends the job, keeping what was done (a video's
+        frames, index, COCO results and overlay; the images' COCO results once all are done):
+        the summary says what it cut off."""
+        estimate = None if self.cluster else self.model.load().batch
+        self.outputs.folder.mkdir(parents=True, exist_ok=True)
+        start, summary, stage = time.perf_counter(), Summary(), "images"
+        try:
+            if self.paths:
+                events.begin("estimating", len(self.paths))
+                summary.add(self._images(estimate, events))
+                self.outputs.write_coco(summary.results)
+            stage = "videos"
+            for video in self.videos:
+                self._video(estimate, video, summary, events)
+        except KeyboardInterrupt:
+            summary.interrupted = stage
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _images(self, estimate: Estimate | None, events: Events) -> Summary:
+        """The images, here with `estimate` or on the cluster."""
+        options = self.options
+        if self.cluster is None:
+            return estimate_images(
+                estimate,
+                self.paths,
+                self.outputs,
+                options.min_score,
+                options.resume,
+                options.workers,
+                options.batch_size,
+                events.image,
+            )
+        return estimate_images_on_ray(
+            self.cluster.address,
+            self.model,
+            self.paths,
+            self.outputs,
+            options.min_score,
+            options.resume,
+            options.batch_size,
+            self.cluster.actors,
+            events.image,
+        )
+
+    def _video(
+        self, estimate: Estimate, video: Path | int, summary: Summary, events: Events
+    ) -> None:
+        """One video or camera into `summary`, unless `resume` finds it done; a video that
+        fails is a failure and the job goes on."""
+        if self.options.resume and video_done(video, self.outputs):
+            summary.skipped += 1
+            return
+        if isinstance(video, int):
+            events.begin(f"camera {video}", None)
+        else:
+            events.begin(video.name, video_frames(video))
+        options = self.options
+        try:
+            estimate_video(
+                estimate,
+                video,
+                self.outputs,
+                summary,
+                options.min_score,
+                options.track,
+                options.batch_size,
+                events.frame,
+            )
+        except MultiposeError as exc:
+            summary.failures.append(str(exc))
+            events.failure(str(exc))

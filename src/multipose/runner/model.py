@@ -1,0 +1,32 @@
+"""The model a job runs, as each executor loads it (every Ray actor too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import multipose
+from multipose.box_sources import DetectionFile
+
+if TYPE_CHECKING:
+    from multipose.pipelines import Pipeline
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The arguments of `multipose.load` (`boxes`: the path of a COCO detections file)."""
+
+    name: str
+    weights: str | None = None
+    device: str = "cpu"
+    scales: tuple[float, ...] = (1.0,)
+    boxes: Path | None = None
+    backend: str = "torch"
+    flip: bool = False
+
+    def load(self) -> Pipeline:
+        source = DetectionFile(self.boxes) if self.boxes is not None else None
+        return multipose.load(
+            self.name, self.weights, self.device, self.scales, source, self.backend, self.flip
+        )

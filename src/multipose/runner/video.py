@@ -1,0 +1,85 @@
+"""The local executor of a video file or camera: every frame estimated, written and indexed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from multipose.errors import MultiposeError
+from multipose.io.jsonfile import read_json, write_json
+from multipose.io.media import VideoWriter, iter_video, video_fps, video_frames
+from multipose.render import draw
+from multipose.runner.images import Estimate, Summary, batches
+from multipose.runner.outputs import Outputs
+from multipose.tracking import Tracker
+
+
+def video_done(video: Path | int, outputs: Outputs) -> bool:
+    """Whether a video file's frame index lists as many frames as its header states (a camera,
+    or a video whose header states none, is never done)."""
+    if isinstance(video, int):
+        return False
+    index = outputs.folder / f"{video.stem}_frames.json"
+    if not index.is_file():
+        return False
+    try:
+        frames = read_json(index)
+    except MultiposeError:
+        return False
+    return isinstance(frames, list) and len(frames) == video_frames(video)
+
+
+def estimate_video(
+    estimate: Estimate,
+    video: Path | int,
+    outputs: Outputs,
+    summary: Summary,
+    min_score: float = 0.0,
+    track: bool = False,
+    batch_size: int = 1,
+    on_frame: Callable[[], None] | None = None,
+) -> None:
+    """Every frame of a video file or camera, `batch_size` frames per call of `estimate`:
+    OpenPose JSON per frame (`<stem>_<frame>_keypoints.json`), an index of the frames' times and
+    files (`<stem>_frames.json`), the video's COCO results (`<stem>_coco_results.json`, image id
+    = frame number), an overlay video; with `track`, people keep an id across frames. Frames and
+    people are counted into `summary` as each frame is done. If the video breaks off or the job
+    is interrupted, what was done stays: files closed, index and results written."""
+    stem = f"camera{video}" if isinstance(video, int) else video.stem
+    fps = 25.0 if isinstance(video, int) else video_fps(video)
+    tracker = Tracker() if track else None
+    writer = VideoWriter(outputs.folder / f"{stem}_rendered.mp4", fps) if outputs.render else None
+    frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
+    index, results = [], []
+    try:
+        for batch in batches(iter_video(video), batch_size):
+            frames, times, images = zip(*batch, strict=True)
+            for frame, time_ms, image, people in zip(
+                frames, times, images, estimate(images, frames), strict=True
+            ):
+                people = people.filter(min_score=min_score)
+                if tracker is not None:
+                    people = tracker.update(people)
+                name = f"{stem}_{frame:012d}"
+                frames_only.write(name, image, people)
+                summary.frames += 1
+                summary.people += len(people)
+                results += people.to_coco(frame)
+                index.append(
+                    {
+                        "frame": frame,
+                        "time_ms": round(time_ms, 3),
+                        "people": len(people),
+                        "file": f"{name}_keypoints.json",
+                    }
+                )
+                if writer is not None:
+                    writer.write(draw(image, people, 0.05, ids=track))
+                if on_frame is not None:
+                    on_frame()
+    finally:
+        if writer is not None:
+            writer.close()
+        if index:
+            write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
+            outputs.write_coco(results, stem)
