@@ -101,3 +101,16 @@ def test_each_spec_names_parts_that_fit(name):
     assert spec.output_layout in ("coco18", "body25")
     if spec.loss is not None:  # trainable: targets from people, and the flip test
         assert isinstance(codec, MapCodec) and spec.targets is not None
+
+
+def test_every_import_of_our_modules_resolves():
+    """Lazy imports inside functions too (a moved module breaks only the command using it)."""
+    import importlib.util
+
+    missing = {
+        f"{path.relative_to(SRC)}: {name}"
+        for path in SRC.rglob("*.py")
+        for name in _imports(path)
+        if name.startswith("multipose.") and importlib.util.find_spec(name) is None
+    }
+    assert not missing

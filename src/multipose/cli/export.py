@@ -25,7 +25,7 @@ from multipose.cli.params import parse_size
 )
 def export_onnx(name: str, weights: Path | None, out_file: Path, size: str) -> None:
     """Export a model's network (last stage) to ONNX."""
-    from multipose.models.export import export_onnx as export
+    from multipose.runtime.onnx import export_onnx as export
     from multipose.specs import get_spec
 
     spec = get_spec(name)
