@@ -22,7 +22,7 @@ from multipose.codecs.paf import PafCodec
 from multipose.data.datasets import BottomUpDataset, TopDownDataset
 from multipose.errors import MultiposeError
 from multipose.losses import AssociativeLoss, HeatmapLoss, PafLoss
-from multipose.pipelines import BlazePosePipeline, BottomUpPipeline, TopDownPipeline
+from multipose.pipelines import BlazePosePipeline, BottomUpPipeline, Pipeline, TopDownPipeline
 from multipose.preprocess import Input
 from multipose.skeleton import Layout
 from multipose.weights.download import cache_dir, fetch, resolve
@@ -65,7 +65,7 @@ class ModelSpec:
     hex digits ("" where none does: the download goes unchecked)."""
 
     name: str
-    pipeline: type
+    pipeline: type[Pipeline]
     build: Callable[[], nn.Module]
     load: Callable[[Path | None], nn.Module]
     codec: Callable[[], Codec]

@@ -37,6 +37,11 @@ class Pipeline(Protocol):
         self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None
     ) -> list[Poses]: ...
 
+    @staticmethod
+    def describe_input(spec: ModelSpec) -> str:
+        """What the spec's network sees, as `multipose models` shows it."""
+        ...
+
 
 class MapPipeline(ABC):
     """A spec's network (its last stage, in PyTorch or onnxruntime) and its codec (the spec's
@@ -89,6 +94,12 @@ class MapPipeline(ABC):
             "network_ms": 1000 * (middle - start),
             "decode_ms": 1000 * (time.perf_counter() - middle),
         }
+
+
+def describe_crops(spec: ModelSpec) -> str:
+    """The input of a pipeline of person crops: the codec's crop size."""
+    width, height = spec.codec().input_size
+    return f"{width}x{height} crops"
 
 
 def check_image(image: np.ndarray) -> None:

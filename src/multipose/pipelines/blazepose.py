@@ -36,6 +36,7 @@ from multipose.codecs.blazepose import (
 from multipose.errors import MultiposeError
 from multipose.geometry import apply, invert
 from multipose.models.blazepose import BlazePoseNetworks
+from multipose.pipelines.base import describe_crops
 from multipose.pipelines.blazepose_regions import (
     box_rois,
     distinct_rois,
@@ -126,10 +127,7 @@ class BlazePosePipeline:
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         self._network_s = 0.0
 
-    @staticmethod
-    def describe_input(spec: ModelSpec) -> str:
-        width, height = spec.codec().input_size
-        return f"{width}x{height} crops"
+    describe_input = staticmethod(describe_crops)
 
     def batch(
         self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None

@@ -13,12 +13,12 @@ import torch
 
 from multipose.codecs import Codec
 from multipose.geometry import apply, box_regions, check_boxes, crop_transforms, invert, warp_crops
-from multipose.pipelines.base import MapPipeline, check_image
+from multipose.pipelines.base import MapPipeline, check_image, describe_crops
 from multipose.poses import Poses
 from multipose.preprocess import normalise
 
 if TYPE_CHECKING:
-    from multipose.specs import ModelSpec
+    pass
 
 
 class TopDownPipeline(MapPipeline):
@@ -28,10 +28,7 @@ class TopDownPipeline(MapPipeline):
 
     needs_boxes: ClassVar[bool] = True
 
-    @staticmethod
-    def describe_input(spec: ModelSpec) -> str:
-        width, height = spec.codec().input_size
-        return f"{width}x{height} crops"
+    describe_input = staticmethod(describe_crops)
 
     @torch.inference_mode()
     def batch(
