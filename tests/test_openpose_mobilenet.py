@@ -142,3 +142,15 @@ def test_onnxruntime_backend_gives_the_same_people(weights_dir, data_dir):
     np.testing.assert_allclose(onnx_people.keypoints, torch_people.keypoints, atol=1e-3)
     with pytest.raises(MultiposeError, match="backend must be"):
         multipose.load("openpose-mobilenet-v2", weights_dir / "graph_opt.pb", backend="tf")
+
+
+def test_scales_starting_below_one_keep_people_in_place(weights_dir, data_dir):
+    """The merged maps are at the first scale's size, whatever that scale is (0.75 here)."""
+    image = read_image(data_dir / "photos" / "ski.jpg")
+    graph = weights_dir / "graph_opt.pb"
+    plain = multipose.load("openpose-mobilenet-v2", graph)(image)
+    scaled = multipose.load("openpose-mobilenet-v2", graph, scales=(0.75, 1.0))(image)
+    assert len(plain) >= 4 and len(scaled) >= 4
+    centre = lambda people: people.keypoint_boxes().reshape(-1, 2, 2).mean(axis=1)  # noqa: E731
+    gaps = np.linalg.norm(centre(plain)[:, None] - centre(scaled)[None], axis=2).min(axis=1)
+    assert np.median(gaps) < 10  # pixels: the same people, in the same place

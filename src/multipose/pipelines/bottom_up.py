@@ -72,7 +72,8 @@ class BottomUpPipeline(MapPipeline):
                 outputs = self._maps(torch.cat([inputs[i] for i in group]))
                 for n, i in enumerate(group):
                     _accumulate(maps[i], [m[n] for m in outputs])
-        return [[m / len(self.scales) for m in total] for total in maps], bases
+        first = [b * self.scales[0] for b in bases]  # the maps are at the first scale's size
+        return [[m / len(self.scales) for m in total] for total in maps], first
 
 
 def _same_shape(tensors: Sequence[torch.Tensor]) -> list[list[int]]:
