@@ -20,6 +20,7 @@ from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.oracle import Noise
 from multipose.poses import Poses
+from multipose.skeleton import COCO17
 
 cv2.setNumThreads(1)
 RESULTS = Path(__file__).parent / "results"
@@ -97,3 +98,42 @@ def plot_crowds(curves: dict[str, list[tuple[int, dict]]], title: str, path: Pat
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+LARGE = (96**2, float("inf"))  # COCO's large people, by area
+MEDIUM = (32**2, 96**2)
+
+
+def recall(
+    annotations: list[dict], results: list[dict], areas: tuple[float, float]
+) -> tuple[int, int]:
+    """(found, total) people of area within `areas` (from, below) with >= 8 labelled
+    keypoints, found = matched by a prediction (each used once, best score first) with OKS
+    >= 0.5."""
+    low, high = areas
+    people = [
+        a
+        for a in annotations
+        if not a.get("iscrowd") and low <= a["area"] < high and a["num_keypoints"] >= 8
+    ]
+    if not people:
+        return 0, 0
+    sigmas = np.array(COCO17.sigmas)
+    variances = (2 * sigmas) ** 2
+    predictions = sorted(results, key=lambda r: -r["score"])
+    taken = np.zeros(len(people), bool)
+    for prediction in predictions:
+        xy = np.array(prediction["keypoints"], float).reshape(-1, 3)[:, :2]
+        best, best_oks = -1, 0.5
+        for index, person in enumerate(people):
+            if taken[index]:
+                continue
+            gt = np.array(person["keypoints"], float).reshape(-1, 3)
+            labelled = gt[:, 2] > 0
+            d2 = ((xy - gt[:, :2]) ** 2).sum(1)
+            oks = np.exp(-d2 / (2 * person["area"] * variances))[labelled].mean()
+            if oks >= best_oks:
+                best, best_oks = index, oks
+        if best >= 0:
+            taken[best] = True
+    return int(taken.sum()), len(people)

@@ -24,10 +24,9 @@ import torch
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.pipelines.blazepose import STEPS, BlazePosePipeline
-from multipose.skeleton import COCO17
 from multipose.specs import get_spec
 
-from common import median_ms, write_report
+from common import LARGE, median_ms, recall, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "mediapipe-0.10.21"
@@ -89,7 +88,7 @@ def main() -> None:
                 found += len(people)
                 entries = people.to_coco(image_id)
                 results += entries
-                hits, count = large_recall(dataset.annotations(image_id), entries)
+                hits, count = recall(dataset.annotations(image_id), entries, LARGE)
                 matched, large = matched + hits, large + count
             m = evaluate(dataset, results)
             row = (
@@ -136,37 +135,6 @@ def estimator_tiles(estimator: BlazePosePipeline, width: int, height: int) -> li
     from multipose.pipelines.blazepose_regions import tiles
 
     return [t for f in estimator.settings.tile_fractions for t in tiles(width, height, f)]
-
-
-def large_recall(annotations: list[dict], results: list[dict]) -> tuple[int, int]:
-    """(found, total) people of area >= 96^2 with >= 8 labelled keypoints, found = matched by
-    a prediction (each used once, best score first) with OKS >= 0.5."""
-    people = [
-        a
-        for a in annotations
-        if not a.get("iscrowd") and a["area"] >= 96**2 and a["num_keypoints"] >= 8
-    ]
-    if not people:
-        return 0, 0
-    sigmas = np.array(COCO17.sigmas)
-    variances = (2 * sigmas) ** 2
-    predictions = sorted(results, key=lambda r: -r["score"])
-    taken = np.zeros(len(people), bool)
-    for prediction in predictions:
-        xy = np.array(prediction["keypoints"], float).reshape(-1, 3)[:, :2]
-        best, best_oks = -1, 0.5
-        for index, person in enumerate(people):
-            if taken[index]:
-                continue
-            gt = np.array(person["keypoints"], float).reshape(-1, 3)
-            labelled = gt[:, 2] > 0
-            d2 = ((xy - gt[:, :2]) ** 2).sum(1)
-            oks = np.exp(-d2 / (2 * person["area"] * variances))[labelled].mean()
-            if oks >= best_oks:
-                best, best_oks = index, oks
-        if best >= 0:
-            taken[best] = True
-    return int(taken.sum()), len(people)
 
 
 if __name__ == "__main__":

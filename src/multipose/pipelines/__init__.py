@@ -1,9 +1,11 @@
 """Pipelines: from an image to its people with a model spec's parts (preprocessing, network,
-codec). One module per kind: bottom-up, top-down and BlazePose's multi-person top-down."""
+codec). One module per kind: bottom-up, top-down, BlazePose's multi-person top-down, and
+the hybrid of a bottom-up model and BlazePose."""
 
 from multipose.pipelines.base import Pipeline
 from multipose.pipelines.blazepose import BlazePosePipeline
 from multipose.pipelines.bottom_up import BottomUpPipeline
+from multipose.pipelines.hybrid import HybridPipeline
 from multipose.pipelines.top_down import TopDownPipeline
 
-__all__ = ["BlazePosePipeline", "BottomUpPipeline", "Pipeline", "TopDownPipeline"]
+__all__ = ["BlazePosePipeline", "BottomUpPipeline", "HybridPipeline", "Pipeline", "TopDownPipeline"]

@@ -1,0 +1,90 @@
+"""The default model, the MobileNet-thin OpenPose and their hybrid (the thin model's people as
+BlazePose seeds, merged), side by side in one run: COCO AP, AP50, APm, APl, AR, the recall of
+large and of medium people, people per image and ms per image (2 threads; each image goes
+through every model in turn, so a noisy machine slows them alike).
+
+    python bench/hybrid.py [--data ...]   # writes bench/results/hybrid.md
+    # tune on --data coco-mini-train2017
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import multipose
+from multipose.evaluate import evaluate
+from multipose.io.coco import CocoDataset
+
+from common import LARGE, MEDIUM, recall, write_report
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATASETS = {
+    "coco-mini-val2017": SHARED / "data" / "coco-mini-val2017" / "annotations.json",
+    "mmpose-tests/coco": SHARED / "data" / "mmpose-tests" / "coco" / "test_coco.json",
+    "coco-mini-train2017": SHARED / "data" / "coco-mini-train2017" / "annotations.json",
+}
+REPORTED = ("coco-mini-val2017", "mmpose-tests/coco")
+MODELS = ("blazepose-full", "openpose-mobilenet-thin", "mobilenet-thin+blazepose")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="*", choices=list(DATASETS), default=list(REPORTED))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    models = {name: multipose.load(name) for name in MODELS}  # weights from the cache
+    lines = [
+        "# The default, the MobileNet-thin OpenPose and their hybrid",
+        "",
+        "Weights from `multipose weights fetch` (the cache). Recall: people with >= 8 labelled "
+        "keypoints matched with OKS >= 0.5, large: area >= 96^2, medium: 32^2 to 96^2. Times: "
+        "median ms per image, 2 threads, every image through each model in turn.",
+        "",
+        "| data | model | AP | AP50 | APm | APl | AR | recall large | recall medium | "
+        "people/image | ms/image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for data_name in args.data:
+        dataset = CocoDataset(DATASETS[data_name])
+        images = {i: dataset.read_image(i) for i in dataset.image_ids}
+        for model in models.values():
+            model(next(iter(images.values())))  # warm-up
+        results = {name: [] for name in models}
+        times = {name: [] for name in models}
+        for image_id, image in images.items():
+            for name, model in models.items():
+                start = time.perf_counter()
+                people = model(image, image_id)
+                times[name].append(1000 * (time.perf_counter() - start))
+                results[name] += people.to_coco(image_id)
+        for name in models:
+            m = evaluate(dataset, results[name])
+            found = {}
+            for key, areas in (("large", LARGE), ("medium", MEDIUM)):
+                counts = [
+                    recall(
+                        dataset.annotations(i),
+                        [r for r in results[name] if r["image_id"] == i],
+                        areas,
+                    )
+                    for i in dataset.image_ids
+                ]
+                hits, total = np.sum(counts, axis=0)
+                found[key] = f"{hits / max(total, 1):.3f} ({hits}/{total})"
+            row = (
+                f"| {data_name} | {name} | {m['AP']:.3f} | {m['AP50']:.3f} | {m['APm']:.3f} | "
+                f"{m['APl']:.3f} | {m['AR']:.3f} | {found['large']} | {found['medium']} | "
+                f"{len(results[name]) / len(images):.2f} | {np.median(times[name]):.0f} |"
+            )
+            print(row, flush=True)
+            lines.append(row)
+    write_report("hybrid.md", lines)
+
+
+if __name__ == "__main__":
+    main()

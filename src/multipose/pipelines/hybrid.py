@@ -1,0 +1,164 @@
+"""Bottom-up people as top-down seeds: a bottom-up model finds everyone in one pass, and
+BlazePose's landmark network refines each of them.
+
+Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
+their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
+seed BlazePose (beside its own detector on the whole image; one refine pass). A BlazePose
+person that matches a bottom-up one (OKS on the COCO keypoints above `match_oks`) lends it
+its other landmarks (hands, feet) and its confident COCO keypoints, averaged with the
+bottom-up ones where both have them and filling those the bottom-up person lacks. Bottom-up
+people keep their score; BlazePose people that match none are kept at `unmatched_weight`
+times their own. People come out in the BlazePose-33 layout.
+
+Tuned on coco-mini-train2017 (bench/hybrid.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from multipose.box_sources import BoxSource
+from multipose.codecs.blazepose import COCO_LANDMARKS
+from multipose.geometry import Boxes, pose_boxes
+from multipose.pipelines.blazepose import BlazePosePipeline, Settings
+from multipose.pipelines.bottom_up import BottomUpPipeline
+from multipose.poses import Poses
+from multipose.similarity import oks
+from multipose.skeleton import BLAZEPOSE33, COCO17
+
+if TYPE_CHECKING:
+    from multipose.specs import ModelSpec
+
+MATCH_OKS = 0.3  # a BlazePose person this alike to a bottom-up one is that person
+CONFIDENT = 0.5  # BlazePose keypoints of at least this visibility are used
+UNMATCHED_WEIGHT = 0.3  # score factor of BlazePose people that match no bottom-up one
+MIN_SEED_KEYPOINTS = 3
+
+
+class HybridNetworks(nn.Module):
+    """The bottom-up network and BlazePose's networks."""
+
+    def __init__(self, bottom_up: nn.Module, blazepose: nn.Module) -> None:
+        super().__init__()
+        self.bottom_up, self.blazepose = bottom_up, blazepose
+
+
+class HybridPipeline:
+    """Callable on an RGB uint8 image (and its dataset id, for box sources that need one);
+    returns people in the BlazePose-33 layout, in image pixels. The spec's `parts` are the
+    bottom-up spec and BlazePose's; `scales`, `flip` and `backend` go to the bottom-up pass,
+    `boxes` (if any) are extra BlazePose seeds. `timing` adds up both passes."""
+
+    needs_boxes: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        network: HybridNetworks,
+        device: str = "cpu",
+        scales: Sequence[float] = (1.0,),
+        codec: object | None = None,
+        boxes: BoxSource | None = None,
+        backend: str = "torch",
+        flip: bool = False,
+    ) -> None:
+        bottom_up_spec, blazepose_spec = spec.parts
+        self.spec, self.boxes = spec, boxes
+        self.bottom_up = BottomUpPipeline(
+            bottom_up_spec, network.bottom_up, device, scales, backend=backend, flip=flip
+        )
+        self.blazepose = BlazePosePipeline(
+            blazepose_spec,
+            network.blazepose,
+            device,
+            boxes=self._seeds,
+            backend=backend,
+            steps=("refine",),
+            settings=Settings(min_score=0.0),
+        )
+        self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+        self._found: Poses = Poses.empty(COCO17)
+
+    @staticmethod
+    def describe_input(spec: ModelSpec) -> str:
+        return " + ".join(part.describe_input() for part in spec.parts)
+
+    def batch(
+        self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None
+    ) -> list[Poses]:
+        """The people of each image, one after the other; `timing` adds up over them."""
+        image_ids = list(image_ids) if image_ids is not None else [None] * len(images)
+        people, total = [], {"network_ms": 0.0, "decode_ms": 0.0}
+        for image, image_id in zip(images, image_ids, strict=True):
+            people.append(self(image, image_id))
+            total = {key: total[key] + self.timing[key] for key in total}
+        self.timing = total
+        return people
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
+        self._found = rescored(self.bottom_up(image).convert(COCO17))
+        first = self.bottom_up.timing
+        refined = self.blazepose(image, image_id)
+        self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
+        return fuse(self._found, refined)
+
+    def _seeds(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
+        """Boxes around the bottom-up people of this image, and any given."""
+        seeds = pose_boxes(self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS))
+        if self.boxes is None:
+            return seeds
+        given = self.boxes(image, image_id)
+        return Boxes(
+            np.concatenate([seeds.boxes, given.boxes]), np.concatenate([seeds.scores, given.scores])
+        )
+
+
+def rescored(people: Poses) -> Poses:
+    """People scored by the mean score of their found keypoints times sqrt(found / K)."""
+    scores = people.keypoints[..., 2]
+    found = (scores > 0).sum(axis=1)
+    mean = scores.sum(axis=1) / np.maximum(found, 1)
+    return Poses(people.keypoints, mean * np.sqrt(found / scores.shape[1]), people.layout)
+
+
+def fuse(bottom_up: Poses, blazepose: Poses) -> Poses:
+    """Bottom-up people (COCO-17) and BlazePose people (BlazePose-33) as one set of people in
+    the BlazePose-33 layout (see the module docstring)."""
+    people = bottom_up.convert(BLAZEPOSE33)
+    keypoints = people.keypoints.copy()
+    unmatched = np.ones(len(blazepose), bool)
+    if len(bottom_up) and len(blazepose):
+        tight = bottom_up.keypoint_boxes()
+        areas = np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
+        coco = blazepose.keypoints[:, COCO_LANDMARKS]
+        similar = oks(coco[..., :2], bottom_up.keypoints[..., :2], areas, COCO17.sigmas)
+        unmatched = similar.max(axis=1) <= MATCH_OKS
+        for person in range(len(bottom_up)):
+            best = int(similar[:, person].argmax())
+            if similar[best, person] > MATCH_OKS:
+                keypoints[person] = _merged(keypoints[person], blazepose.keypoints[best])
+    extra = blazepose[unmatched]
+    return Poses.concatenate(
+        [
+            Poses(keypoints, people.scores, BLAZEPOSE33),
+            Poses(extra.keypoints, extra.scores * UNMATCHED_WEIGHT, BLAZEPOSE33),
+        ]
+    )
+
+
+def _merged(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """One person's keypoints (33, 3): BlazePose's where it is confident and ours has none,
+    the two averaged where both have them."""
+    confident = theirs[:, 2] >= CONFIDENT
+    have = ours[:, 2] > 0
+    out = ours.copy()
+    both = confident & have
+    out[both, :2] = (ours[both, :2] + theirs[both, :2]) / 2
+    out[confident & ~have] = theirs[confident & ~have]
+    return out

