@@ -468,11 +468,18 @@ def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
 
         return HybridNetworks(*(part.load(path) for part, path in zip(parts, paths, strict=True)))
 
+    def build() -> nn.Module:
+        raise MultiposeError(
+            f"{name} is made of {bottom_up.name} and {blazepose.name}: their weights come from "
+            f"`multipose weights fetch {bottom_up.name}` and `... {blazepose.name}`"
+        )
+
     parts = (bottom_up, blazepose)
+    name = f"{bottom_up.name.removeprefix('openpose-')}+blazepose"
     return ModelSpec(
-        name=f"{bottom_up.name.removeprefix('openpose-')}+blazepose",
+        name=name,
         pipeline=HybridPipeline,
-        build=_defined_by_file(f"{bottom_up.name}+blazepose", "files"),
+        build=build,
         load=load,
         codec=BlazePoseCodec,
         input=bottom_up.input,
