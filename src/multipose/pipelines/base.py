@@ -96,6 +96,20 @@ class MapPipeline(ABC):
         }
 
 
+def one_by_one(
+    pipeline: Pipeline, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None
+) -> list[Poses]:
+    """The people of each image from `pipeline` called on one after the other; its `timing`
+    then adds up over them."""
+    image_ids = list(image_ids) if image_ids is not None else [None] * len(images)
+    people, total = [], {"network_ms": 0.0, "decode_ms": 0.0}
+    for image, image_id in zip(images, image_ids, strict=True):
+        people.append(pipeline(image, image_id))
+        total = {key: total[key] + pipeline.timing[key] for key in total}
+    pipeline.timing = total
+    return people
+
+
 def describe_crops(spec: ModelSpec) -> str:
     """The input of a pipeline of person crops: the codec's crop size."""
     width, height = spec.codec().input_size

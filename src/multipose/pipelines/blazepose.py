@@ -36,7 +36,7 @@ from multipose.codecs.blazepose import (
 from multipose.errors import MultiposeError
 from multipose.geometry import apply, invert
 from multipose.models.blazepose import BlazePoseNetworks
-from multipose.pipelines.base import describe_crops
+from multipose.pipelines.base import describe_crops, one_by_one
 from multipose.pipelines.blazepose_regions import (
     box_rois,
     distinct_rois,
@@ -134,13 +134,7 @@ class BlazePosePipeline:
     ) -> list[Poses]:
         """The people of each image, one after the other (crops are batched within an image);
         `timing` adds up over the images."""
-        image_ids = list(image_ids) if image_ids is not None else [None] * len(images)
-        people, total = [], {"network_ms": 0.0, "decode_ms": 0.0}
-        for image, image_id in zip(images, image_ids, strict=True):
-            people.append(self(image, image_id))
-            total = {key: total[key] + self.timing[key] for key in total}
-        self.timing = total
-        return people
+        return one_by_one(self, images, image_ids)
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:

@@ -25,6 +25,7 @@ from torch import nn
 from multipose.box_sources import BoxSource
 from multipose.codecs.blazepose import COCO_LANDMARKS
 from multipose.geometry import Boxes, pose_boxes
+from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
 from multipose.pipelines.bottom_up import BottomUpPipeline
 from multipose.poses import Poses
@@ -92,13 +93,7 @@ class HybridPipeline:
         self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None
     ) -> list[Poses]:
         """The people of each image, one after the other; `timing` adds up over them."""
-        image_ids = list(image_ids) if image_ids is not None else [None] * len(images)
-        people, total = [], {"network_ms": 0.0, "decode_ms": 0.0}
-        for image, image_id in zip(images, image_ids, strict=True):
-            people.append(self(image, image_id))
-            total = {key: total[key] + self.timing[key] for key in total}
-        self.timing = total
-        return people
+        return one_by_one(self, images, image_ids)
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
