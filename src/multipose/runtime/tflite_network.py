@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multipose.errors import MultiposeError
+from multipose.runtime.tf_conventions import same_padding
 from multipose.runtime.tflite import ACTIVATIONS, PADDING, TfliteModel, densify, read_tflite
 
 # NHWC axis -> NCHW axis.
@@ -30,13 +31,6 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "TANH": torch.tanh,
 }
 _CONSTANT_OPS = {"DEQUANTIZE": lambda a: a.astype(np.float32), "DENSIFY": lambda a: a}
-
-
-def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """TFLite's SAME padding of one axis: (before, after), the odd pixel after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
 
 
 class TfliteNetwork(nn.Module):
@@ -93,8 +87,8 @@ class TfliteNetwork(nn.Module):
         if PADDING[op.options["padding"]] == "VALID":
             return (0, 0, 0, 0)
         _, height, width, _ = self._input_shape(op)
-        top, bottom = _same_padding(height, kernel[0], op.options["stride_h"], dilation[0])
-        left, right = _same_padding(width, kernel[1], op.options["stride_w"], dilation[1])
+        top, bottom = same_padding(height, kernel[0], op.options["stride_h"], dilation[0])
+        left, right = same_padding(width, kernel[1], op.options["stride_w"], dilation[1])
         return (left, right, top, bottom)
 
     def _convolution(self, op, constants, depthwise: bool):
