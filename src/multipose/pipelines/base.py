@@ -67,7 +67,6 @@ class MapPipeline(ABC):
             raise MultiposeError(f"{spec.name} is top-down: it needs a source of person boxes")
         self.spec, self.scales, self.boxes, self.flip = spec, tuple(scales), boxes, flip
         self.network = Network(LastStage(network), device, backend, spec.input.dynamic_size)
-        self.device = self.network.device
         self.codec: MapCodec = codec or spec.codec()
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 

@@ -120,7 +120,6 @@ class BlazePosePipeline:
             name: Network(getattr(networks, name), device, backend, dynamic_size=False)
             for name in BlazePoseNetworks.FILES
         }
-        self.device = self.networks["landmarks"].device
         self.settings = settings or Settings()
         self.pose_anchors = ssd_anchors(POSE_DETECTOR["input"], POSE_DETECTOR["strides"])
         self.face_anchors = ssd_anchors(FACE_DETECTOR["input"], FACE_DETECTOR["strides"], 1)
