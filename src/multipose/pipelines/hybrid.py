@@ -79,7 +79,7 @@ class HybridPipeline:
             device,
             boxes=self._seeds,
             backend=backend,
-            steps=("refine",),
+            steps=("detect", "refine"),
             settings=Settings(min_score=0.0),
         )
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
