@@ -37,7 +37,7 @@ WEIGHTS = SHARED / "weights" / "mediapipe-0.10.21"
 SKI = SHARED / "data" / "photos" / "ski.jpg"  # five people
 # Everything but masked re-detection, whose masks' edges (and so what it finds) follow float
 # noise: torch's own NCHW and channels-last runs differ there too.
-STEADY_STEPS = ("tiles", "faces", "refine")
+STEADY_STEPS = ("detect", "tiles", "faces", "refine")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_finds_the_people_of_a_real_photo(networks):
     image = read_image(SKI)
     spec = get_spec("blazepose-full")
     everything = BlazePosePipeline(spec, networks)(image)
-    detector_only = BlazePosePipeline(spec, networks, steps=())(image)
+    detector_only = BlazePosePipeline(spec, networks, steps=("detect",))(image)
     assert len(detector_only) == 1  # the detector alone finds the main subject
     assert len(everything) == 5  # the skater, two seated, two standing
     unfiltered = BlazePosePipeline(spec, networks, settings=Settings(min_score=0))(image)
@@ -190,7 +190,8 @@ def test_onnxruntime_backend_finds_the_same_people(networks, in_onnxruntime):
 
 def test_estimate_command_on_onnxruntime(networks, tmp_path):
     pytest.importorskip("onnxruntime")
-    args = ["estimate", str(SKI), "--weights", str(WEIGHTS), "--backend", "onnxruntime"]
+    args = ["estimate", str(SKI), "--model", "blazepose-full", "--weights", str(WEIGHTS)]
+    args += ["--backend", "onnxruntime"]
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     people = json.loads((tmp_path / "ski_keypoints.json").read_text())["people"]

