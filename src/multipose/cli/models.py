@@ -12,17 +12,22 @@ def models() -> None:
     """List the model specs: method, input, stride, layout, whether their published weights are
     in the user cache ("cached"), else downloadable from the spec's address ("download") or not
     ("no weights"), and where weights come from. The default model is marked with *."""
-    from multipose.specs import SPECS
+    from multipose.specs import SPECS, ModelSpec
     from multipose.weights.download import cache_dir
 
     click.echo(
         f" {'NAME':24s} {'METHOD':9s} {'INPUT':16s} STRIDE  {'LAYOUT':11s} {'WEIGHTS':10s}  NOTES"
     )
-    for spec in SPECS.values():
+    def weights_state(spec: ModelSpec) -> str:
+        if spec.parts:  # made of others (the hybrid): cached when all of them are
+            states = [weights_state(part) for part in spec.parts]
+            return "cached" if set(states) == {"cached"} else "no weights"
         if spec.weights_file and (cache_dir() / spec.weights_file).exists():
-            weights = "cached"
-        else:
-            weights = "download" if spec.weights_url else "no weights"
+            return "cached"
+        return "download" if spec.weights_url else "no weights"
+
+    for spec in SPECS.values():
+        weights = weights_state(spec)
         mark = "*" if spec.name == DEFAULT_MODEL else " "
         click.echo(
             f"{mark}{spec.name:24s} {spec.codec().method:9s} {spec.describe_input():16s} "
