@@ -159,8 +159,8 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
 
 
 def test_a_missing_camera_is_reported(tmp_path, data_dir):
-    args = ["estimate", "7", "--model", "blazepose-full", "--weights", str(data_dir.parent / BLAZEPOSE)]
-    args += ["--out", str(tmp_path)]
+    weights = ["--model", "blazepose-full", "--weights", str(data_dir.parent / BLAZEPOSE)]
+    args = ["estimate", "7", *weights, "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "camera 7: no such camera" in result.output
 
