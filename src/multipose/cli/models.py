@@ -18,6 +18,7 @@ def models() -> None:
     click.echo(
         f" {'NAME':24s} {'METHOD':9s} {'INPUT':16s} STRIDE  {'LAYOUT':11s} {'WEIGHTS':10s}  NOTES"
     )
+
     def weights_state(spec: ModelSpec) -> str:
         if spec.parts:  # made of others (the hybrid): cached when all of them are
             states = [weights_state(part) for part in spec.parts]
