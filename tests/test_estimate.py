@@ -30,6 +30,8 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
     args = [
         "estimate",
         str(photos),
+        "--model",
+        "blazepose-full",
         "--weights",
         str(data_dir.parent / BLAZEPOSE),
         "--out",
@@ -41,7 +43,7 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
     assert "broken.jpg" in result.output and "1 failed" in result.output
     assert "2 images (0 skipped as done)" in result.output
     ski = json.loads((out / "ski_keypoints.json").read_text())
-    assert ski["version"] == 1.3 and len(ski["people"]) >= 5  # the default model, BlazePose
+    assert ski["version"] == 1.3 and len(ski["people"]) >= 5
     assert len(ski["people"][0]["pose_keypoints_2d"]) == 75  # BODY_25: it has heels
     assert (out / "ski_rendered.png").is_file()
     coco = json.loads((out / "coco_results.json").read_text())
@@ -56,7 +58,8 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
 def test_estimate_a_glob(photos, data_dir, tmp_path):
     """A quoted pattern picks its files only (broken.jpg beside them is not touched)."""
     out = tmp_path / "out"
-    weights = ["--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(out)]
+    weights = ["--model", "blazepose-full", "--weights", str(data_dir.parent / BLAZEPOSE)]
+    weights += ["--out", str(out)]
     result = CliRunner().invoke(main, ["estimate", str(photos / "COCO_*.jpg"), *weights])
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.glob("*_keypoints.json")] == [
@@ -156,7 +159,15 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
 
 
 def test_a_missing_camera_is_reported(tmp_path, data_dir):
-    args = ["estimate", "7", "--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(tmp_path)]
+    args = [
+        "estimate",
+        "7",
+        "--model",
+        "blazepose-full",
+        "--weights",
+        str(data_dir.parent / BLAZEPOSE),
+    ]
+    args += ["--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "camera 7: no such camera" in result.output
 

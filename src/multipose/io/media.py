@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -60,16 +61,17 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write an RGB uint8 image; the format follows the file extension."""
+    """Write an RGB uint8 image, atomically (see `replacing`); the format follows the file
+    extension."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise MultiposeError(
             f"cannot write {path.suffix!r} images; use one of {', '.join(IMAGE_EXTENSIONS)}",
             path,
         )
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise MultiposeError("could not write the image", path)
+    with replacing(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise MultiposeError("could not write the image", path)
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
