@@ -134,3 +134,22 @@ def test_inputs_split_into_images_and_videos(tmp_path):
     assert images == [] and videos == [tmp_path / "b.mp4", 0, tmp_path / "later.mov"]
     images, _ = list_inputs([str(tmp_path / "*")])
     assert [p.name for p in images] == ["a.jpg", "notes.txt"]  # a pattern's files are all tried
+
+
+def test_an_image_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    import multipose.io.media as media
+
+    path = tmp_path / "overlay.png"
+    write_image(path, gradient())
+    before = path.read_bytes()
+
+    def dies_halfway(name, image):
+        with open(name, "wb") as f:
+            f.write(before[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(media.cv2, "imwrite", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(path, gradient())
+    assert path.read_bytes() == before  # the old file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["overlay.png"]  # no temporary file left

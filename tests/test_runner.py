@@ -263,3 +263,18 @@ def test_a_coco_file_that_cannot_be_merged_with_is_refused_before_the_model_load
     with pytest.raises(MultiposeError, match=r"coco_results.json: not a COCO results file"):
         Job(Unloadable(), Outputs(out), paths).run()
     assert (out / "coco_results.json").read_text() == '{"not": "results"}'
+
+
+def test_resume_redoes_an_image_whose_overlay_is_missing(tmp_path):
+    paths = _shades(tmp_path / "in", ["a.png", "b.png", "c.png"])
+    outputs = Outputs(tmp_path / "out", render=True)
+    Job(Loaded(Brightness()), outputs, paths).run()
+    (outputs.folder / "b_rendered.png").unlink()  # as if killed between the JSON and the PNG
+    estimate = Brightness()
+    summary = Job(Loaded(estimate), outputs, paths, options=Options(resume=True)).run()
+    assert (summary.skipped, summary.images, estimate.calls) == (2, 1, [1])
+    assert (outputs.folder / "b_rendered.png").is_file()
+    # without --render, the overlay is not asked for: the JSON is enough
+    (outputs.folder / "b_rendered.png").unlink()
+    plain = Outputs(outputs.folder)
+    assert Job(Loaded(Brightness()), plain, paths, options=Options(resume=True)).run().skipped == 3

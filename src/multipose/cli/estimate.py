@@ -85,7 +85,8 @@ INTERRUPTED = {
 @click.option(
     "--resume",
     is_flag=True,
-    help="Skip images whose OpenPose JSON exists, and videos whose frame index is complete.",
+    help="Skip images whose outputs are all there (OpenPose JSON, and with --render the "
+    "overlay), and videos whose frame index is complete.",
 )
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 @click.option(
