@@ -189,7 +189,8 @@ def test_a_camera_is_read_until_it_stops(tmp_path, data_dir, clip, monkeypatch):
     assert result.exit_code == 0, result.output
     assert opened[0] == 0
     index = json.loads((out / "camera0_frames.json").read_text())
-    assert [f["file"] for f in index] == [f"camera0_{i:012d}_keypoints.json" for i in range(5)]
+    files = [f"camera0_keypoints/camera0_{i:012d}_keypoints.json" for i in range(5)]
+    assert [f["file"] for f in index] == files
     times = [f["time_ms"] for f in index]
     assert times[0] == 0 and times == sorted(times)
     assert len(list(iter_video(out / "camera0_rendered.mp4"))) == 5

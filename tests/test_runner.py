@@ -7,7 +7,8 @@ import pytest
 
 from multipose.errors import MultiposeError
 from multipose.io.files import locked
-from multipose.io.media import read_image, write_image
+from multipose.io.media import VideoWriter, iter_video, read_image, write_image
+from multipose.io.openpose_json import read_openpose_json
 from multipose.poses import Poses
 from multipose.runner import (
     Cluster,
@@ -278,3 +279,48 @@ def test_resume_redoes_an_image_whose_overlay_is_missing(tmp_path):
     (outputs.folder / "b_rendered.png").unlink()
     plain = Outputs(outputs.folder)
     assert Job(Loaded(Brightness()), plain, paths, options=Options(resume=True)).run().skipped == 3
+
+
+def _video(path, frames=12, noise=False):
+    """An MJPG .avi of `frames` 64x48 frames, each of its own shade (noisy: larger frames)."""
+    rng = np.random.default_rng(0)
+    writer = VideoWriter(path, fps=10)
+    for i in range(frames):
+        frame = np.full((48, 64, 3), 10 + 20 * i, np.uint8)
+        if noise:
+            frame = rng.integers(0, 255, frame.shape, np.uint8)
+        writer.write(frame)
+    writer.close()
+    return path
+
+
+def test_a_video_that_breaks_off_is_a_failure_and_keeps_its_frames(tmp_path):
+    whole = _video(tmp_path / "whole.avi", noise=True).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[: len(whole) // 3])  # the header still says 12 frames
+    out = tmp_path / "out"
+    summary = Job(Loaded(Brightness()), Outputs(out), videos=[cut]).run()
+    index = json.loads((out / "cut_frames.json").read_text())
+    assert 0 < summary.frames == len(index) < 12
+    assert summary.failures == [
+        f"{cut}: only {len(index)} of the 12 frames its header states could be read (cut off or "
+        "damaged); those were written"
+    ]
+
+
+def test_a_videos_frames_read_back_one_file_each_from_a_folder_of_their_own(tmp_path):
+    """The folder holds the frames' OpenPose JSON alone, as OpenPose's --write_json folder
+    does: a reader of every file in it gets the frames in order."""
+    first = _video(tmp_path / "a" / "clip.avi")
+    second = _video(tmp_path / "b" / "clip.avi", frames=3)
+    out = tmp_path / "out"
+    summary = Job(Loaded(Brightness()), Outputs(out), videos=[first, second]).run()
+    assert (summary.frames, summary.failures) == (15, [])
+    for name, video, count in (("clip", first, 12), ("clip_avi", second, 3)):
+        files = sorted((out / f"{name}_keypoints").iterdir())
+        assert [f.name for f in files] == [f"{name}_{i:012d}_keypoints.json" for i in range(count)]
+        index = json.loads((out / f"{name}_frames.json").read_text())
+        assert [out / f["file"] for f in index] == files
+        shades = [frame[..., 0].mean() for _, _, frame in iter_video(video)]
+        for file, shade in zip(files, shades, strict=True):
+            assert read_openpose_json(file).keypoints[0, 0, 0] == pytest.approx(shade, abs=1e-3)

@@ -16,7 +16,7 @@ from multipose.runner.model import ModelChoice
 from multipose.runner.outputs import Outputs
 from multipose.runner.ray import estimate_images_on_ray
 from multipose.runner.register import Entry
-from multipose.runner.video import estimate_video, video_done
+from multipose.runner.video import estimate_video, video_done, video_names
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ class Job:
                 self._images(estimate, entries, events, summary)
                 self.outputs.merge_coco(summary.results, {entry.id for entry in entries})
             stage = "videos"
-            for video in self.videos:
-                self._video(estimate, video, summary, events)
+            for video, name in zip(self.videos, video_names(self.videos), strict=True):
+                self._video(estimate, video, name, summary, events)
         except KeyboardInterrupt:
             summary.interrupted = stage
         summary.seconds = time.perf_counter() - start
@@ -135,11 +135,11 @@ class Job:
             )
 
     def _video(
-        self, estimate: Estimate, video: Path | int, summary: Summary, events: Events
+        self, estimate: Estimate, video: Path | int, name: str, summary: Summary, events: Events
     ) -> None:
-        """One video or camera into `summary`, unless `resume` finds it done; a video that
-        fails is a failure and the job goes on."""
-        if self.options.resume and video_done(video, self.outputs):
+        """One video or camera into `summary` under `name`, unless `resume` finds it done; a
+        video that fails is a failure and the job goes on."""
+        if self.options.resume and video_done(video, self.outputs, name):
             summary.skipped += 1
             return
         if isinstance(video, int):
@@ -157,6 +157,7 @@ class Job:
                 options.track,
                 options.batch_size,
                 events.frame,
+                name,
             )
         except MultiposeError as exc:
             summary.failures.append(str(exc))

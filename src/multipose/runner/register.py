@@ -55,7 +55,7 @@ def register(folder: Path, paths: list[Path]) -> list[Entry]:
                 ident = coco_id(path)
                 if ident is None or ident in ids:
                     ident = max(ids | {FIRST_OTHER_ID - 1}) + 1
-                name = _free_name(path, names)
+                name = free_name(path, names)
                 by_path[key] = {"id": ident, "file_name": path.name, "path": key, "name": name}
                 records.append(by_path[key])
                 ids.add(ident)
@@ -68,7 +68,7 @@ def register(folder: Path, paths: list[Path]) -> list[Entry]:
         return entries
 
 
-def _free_name(path: Path, taken: set[str]) -> str:
+def free_name(path: Path, taken: set[str]) -> str:
     """`path`'s stem, else stem_extension, else that with _2, _3, ...: the first not `taken`."""
     for name in (path.stem, f"{path.stem}_{path.suffix.lstrip('.').lower()}"):
         if name not in taken:
