@@ -324,3 +324,22 @@ def test_a_videos_frames_read_back_one_file_each_from_a_folder_of_their_own(tmp_
         shades = [frame[..., 0].mean() for _, _, frame in iter_video(video)]
         for file, shade in zip(files, shades, strict=True):
             assert read_openpose_json(file).keypoints[0, 0, 0] == pytest.approx(shade, abs=1e-3)
+
+
+def test_an_image_over_the_pixel_limit_is_reported_and_the_batch_goes_on(tmp_path):
+    from PIL import Image
+
+    paths = _shades(tmp_path / "in", ["a.png", "c.png"])
+    Image.new("1", (20000, 10000)).save(tmp_path / "in" / "b.png")  # 200 megapixels, 25 kB
+    paths.insert(1, tmp_path / "in" / "b.png")
+    out = tmp_path / "out"
+    for resume in (False, True):
+        summary = Job(
+            Loaded(Brightness()), Outputs(out), paths, options=Options(resume=resume)
+        ).run()
+        assert summary.failures == [
+            f"{paths[1]}: too large to read (200,000,000 pixels, over the limit of "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels, PIL.Image.MAX_IMAGE_PIXELS); downscale it"
+        ]
+        assert summary.images + summary.skipped == 2
+        assert len(json.loads((out / "coco_results.json").read_text())) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -37,6 +38,10 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="multipose")
 def main() -> None:
     """Multi-person 2D human pose estimation."""
+    from PIL import Image
+
+    # an image over Pillow's pixel limit is reported by `read_image`, in one line
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 for _command in (

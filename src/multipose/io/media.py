@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,7 +24,8 @@ class ImageReadError(MultiposeError):
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as RGB uint8 (H, W, 3), upright per its EXIF orientation.
+    """Read an image as RGB uint8 (H, W, 3), upright per its EXIF orientation; one of more
+    pixels than Pillow's decompression-bomb limit is refused.
 
     Grayscale is replicated to three channels, 16-bit and float images are scaled to 8 bits,
     and transparent images are composited over white."""
@@ -36,12 +38,30 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError("file is empty", path)
     try:
         with Image.open(path) as image:
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and image.width * image.height > limit:
+                raise _too_large(f"{image.width}x{image.height}", path)
             image.load()
             return _to_rgb8(ImageOps.exif_transpose(image))
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:  # over twice the limit: refused in `open`
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(f"{int(pixels[1]):,} pixels" if pixels else "", path) from None
     except UnidentifiedImageError:
         raise ImageReadError("not an image (format not recognised)", path) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"truncated or corrupt image ({exc})", path) from None
+
+
+def _too_large(size: str, path: Path) -> ImageReadError:
+    """The error of an image over Pillow's `Image.MAX_IMAGE_PIXELS` (its guard against
+    decompression bombs, 89.5 million pixels unless set otherwise)."""
+    return ImageReadError(
+        f"too large to read ({size}, over the limit of {Image.MAX_IMAGE_PIXELS:,} pixels, "
+        "PIL.Image.MAX_IMAGE_PIXELS); downscale it",
+        path,
+    )
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:
