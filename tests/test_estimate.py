@@ -101,9 +101,18 @@ def test_estimate_top_down_with_a_detections_file(tmp_path, data_dir):
     assert not list(out.glob("*_keypoints.json"))
 
 
-def test_estimate_errors(tmp_path):
+def test_estimate_errors(tmp_path, data_dir):
     result = CliRunner().invoke(main, ["estimate", str(tmp_path / "nowhere"), "--weights", "x"])
     assert result.exit_code == 1 and "no such file or folder" in result.output
+    # --out naming a file: said before the model loads (its weights "x" are not even looked at)
+    (tmp_path / "afile").write_text("mine")
+    photo = str(data_dir / "photos" / "ski.jpg")
+    args = ["estimate", photo, "--weights", "x", "--out", str(tmp_path / "afile")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and result.output.strip() == (
+        f"error: {tmp_path / 'afile'}: is a file, not a folder to write the outputs into"
+    )
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 @pytest.fixture

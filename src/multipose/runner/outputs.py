@@ -52,7 +52,7 @@ class Outputs:
         """The folder made, if need be; a folder that cannot be, or a COCO results file there
         that cannot be merged with, is a `MultiposeError` (before a job loads its model)."""
         if self.folder.exists() and not self.folder.is_dir():
-            raise MultiposeError("the output folder is a file", self.folder)
+            raise MultiposeError("is a file, not a folder to write the outputs into", self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
