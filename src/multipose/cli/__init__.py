@@ -24,7 +24,8 @@ from multipose.errors import MultiposeError
 
 
 class _Group(click.Group):
-    """Reports `MultiposeError`s as one line on stderr with exit status 1, not a traceback."""
+    """Reports `MultiposeError`s as one line on stderr with exit status 1, not a traceback, and
+    Ctrl-C that a command does not handle itself (while starting) with exit status 130."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -32,6 +33,9 @@ class _Group(click.Group):
         except MultiposeError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from multipose.runner import Events, Summary
 
 INTERRUPTED = {
+    "start-up": "interrupted while starting: no image or frame was estimated",
     "images": "interrupted: the images done so far are written; run again with --resume to finish",
     "videos": "interrupted: the frames done so far are written",
 }

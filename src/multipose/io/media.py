@@ -102,7 +102,8 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
 def list_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Path | int]]:
     """Files, folders and glob patterns expanded into image files and videos (by extension),
     each list in the order given (a folder's files and a pattern's matches sorted); a folder
-    gives its images and videos only; a number that names no file is a camera index."""
+    gives its images and videos only (one with none is an error, as a pattern matching
+    nothing is); a number that names no file is a camera index."""
     images: list[Path] = []
     videos: list[Path | int] = []
 
@@ -120,9 +121,19 @@ def list_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Path | i
                 if match.is_file():
                     add(match)
         elif path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-                    add(child)
+            children = [
+                child
+                for child in sorted(path.iterdir())
+                if child.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+            ]
+            if not children:
+                raise MultiposeError(
+                    f"no image or video in this folder (by extension: "
+                    f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})",
+                    path,
+                )
+            for child in children:
+                add(child)
         elif path.exists():
             add(path)
         elif text.isdigit():
