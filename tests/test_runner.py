@@ -275,6 +275,12 @@ def test_resume_redoes_an_image_whose_overlay_is_missing(tmp_path):
     summary = Job(Loaded(estimate), outputs, paths, options=Options(resume=True)).run()
     assert (summary.skipped, summary.images, estimate.calls) == (2, 1, [1])
     assert (outputs.folder / "b_rendered.png").is_file()
+    # a damaged JSON is done again too
+    (outputs.folder / "c_keypoints.json").write_text('{"people": [')
+    estimate = Brightness()
+    summary = Job(Loaded(estimate), outputs, paths, options=Options(resume=True)).run()
+    assert (summary.skipped, summary.images, summary.failures) == (2, 1, [])
+    assert _nose_x(outputs.folder / "c_keypoints.json") == pytest.approx(50)
     # without --render, the overlay is not asked for: the JSON is enough
     (outputs.folder / "b_rendered.png").unlink()
     plain = Outputs(outputs.folder)

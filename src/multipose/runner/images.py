@@ -55,17 +55,29 @@ def images_to_do(
     entries: Sequence[Entry], outputs: Outputs, resume: bool
 ) -> tuple[Summary, list[Entry]]:
     """The images to estimate, and the summary of those skipped: with `resume`, images whose
-    outputs are all there (`Outputs.done`), their people read back from their OpenPose JSON."""
+    outputs are all there (`Outputs.done`), their people read back from their OpenPose JSON
+    (one that cannot be is done again)."""
     summary = Summary()
     todo = []
     for entry in entries:
-        if resume and outputs.done(entry.name):
-            people = read_openpose_json(outputs.keypoints_path(entry.name))
+        people = _done(entry, outputs) if resume else None
+        if people is None:
+            todo.append(entry)
+        else:
             summary.results += people.to_coco(entry.id)
             summary.skipped += 1
-        else:
-            todo.append(entry)
     return summary, todo
+
+
+def _done(entry: Entry, outputs: Outputs) -> Poses | None:
+    """The people of an image whose outputs are all there, read back; else None (an OpenPose
+    JSON that cannot be read back is not done)."""
+    if not outputs.done(entry.name):
+        return None
+    try:
+        return read_openpose_json(outputs.keypoints_path(entry.name))
+    except MultiposeError:
+        return None
 
 
 def read(path: Path) -> tuple[np.ndarray | None, str | None]:

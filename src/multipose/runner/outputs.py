@@ -87,9 +87,7 @@ class Outputs:
             return
         path = self.folder / COCO_FILE
         with locked(self.folder):
-            kept = (
-                [r for r in read_coco_results(path) if r["image_id"] not in ids]
-                if (path.exists())
-                else []
-            )
+            there = read_coco_results(path) if path.exists() else []
+            ours = [isinstance(r["image_id"], int) and r["image_id"] in ids for r in there]
+            kept = [r for r, replaced in zip(there, ours, strict=True) if not replaced]
             write_coco_results(path, kept + results)
