@@ -73,7 +73,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as folder:
                 outputs = Outputs(Path(folder), render=True)
                 start = time.perf_counter()
-                estimate_images(estimator.batch, paths, outputs, 0.0, False, workers, batch_size)
+                entries = outputs.register(paths)
+                estimate_images(estimator.batch, entries, outputs, 0.0, False, workers, batch_size)
                 rates.append(len(paths) / (time.perf_counter() - start))
         lines.append(_print(f"| {workers} | {batch_size} | {max(rates):.1f} |"))
     lines += [

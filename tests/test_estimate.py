@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from multipose.cli import main
-from multipose.io.media import VideoWriter, iter_video, read_image
+from multipose.io.media import VideoWriter, iter_video, read_image, write_image
 from multipose.specs import get_spec
 from multipose.weights.checkpoints import write_safetensors
 
@@ -101,9 +101,18 @@ def test_estimate_top_down_with_a_detections_file(tmp_path, data_dir):
     assert not list(out.glob("*_keypoints.json"))
 
 
-def test_estimate_errors(tmp_path):
+def test_estimate_errors(tmp_path, data_dir):
     result = CliRunner().invoke(main, ["estimate", str(tmp_path / "nowhere"), "--weights", "x"])
     assert result.exit_code == 1 and "no such file or folder" in result.output
+    # --out naming a file: said before the model loads (its weights "x" are not even looked at)
+    (tmp_path / "afile").write_text("mine")
+    photo = str(data_dir / "photos" / "ski.jpg")
+    args = ["estimate", photo, "--weights", "x", "--out", str(tmp_path / "afile")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and result.output.strip() == (
+        f"error: {tmp_path / 'afile'}: is a file, not a folder to write the outputs into"
+    )
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 @pytest.fixture
@@ -182,7 +191,8 @@ def test_a_camera_is_read_until_it_stops(tmp_path, data_dir, clip, monkeypatch):
     assert result.exit_code == 0, result.output
     assert opened[0] == 0
     index = json.loads((out / "camera0_frames.json").read_text())
-    assert [f["file"] for f in index] == [f"camera0_{i:012d}_keypoints.json" for i in range(5)]
+    files = [f"camera0_keypoints/camera0_{i:012d}_keypoints.json" for i in range(5)]
+    assert [f["file"] for f in index] == files
     times = [f["time_ms"] for f in index]
     assert times[0] == 0 and times == sorted(times)
     assert len(list(iter_video(out / "camera0_rendered.mp4"))) == 5
@@ -221,3 +231,60 @@ def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkey
     assert len(json.loads((out / "clip_frames.json").read_text())) == 5
     done = CliRunner().invoke(main, [*args, "--resume"])  # now it is skipped
     assert "(1 skipped as done)" in done.output and "video frames" not in done.output
+
+
+def test_ctrl_c_is_exit_130_and_the_summary_counts_what_was_written(
+    tmp_path, data_dir, monkeypatch
+):
+    """Ctrl-C at the third image's network call: the two images before it are written and
+    counted; Ctrl-C while starting (before or while the model loads) is 130 too."""
+    from multipose.pipelines import BottomUpPipeline as Estimator
+    from multipose.runner import ModelChoice
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    small = cv2.resize(read_image(data_dir / "photos" / "ski.jpg"), (160, 120))
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        write_image(photos / name, small)
+    calls, batch = [], Estimator.batch
+
+    def interrupted(self, images, ids=None):
+        calls.append(len(images))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return batch(self, images, ids)
+
+    monkeypatch.setattr(Estimator, "batch", interrupted)
+    out = tmp_path / "out"
+    args = ["estimate", str(photos), *_mobilenet(data_dir, out), "--workers", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130 and "2 images (0 skipped as done)" in result.output
+    assert sorted(p.name for p in out.glob("*_keypoints.json")) == [
+        "a_keypoints.json",
+        "b_keypoints.json",
+    ]
+
+    def load(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ModelChoice, "load", load)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130, result.output
+    assert "interrupted while starting: no image or frame was estimated" in result.output
+
+    def list_inputs(inputs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("multipose.io.media.list_inputs", list_inputs)
+    result = CliRunner().invoke(main, args)
+    assert (result.exit_code, result.output) == (130, "interrupted\n")
+
+
+def test_an_empty_folder_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    result = CliRunner().invoke(main, ["estimate", str(tmp_path / "empty"), "--weights", "x"])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"error: {tmp_path / 'empty'}: no image or video in this folder"
+    )

@@ -134,3 +134,39 @@ def test_inputs_split_into_images_and_videos(tmp_path):
     assert images == [] and videos == [tmp_path / "b.mp4", 0, tmp_path / "later.mov"]
     images, _ = list_inputs([str(tmp_path / "*")])
     assert [p.name for p in images] == ["a.jpg", "notes.txt"]  # a pattern's files are all tried
+
+
+def test_an_image_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    import multipose.io.media as media
+
+    path = tmp_path / "overlay.png"
+    write_image(path, gradient())
+    before = path.read_bytes()
+
+    def dies_halfway(name, image):
+        with open(name, "wb") as f:
+            f.write(before[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(media.cv2, "imwrite", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(path, gradient())
+    assert path.read_bytes() == before  # the old file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["overlay.png"]  # no temporary file left
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_an_image_over_the_pixel_limit_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    write_image(tmp_path / "small.png", gradient(20, 50))
+    write_image(tmp_path / "over.png", gradient(20, 51))
+    write_image(tmp_path / "far_over.png", gradient(60, 60))  # Pillow's own error past twice
+    assert read_image(tmp_path / "small.png").shape == (20, 50, 3)
+    with pytest.raises(
+        ImageReadError, match=r"over.png: too large to read \(51x20, over the limit of 1,000 pixels"
+    ):
+        read_image(tmp_path / "over.png")
+    with pytest.raises(
+        ImageReadError, match=r"far_over.png: too large to read \(3,600 pixels, over"
+    ):
+        read_image(tmp_path / "far_over.png")

@@ -37,12 +37,12 @@ from multipose.weights.download import cache_dir, fetch, resolve
 
 def published_weights(spec: ModelSpec, weights: str | Path | None) -> Path:
     """The weights file of `spec`: `weights` (a file, a folder holding the published file, or
-    an http(s) address), else the published file in the user cache, else downloaded from the
-    spec's address."""
+    an http(s) address), else the published file in the user cache (checked against the
+    spec's sha256 where it has one), else downloaded from the spec's address."""
     if weights is not None:
         return resolve(weights, spec.weights_file)
     cached = cache_dir() / spec.weights_file if spec.weights_file else None
-    if cached is not None and cached.is_file():
+    if cached is not None and cached.is_file() and not spec.weights_sha256:
         return cached
     if not spec.weights_url:
         raise MultiposeError(

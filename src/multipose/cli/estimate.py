@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from multipose.runner import Events, Summary
 
 INTERRUPTED = {
+    "start-up": "interrupted while starting: no image or frame was estimated",
     "images": "interrupted: the images done so far are written; run again with --resume to finish",
     "videos": "interrupted: the frames done so far are written",
 }
@@ -85,7 +86,8 @@ INTERRUPTED = {
 @click.option(
     "--resume",
     is_flag=True,
-    help="Skip images whose OpenPose JSON exists, and videos whose frame index is complete.",
+    help="Skip images whose outputs are all there (OpenPose JSON, and with --render the "
+    "overlay), and videos whose frame index is complete.",
 )
 @click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
 @click.option(
@@ -123,11 +125,13 @@ def estimate(
     ray_actors: int | None,
 ) -> None:
     """Find every person in images (files, folders, globs), videos and cameras (an index such
-    as 0): OpenPose JSON per image or frame (<stem>_keypoints.json, <stem>_<frame>_keypoints.json
-    with <stem>_frames.json giving each frame's time), COCO results (coco_results.json for the
-    images, <stem>_coco_results.json per video), optional overlays (images, or an .mp4 per
-    video). A bad input is reported and skipped; the exit status is 1 if any was. Ctrl-C (the
-    way to end a camera) keeps what was done and exits with 130."""
+    as 0): OpenPose JSON per image or frame (<stem>_keypoints.json; a video's in a folder of
+    their own, <stem>_keypoints/<stem>_<frame>_keypoints.json, with <stem>_frames.json giving
+    each frame's time and file), COCO results (coco_results.json for the images, merged with
+    other jobs' there, their ids and files in coco_images.json; <stem>_coco_results.json per
+    video), optional overlays (images, or an .mp4 per video). A bad input is reported and
+    skipped; the exit status is 1 if any was. Ctrl-C (the way to end a camera) keeps what was
+    done and exits with 130."""
     from multipose.io.media import list_inputs
     from multipose.runner import Cluster, Job, ModelChoice, Options, Outputs
     from multipose.specs import get_spec

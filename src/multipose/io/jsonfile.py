@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 
 
 def read_json(path: str | Path) -> Any:
@@ -28,14 +27,7 @@ def read_json(path: str | Path) -> Any:
 
 
 def write_json(path: str | Path, data: Any, indent: int | None = None) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=indent)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file
+    (mode 0666 less the umask)."""
+    with replacing(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, indent=indent)

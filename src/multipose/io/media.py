@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -22,7 +24,8 @@ class ImageReadError(MultiposeError):
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as RGB uint8 (H, W, 3), upright per its EXIF orientation.
+    """Read an image as RGB uint8 (H, W, 3), upright per its EXIF orientation; one of more
+    pixels than Pillow's decompression-bomb limit is refused.
 
     Grayscale is replicated to three channels, 16-bit and float images are scaled to 8 bits,
     and transparent images are composited over white."""
@@ -35,12 +38,30 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError("file is empty", path)
     try:
         with Image.open(path) as image:
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and image.width * image.height > limit:
+                raise _too_large(f"{image.width}x{image.height}", path)
             image.load()
             return _to_rgb8(ImageOps.exif_transpose(image))
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:  # over twice the limit: refused in `open`
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(f"{int(pixels[1]):,} pixels" if pixels else "", path) from None
     except UnidentifiedImageError:
         raise ImageReadError("not an image (format not recognised)", path) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"truncated or corrupt image ({exc})", path) from None
+
+
+def _too_large(size: str, path: Path) -> ImageReadError:
+    """The error of an image over Pillow's `Image.MAX_IMAGE_PIXELS` (its guard against
+    decompression bombs, 89.5 million pixels unless set otherwise)."""
+    return ImageReadError(
+        f"too large to read ({size}, over the limit of {Image.MAX_IMAGE_PIXELS:,} pixels, "
+        "PIL.Image.MAX_IMAGE_PIXELS); downscale it",
+        path,
+    )
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:
@@ -60,16 +81,17 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write an RGB uint8 image; the format follows the file extension."""
+    """Write an RGB uint8 image, atomically (see `replacing`); the format follows the file
+    extension."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise MultiposeError(
             f"cannot write {path.suffix!r} images; use one of {', '.join(IMAGE_EXTENSIONS)}",
             path,
         )
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise MultiposeError("could not write the image", path)
+    with replacing(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise MultiposeError("could not write the image", path)
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
@@ -80,7 +102,8 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
 def list_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Path | int]]:
     """Files, folders and glob patterns expanded into image files and videos (by extension),
     each list in the order given (a folder's files and a pattern's matches sorted); a folder
-    gives its images and videos only; a number that names no file is a camera index."""
+    gives its images and videos only (one with none is an error, as a pattern matching
+    nothing is); a number that names no file is a camera index."""
     images: list[Path] = []
     videos: list[Path | int] = []
 
@@ -98,9 +121,19 @@ def list_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Path | i
                 if match.is_file():
                     add(match)
         elif path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-                    add(child)
+            children = [
+                child
+                for child in sorted(path.iterdir())
+                if child.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+            ]
+            if not children:
+                raise MultiposeError(
+                    f"no image or video in this folder (by extension: "
+                    f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})",
+                    path,
+                )
+            for child in children:
+                add(child)
         elif path.exists():
             add(path)
         elif text.isdigit():

@@ -7,7 +7,6 @@ A bad file never stops a job: it is reported in the summary and the job goes on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -20,10 +19,11 @@ from multipose.io.media import read_image
 from multipose.io.openpose_json import read_openpose_json
 from multipose.poses import Poses
 from multipose.runner.outputs import Outputs
+from multipose.runner.register import Entry
 
 Estimate = Callable[[Sequence[np.ndarray], Sequence[int | None]], list[Poses]]
-# (path, image id, the image or None, None or why it could not be read)
-Item = tuple[Path, int, np.ndarray | None, str | None]
+# (the image's entry, the image or None, None or why it could not be read)
+Item = tuple[Entry, np.ndarray | None, str | None]
 
 
 @dataclass
@@ -51,27 +51,33 @@ class Summary:
         self.results += other.results
 
 
-def image_id(path: Path, fallback: int) -> int:
-    """A COCO image id from a file name's last number (000000397133.jpg -> 397133)."""
-    digits = re.findall(r"\d+", path.stem)
-    return int(digits[-1]) if digits else fallback
-
-
 def images_to_do(
-    paths: Sequence[Path], outputs: Outputs, resume: bool
-) -> tuple[Summary, list[tuple[Path, int]]]:
-    """The images to estimate with their COCO ids, and the summary of those skipped: with
-    `resume`, images whose OpenPose JSON exists, their people read back from it."""
+    entries: Sequence[Entry], outputs: Outputs, resume: bool
+) -> tuple[Summary, list[Entry]]:
+    """The images to estimate, and the summary of those skipped: with `resume`, images whose
+    outputs are all there (`Outputs.done`), their people read back from their OpenPose JSON
+    (one that cannot be is done again)."""
     summary = Summary()
     todo = []
-    for index, path in enumerate(paths):
-        done = outputs.keypoints_path(path)
-        if resume and done.is_file():
-            summary.results += read_openpose_json(done).to_coco(image_id(path, index))
-            summary.skipped += 1
+    for entry in entries:
+        people = _done(entry, outputs) if resume else None
+        if people is None:
+            todo.append(entry)
         else:
-            todo.append((path, image_id(path, index)))
+            summary.results += people.to_coco(entry.id)
+            summary.skipped += 1
     return summary, todo
+
+
+def _done(entry: Entry, outputs: Outputs) -> Poses | None:
+    """The people of an image whose outputs are all there, read back; else None (an OpenPose
+    JSON that cannot be read back is not done)."""
+    if not outputs.done(entry.name):
+        return None
+    try:
+        return read_openpose_json(outputs.keypoints_path(entry.name))
+    except MultiposeError:
+        return None
 
 
 def read(path: Path) -> tuple[np.ndarray | None, str | None]:
@@ -103,9 +109,9 @@ def estimate_batch(estimate: Estimate, batch: Sequence[Item]) -> list[Poses | st
     if not readable:
         return found
     try:
-        people = estimate([batch[i][2] for i in readable], [batch[i][1] for i in readable])
+        people = estimate([batch[i][1] for i in readable], [batch[i][0].id for i in readable])
     except MultiposeError as exc:
-        people = [f"{batch[i][0]}: {exc}" for i in readable]
+        people = [f"{batch[i][0].path}: {exc}" for i in readable]
     for i, poses in zip(readable, people, strict=True):
         found[i] = poses
     return found
@@ -132,9 +138,7 @@ class Ledger:
     summary: Summary = field(default_factory=Summary)
     writes: list[tuple[Path, Future]] = field(default_factory=list)
 
-    def book(
-        self, path: Path, ident: int, image: np.ndarray | None, found: Poses | str
-    ) -> str | None:
+    def book(self, entry: Entry, image: np.ndarray | None, found: Poses | str) -> str | None:
         """One image with what `estimate_batch` found in it: its failure line, recorded and
         returned, or its people above `min_score` counted, their COCO results gathered and
         its outputs written (None returned)."""
@@ -144,8 +148,8 @@ class Ledger:
         people = found.filter(min_score=self.min_score)
         self.summary.images += 1
         self.summary.people += len(people)
-        self.summary.results += people.to_coco(ident)
-        self.writes.append((path, self.run(self.outputs.write, path.stem, image, people)))
+        self.summary.results += people.to_coco(entry.id)
+        self.writes.append((entry.path, self.run(self.outputs.write, entry.name, image, people)))
         return None
 
     def settle(self, keep: int = 0) -> None:

@@ -15,13 +15,14 @@ from multipose.runner.local import estimate_images
 from multipose.runner.model import ModelChoice
 from multipose.runner.outputs import Outputs
 from multipose.runner.ray import estimate_images_on_ray
-from multipose.runner.video import estimate_video, video_done
+from multipose.runner.register import Entry
+from multipose.runner.video import estimate_video, video_done, video_names
 
 
 @dataclass(frozen=True)
 class Options:
     """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose
-    OpenPose JSON exists and videos whose frame index is complete skipped; `workers` threads
+    outputs are all there and videos whose frame index is complete skipped; `workers` threads
     reading and writing behind the network (local images); `batch_size` images or frames per
     network call; with `track`, people in videos keep ids across frames."""
 
@@ -78,59 +79,67 @@ class Job:
             )
 
     def run(self, events: Events = Events()) -> Summary:
-        """Loads the model (here, unless on a cluster), then estimates the images and then each
-        video, and writes `coco_results.json` for the images. A bad input is a failure in the
+        """Checks the output folder and gives the images their ids and output names, loads the
+        model (here, unless on a cluster), then estimates the images and then each video, and
+        merges the images' results into `coco_results.json`. A bad input is a failure in the
         summary and the job goes on. Ctrl-C ends the job, keeping what was done (a video's
-        frames, index, COCO results and overlay; the images' COCO results once all are done):
-        the summary says what it cut off."""
-        estimate = None if self.cluster else self.model.load().batch
-        self.outputs.folder.mkdir(parents=True, exist_ok=True)
-        start, summary, stage = time.perf_counter(), Summary(), "images"
+        frames, index, COCO results and overlay; the images' outputs, and their COCO results
+        once all are done): the summary counts it and says what was cut off."""
+        start, summary, stage = time.perf_counter(), Summary(), "start-up"
         try:
-            if self.paths:
-                events.begin("estimating", len(self.paths))
-                summary.add(self._images(estimate, events))
-                self.outputs.write_coco(summary.results)
+            self.outputs.prepare()
+            entries = self.outputs.register(self.paths) if self.paths else []
+            estimate = None if self.cluster else self.model.load().batch
+            stage = "images"
+            if entries:
+                events.begin("estimating", len(entries))
+                self._images(estimate, entries, events, summary)
+                self.outputs.merge_coco(summary.results, {entry.id for entry in entries})
             stage = "videos"
-            for video in self.videos:
-                self._video(estimate, video, summary, events)
+            for video, name in zip(self.videos, video_names(self.videos), strict=True):
+                self._video(estimate, video, name, summary, events)
         except KeyboardInterrupt:
             summary.interrupted = stage
         summary.seconds = time.perf_counter() - start
         return summary
 
-    def _images(self, estimate: Estimate | None, events: Events) -> Summary:
-        """The images, here with `estimate` or on the cluster."""
+    def _images(
+        self, estimate: Estimate | None, entries: list[Entry], events: Events, summary: Summary
+    ) -> None:
+        """The images into `summary`, here with `estimate` or on the cluster."""
         options = self.options
         if self.cluster is None:
-            return estimate_images(
+            estimate_images(
                 estimate,
-                self.paths,
+                entries,
                 self.outputs,
                 options.min_score,
                 options.resume,
                 options.workers,
                 options.batch_size,
                 events.image,
+                summary,
             )
-        return estimate_images_on_ray(
-            self.cluster.address,
-            self.model,
-            self.paths,
-            self.outputs,
-            options.min_score,
-            options.resume,
-            options.batch_size,
-            self.cluster.actors,
-            events.image,
-        )
+        else:
+            estimate_images_on_ray(
+                self.cluster.address,
+                self.model,
+                entries,
+                self.outputs,
+                options.min_score,
+                options.resume,
+                options.batch_size,
+                self.cluster.actors,
+                events.image,
+                summary,
+            )
 
     def _video(
-        self, estimate: Estimate, video: Path | int, summary: Summary, events: Events
+        self, estimate: Estimate, video: Path | int, name: str, summary: Summary, events: Events
     ) -> None:
-        """One video or camera into `summary`, unless `resume` finds it done; a video that
-        fails is a failure and the job goes on."""
-        if self.options.resume and video_done(video, self.outputs):
+        """One video or camera into `summary` under `name`, unless `resume` finds it done; a
+        video that fails is a failure and the job goes on."""
+        if self.options.resume and video_done(video, self.outputs, name):
             summary.skipped += 1
             return
         if isinstance(video, int):
@@ -148,6 +157,7 @@ class Job:
                 options.track,
                 options.batch_size,
                 events.frame,
+                name,
             )
         except MultiposeError as exc:
             summary.failures.append(str(exc))

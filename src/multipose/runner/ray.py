@@ -31,6 +31,7 @@ from multipose.errors import MultiposeError
 from multipose.runner.images import Ledger, Summary, estimate_batch, images_to_do, read
 from multipose.runner.model import ModelChoice
 from multipose.runner.outputs import Outputs
+from multipose.runner.register import Entry
 
 if TYPE_CHECKING:
     from multipose.pipelines import Pipeline
@@ -66,30 +67,33 @@ def _check_load(model: ModelChoice, cwd: str) -> None:
 
 class EstimateBatch:
     """A Ray Data actor: loads the model once, then estimates batches of rows (index, path,
-    image_id), writes each image's outputs and returns one row per image: index, path, error
-    (its failure line if it could not be read or estimated, else "") and summary (its
-    `Summary` as JSON text)."""
+    image_id, name: an image's `Entry`), writes each image's outputs and returns one row per
+    image: index, path, error (its failure line if it could not be read or estimated, else "")
+    and summary (its `Summary` as JSON text)."""
 
     def __init__(self, model: ModelChoice, outputs: Outputs, min_score: float, cwd: str) -> None:
         self.estimate = load_on_node(model, cwd).batch
         self.outputs, self.min_score = outputs, min_score
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        items = [
-            (Path(path), int(ident), *read(Path(path)))
-            for path, ident in zip(batch["path"], batch["image_id"], strict=True)
+        entries = [
+            Entry(Path(path), int(ident), str(name))
+            for path, ident, name in zip(
+                batch["path"], batch["image_id"], batch["name"], strict=True
+            )
         ]
+        items = [(entry, *read(entry.path)) for entry in entries]
         rows: dict[str, list] = {
             "index": [int(index) for index in batch["index"]],
-            "path": [str(path) for path, *_ in items],
+            "path": [str(entry.path) for entry in entries],
             "error": [],
             "summary": [],
         }
-        for (path, ident, image, _), found in zip(
+        for (entry, image, _), found in zip(
             items, estimate_batch(self.estimate, items), strict=True
         ):
             ledger = Ledger(self.outputs, self.min_score)
-            rows["error"].append(ledger.book(path, ident, image, found) or "")
+            rows["error"].append(ledger.book(entry, image, found) or "")
             ledger.settle()
             rows["summary"].append(json.dumps(asdict(ledger.summary)))
         return rows
@@ -98,25 +102,30 @@ class EstimateBatch:
 def estimate_images_on_ray(
     address: str,
     model: ModelChoice,
-    paths: Sequence[Path],
+    entries: Sequence[Entry],
     outputs: Outputs,
     min_score: float = 0.0,
     resume: bool = False,
     batch_size: int = 1,
     actors: int | None = None,
     on_image: Callable[[Path, str | None], None] | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
     """`runner.local.estimate_images` on the Ray cluster at `address` (what `ray.init` takes:
     a head node's host:port, "auto" for the cluster started on this machine, "local" for a new
     one in this process): `actors` actors of `model` (default: as many as Ray sees fit, each
     with a GPU where `model.device` is cuda), `batch_size` images per call. One Ray task first
     loads the model on the cluster, so that bad weights or a missing shared folder are one
-    clear error. `on_image(path, error)` is called as each image comes back; the summary lists
-    them in the order of `paths`."""
+    clear error. `on_image(path, error)` is called as each image comes back; `summary` (a new
+    one if None) lists them in the order of `entries`, those that came back before Ctrl-C
+    too."""
     ray = require_ray()
-    summary, todo = images_to_do(paths, outputs, resume)
+    summary = Summary() if summary is None else summary
+    skipped, todo = images_to_do(entries, outputs, resume)
+    summary.add(skipped)
     if not todo:
         return summary
+    rows: list[dict] = []
     _connect(ray, address)
     try:
         gpus = 1 if model.device.startswith("cuda") else 0
@@ -129,8 +138,8 @@ def estimate_images_on_ray(
             raise
         ray.data.DataContext.get_current().enable_progress_bars = False  # ours is on_image
         items = [
-            {"index": i, "path": str(path), "image_id": ident}
-            for i, (path, ident) in enumerate(todo)
+            {"index": i, "path": str(entry.path), "image_id": entry.id, "name": entry.name}
+            for i, entry in enumerate(todo)
         ]
         dataset = ray.data.from_items(items).map_batches(
             EstimateBatch,
@@ -141,15 +150,14 @@ def estimate_images_on_ray(
             else ray.data.ActorPoolStrategy(min_size=1, max_size=None),
             num_gpus=gpus,
         )
-        rows = []
         for row in dataset.iter_rows():
             rows.append(row)
             if on_image:
                 on_image(Path(row["path"]), row["error"] or None)
     finally:
         ray.shutdown()
-    for row in sorted(rows, key=lambda row: row["index"]):
-        summary.add(Summary(**json.loads(row["summary"])))
+        for row in sorted(rows, key=lambda row: row["index"]):
+            summary.add(Summary(**json.loads(row["summary"])))
     return summary
 
 

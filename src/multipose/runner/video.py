@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from multipose.errors import MultiposeError
@@ -11,15 +11,25 @@ from multipose.io.media import VideoWriter, iter_video, video_fps, video_frames
 from multipose.render import draw
 from multipose.runner.images import Estimate, Summary, batches
 from multipose.runner.outputs import Outputs
+from multipose.runner.register import free_name
 from multipose.tracking import Tracker
 
 
-def video_done(video: Path | int, outputs: Outputs) -> bool:
+def video_names(videos: Sequence[Path | int]) -> list[str]:
+    """The name of each video's outputs: its stem (`camera<N>` for a camera), else, where an
+    earlier video of the job has that name, its stem and extension, then a number."""
+    names: list[str] = []
+    for video in videos:
+        names.append(f"camera{video}" if isinstance(video, int) else free_name(video, set(names)))
+    return names
+
+
+def video_done(video: Path | int, outputs: Outputs, name: str) -> bool:
     """Whether a video file's frame index lists as many frames as its header states (a camera,
     or a video whose header states none, is never done)."""
     if isinstance(video, int):
         return False
-    index = outputs.folder / f"{video.stem}_frames.json"
+    index = outputs.folder / f"{name}_frames.json"
     if not index.is_file():
         return False
     try:
@@ -38,18 +48,24 @@ def estimate_video(
     track: bool = False,
     batch_size: int = 1,
     on_frame: Callable[[], None] | None = None,
+    name: str | None = None,
 ) -> None:
-    """Every frame of a video file or camera, `batch_size` frames per call of `estimate`:
-    OpenPose JSON per frame (`<stem>_<frame>_keypoints.json`), an index of the frames' times and
-    files (`<stem>_frames.json`), the video's COCO results (`<stem>_coco_results.json`, image id
-    = frame number), an overlay video; with `track`, people keep an id across frames. Frames and
+    """Every frame of a video file or camera, `batch_size` frames per call of `estimate`, into
+    outputs called `name` (default: the video's stem, `camera<N>`): OpenPose JSON per frame in
+    a folder of its own, as OpenPose's `--write_json` writes it
+    (`<name>_keypoints/<name>_<frame>_keypoints.json`), an index of the frames' times and files
+    (`<name>_frames.json`), the video's COCO results (`<name>_coco_results.json`, image id =
+    frame number), an overlay video; with `track`, people keep an id across frames. Frames and
     people are counted into `summary` as each frame is done. If the video breaks off or the job
-    is interrupted, what was done stays: files closed, index and results written."""
-    stem = f"camera{video}" if isinstance(video, int) else video.stem
-    fps = 25.0 if isinstance(video, int) else video_fps(video)
+    is interrupted, what was done stays: files closed, index and results written; a video that
+    gives fewer frames than its header states is then a `MultiposeError`."""
+    camera = isinstance(video, int)
+    name = name or (f"camera{video}" if camera else video.stem)
+    fps = 25.0 if camera else video_fps(video)
     tracker = Tracker() if track else None
-    writer = VideoWriter(outputs.folder / f"{stem}_rendered.mp4", fps) if outputs.render else None
-    frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
+    writer = VideoWriter(outputs.folder / f"{name}_rendered.mp4", fps) if outputs.render else None
+    folder = f"{name}_keypoints"
+    frames_only = Outputs(outputs.folder / folder, outputs.openpose, layout=outputs.layout)
     index, results = [], []
     try:
         for batch in batches(iter_video(video), batch_size):
@@ -60,8 +76,8 @@ def estimate_video(
                 people = people.filter(min_score=min_score)
                 if tracker is not None:
                     people = tracker.update(people)
-                name = f"{stem}_{frame:012d}"
-                frames_only.write(name, image, people)
+                frame_name = f"{name}_{frame:012d}"
+                frames_only.write(frame_name, image, people)
                 summary.frames += 1
                 summary.people += len(people)
                 results += people.to_coco(frame)
@@ -70,7 +86,7 @@ def estimate_video(
                         "frame": frame,
                         "time_ms": round(time_ms, 3),
                         "people": len(people),
-                        "file": f"{name}_keypoints.json",
+                        "file": f"{folder}/{frame_name}_keypoints.json",
                     }
                 )
                 if writer is not None:
@@ -81,5 +97,12 @@ def estimate_video(
         if writer is not None:
             writer.close()
         if index:
-            write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
-            outputs.write_coco(results, stem)
+            write_json(outputs.folder / f"{name}_frames.json", index, indent=1)
+            outputs.write_coco(results, name)
+    stated = None if camera else video_frames(video)
+    if stated is not None and len(index) < stated:
+        raise MultiposeError(
+            f"only {len(index)} of the {stated} frames its header states could be read "
+            "(cut off or damaged); those were written",
+            video,
+        )

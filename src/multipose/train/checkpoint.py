@@ -3,9 +3,7 @@ through a temporary file and a rename so that a crash never leaves half a checkp
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import torch
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 
 
 def rng_states() -> dict[str, Any]:
@@ -28,19 +27,14 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, **state: Any) -> None:
-    """Write `state` (tensors, state dicts, numbers, the config) atomically."""
+    """Write `state` (tensors, state dicts, numbers, the config) atomically, with mode 0666
+    less the umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if "config" in state and not isinstance(state["config"], dict):
         state["config"] = asdict(state["config"])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

