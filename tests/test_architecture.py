@@ -12,7 +12,7 @@ from multipose.specs import SPECS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "multipose"
 # Layers that hold no I/O, no torch, no pipelines: layouts, people, boxes and codecs.
-PURE = ("skeleton", "poses", "similarity", "geometry", "codecs", "errors")
+PURE = ("skeleton", "poses", "similarity", "geometry", "codecs", "errors", "values")
 HEAVY_OR_HIGHER = (
     "torch",
     "multipose.io",

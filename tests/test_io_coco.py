@@ -117,7 +117,7 @@ def test_bad_annotation_files_are_reported(tmp_path):
         (minimal(annotations=[{"id": 5, "image_id": 9, "category_id": 1}]), "unknown image 9"),
         (
             minimal(annotations=[{"id": 5, "image_id": 1, "category_id": 1, "keypoints": [1] * 6}]),
-            "annotation 5 has 6 keypoint values",
+            "annotation 5: has 6 keypoint values",
         ),
         (minimal(images=[{"id": 1}]), "lacks an id, file_name, width or height"),
     ]

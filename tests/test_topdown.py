@@ -134,7 +134,7 @@ def test_detection_file_threshold_and_nms(data_dir, tmp_path):
         source(image)
     bad = tmp_path / "dets.json"
     bad.write_text('[{"image_id": 1, "bbox": [1, 2, 3], "score": 1}]')
-    with pytest.raises(MultiposeError, match="detection 0 has a bbox of 3 numbers"):
+    with pytest.raises(MultiposeError, match="detection 0: .bbox. has 3 values, not 4"):
         DetectionFile(bad)
 
 

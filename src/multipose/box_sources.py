@@ -18,6 +18,7 @@ from multipose.geometry import Boxes, nms, pose_boxes
 from multipose.io.coco import CocoDataset
 from multipose.io.jsonfile import read_json
 from multipose.poses import Poses
+from multipose.values import integer_problem, number_problem, numbers_problem, shown
 
 
 class BoxSource(Protocol):
@@ -62,10 +63,9 @@ class DetectionFile:
         for i, det in enumerate(data):
             if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
                 raise MultiposeError(f"detection {i} lacks image_id, bbox or score", self.path)
-            if len(det["bbox"]) != 4:
-                raise MultiposeError(
-                    f"detection {i} has a bbox of {len(det['bbox'])} numbers", self.path
-                )
+            problem = _detection_problem(det)
+            if problem:
+                raise MultiposeError(f"detection {i}: {problem}", self.path)
             if det.get("category_id", category_id) == category_id:
                 grouped[int(det["image_id"])].append(det)
         self._by_image = {
@@ -79,6 +79,21 @@ class DetectionFile:
         )
         boxes = boxes[boxes.scores >= self.score_threshold]
         return nms(boxes, self.nms_iou) if self.nms_iou is not None else boxes
+
+
+def _detection_problem(det: dict) -> str | None:
+    """What is wrong with a COCO detection, in words, or None."""
+    for key, problem in (
+        ("image_id", integer_problem(det["image_id"])),
+        ("bbox", numbers_problem(det["bbox"], 4)),
+        ("score", number_problem(det["score"])),
+        ("category_id", integer_problem(det["category_id"]) if "category_id" in det else None),
+    ):
+        if problem:
+            return f"{key!r} {problem}"
+    if min(det["bbox"][2:]) <= 0:
+        return f"'bbox' {shown(det['bbox'])} is empty (x, y, width, height: sizes must be > 0)"
+    return None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from multipose.errors import MultiposeError
-from multipose.io.coco import CocoDataset, read_coco_results
+from multipose.io.coco import CocoDataset, check_coco_results, read_coco_results
 
 METRICS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
@@ -32,7 +32,9 @@ def evaluate(
     source = None if isinstance(results, list) else Path(results)
     if source is not None:
         results = read_coco_results(source)
+    check_coco_results(results, source)
     _check_results(results, gt, source)
+    _check_boxes(gt)
     if gt.layout.sigmas is None:
         raise MultiposeError(f"no OKS sigmas are known for layout {gt.layout.name}", gt.path)
     if not results:
@@ -111,6 +113,18 @@ def _check_results(results: list[dict], gt: CocoDataset, source: Path | None) ->
                 f"ground truth is {gt.category_id}",
                 source,
             )
+
+
+def _check_boxes(gt: CocoDataset) -> None:
+    """COCO's OKS reads every person's box (for the people labelled without keypoints)."""
+    for image_id in gt.images:
+        for ann in gt.annotations(image_id):
+            if "bbox" not in ann:
+                raise MultiposeError(
+                    f"annotation {ann.get('id')} has no 'bbox' (COCO's evaluation needs every "
+                    "person's box)",
+                    gt.path,
+                )
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

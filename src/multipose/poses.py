@@ -10,6 +10,7 @@ import numpy as np
 
 from multipose.errors import MultiposeError
 from multipose.skeleton import COCO17, Layout, convert_keypoints, get_layout, layout_for_count
+from multipose.values import integer_problem, number_problem, numbers_problem, shown
 
 OPENPOSE_JSON_VERSION = 1.3
 
@@ -248,6 +249,10 @@ class Poses:
             raise MultiposeError("not an OpenPose JSON document: no 'people' list")
         if not people:
             return cls.empty("coco18")
+        for i, person in enumerate(people):
+            problem = _openpose_person_problem(person)
+            if problem:
+                raise MultiposeError(f"person {i}: {problem}")
         lengths = {len(p.get("pose_keypoints_2d", [])) for p in people}
         if len(lengths) != 1 or next(iter(lengths)) % 3 or next(iter(lengths)) == 0:
             raise MultiposeError(f"pose_keypoints_2d lists of lengths {sorted(lengths)}")
@@ -259,6 +264,23 @@ class Poses:
             scores = np.array([p["score"] for p in people], dtype=np.float32)
         ids = np.array([_person_id(p.get("person_id", -1)) for p in people], dtype=np.int64)
         return cls(kp, scores, layout, track_ids=ids if (ids >= 0).any() else None)
+
+
+def _openpose_person_problem(person: Any) -> str | None:
+    """What is wrong with a person of an OpenPose JSON document, in words, or None."""
+    if not isinstance(person, dict):
+        return f"is {shown(person)}, not an object"
+    problem = numbers_problem(person.get("pose_keypoints_2d", []))
+    if problem:
+        return f"'pose_keypoints_2d' {problem}"
+    if "score" in person and (problem := number_problem(person["score"])):
+        return f"'score' {problem}"
+    pid = person.get("person_id", -1)
+    if isinstance(pid, list):  # OpenPose's [-1]
+        pid = pid[0] if pid else -1
+    if problem := integer_problem(pid):
+        return f"'person_id' {problem}"
+    return None
 
 
 def _mean_found_score(keypoints: np.ndarray) -> np.ndarray:

@@ -9,10 +9,16 @@ from multipose.poses import Poses
 
 _SHIFT = 4  # cv2 fixed-point bits, for sub-pixel drawing
 _ONE = 1 << _SHIFT
+_FAR = float(1 << 20)  # points farther out (in pixels) are not drawn; 16 x this fits int32
 
 
 def _point(xy: np.ndarray) -> tuple[int, int]:
     return round(float(xy[0]) * _ONE), round(float(xy[1]) * _ONE)
+
+
+def _drawable(keypoints: np.ndarray, threshold: float) -> np.ndarray:
+    """Which of (..., 3) keypoints score above `threshold` and lie within reach."""
+    return (keypoints[..., 2] > threshold) & (np.abs(keypoints[..., :2]) <= _FAR).all(axis=-1)
 
 
 def _id_color(track_id: int) -> tuple[int, int, int]:
@@ -32,9 +38,10 @@ def draw(
 ) -> np.ndarray:
     """A copy of the RGB `image` with every person's limbs and keypoints drawn.
 
-    Keypoints scoring at or below `threshold` are left out, with their limbs. `boxes` draws
-    each person's box (given or around the keypoints); `ids` labels each person with its track
-    id (or its index when it has none) and score."""
+    Keypoints scoring at or below `threshold`, or lying more than 2^20 pixels out (or at NaN),
+    are left out, with their limbs. `boxes` draws each person's box (given or around the
+    keypoints); `ids` labels each person with its track id (or its index when it has none) and
+    score."""
     canvas = np.ascontiguousarray(image.copy())
     if thickness is None:
         thickness = max(1, round(min(canvas.shape[:2]) / 250))
@@ -42,7 +49,7 @@ def draw(
     layout = poses.layout
     for n in range(len(poses)):
         kp = poses.keypoints[n]
-        shown = kp[:, 2] > threshold
+        shown = _drawable(kp, threshold)
         for (a, b), color in zip(layout.limbs, layout.limb_colors, strict=True):
             if shown[a] and shown[b]:
                 cv2.line(
@@ -66,7 +73,10 @@ def draw(
 def _draw_labels(canvas: np.ndarray, poses: Poses, boxes: bool, ids: bool, thickness: int) -> None:
     all_boxes = poses.boxes if poses.boxes is not None else poses.keypoint_boxes()
     font_scale = 0.3 + 0.1 * thickness
-    for n, (x0, y0, x1, y1) in enumerate(all_boxes):
+    for n, box in enumerate(all_boxes.clip(-_FAR, _FAR)):  # the clipped part is off the image
+        if not np.isfinite(box).all():
+            continue
+        x0, y0, x1, y1 = box
         identity = int(poses.track_ids[n]) if poses.track_ids is not None else n
         color = _id_color(identity)
         if boxes:
@@ -76,7 +86,7 @@ def _draw_labels(canvas: np.ndarray, poses: Poses, boxes: bool, ids: bool, thick
         if ids:
             label = f"{identity}: {poses.scores[n]:.2f}"
             org = (int(x0) + 2, max(int(y0) - 3, 10))
-            found = poses.keypoints[n, :, 2] > 0
+            found = _drawable(poses.keypoints[n], 0.0)
             if not boxes and found.any():  # centred above the person's highest keypoint
                 (width, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
                 x, y = poses.keypoints[n, found][np.argmin(poses.keypoints[n, found, 1]), :2]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from multipose.errors import MultiposeError
+
 
 @click.command()
 @click.option(
@@ -34,6 +36,8 @@ def evaluate(gt_file: Path, pred_file: Path, json_out: Path | None) -> None:
     from multipose.evaluate import format_metrics
     from multipose.io.jsonfile import write_json
 
+    if json_out is not None and json_out.is_dir():
+        raise MultiposeError("is a folder; --json takes the name of a file to write", json_out)
     metrics = run_evaluation(gt_file, pred_file)
     click.echo(format_metrics(metrics))
     if json_out is not None:

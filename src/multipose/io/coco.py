@@ -15,6 +15,7 @@ from multipose.io.jsonfile import read_json, write_json
 from multipose.io.media import read_image
 from multipose.poses import Poses
 from multipose.skeleton import Layout, layout_for_count
+from multipose.values import integer_problem, number_problem, numbers_problem, shown
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class CocoDataset:
                 "not a COCO annotation file (needs 'images', 'annotations' and 'categories')",
                 self.path,
             )
+        for key in ("images", "annotations", "categories"):
+            if not isinstance(data[key], list) or not all(isinstance(x, dict) for x in data[key]):
+                raise MultiposeError(f"{key!r} is not a list of objects", self.path)
         self.category_id, self.keypoint_names = self._person_category(data["categories"])
         self.layout: Layout = self._layout(len(self.keypoint_names))
         self.image_dir = self._find_image_dir(data["images"], image_dir)
@@ -74,23 +78,26 @@ class CocoDataset:
         for ann in data["annotations"]:
             if ann.get("category_id") != self.category_id:
                 continue
-            if ann.get("image_id") not in self.images:
-                raise MultiposeError(
-                    f"annotation {ann.get('id')} refers to unknown image {ann.get('image_id')}",
-                    self.path,
-                )
-            if not ann.get("iscrowd") and len(ann.get("keypoints", [])) != 3 * k:
-                raise MultiposeError(
-                    f"annotation {ann.get('id')} has {len(ann.get('keypoints', []))} keypoint "
-                    f"values; the category has {k} keypoints, so {3 * k} are expected",
-                    self.path,
-                )
+            problem = _annotation_problem(ann, k, self.images)
+            if problem:
+                raise MultiposeError(f"annotation {shown(ann.get('id'))}: {problem}", self.path)
             self._annotations[ann["image_id"]].append(ann)
 
     def _person_category(self, categories: list[dict]) -> tuple[int, list[str]]:
         for cat in categories:
             if cat.get("keypoints"):
-                return int(cat["id"]), list(cat["keypoints"])
+                names = cat["keypoints"]
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise MultiposeError(
+                        f"category {shown(cat.get('id'))}: 'keypoints' is not a list of names",
+                        self.path,
+                    )
+                problem = integer_problem(cat.get("id"))
+                if problem:
+                    raise MultiposeError(
+                        f"category {shown(cat.get('name'))}: 'id' {problem}", self.path
+                    )
+                return int(cat["id"]), list(names)
         raise MultiposeError("no category with keypoints (not a keypoint dataset)", self.path)
 
     def _layout(self, num_keypoints: int) -> Layout:
@@ -156,6 +163,35 @@ class CocoDataset:
         return results
 
 
+def _annotation_problem(ann: dict, num_keypoints: int, images: dict) -> str | None:
+    """What is wrong with a person annotation of a category of `num_keypoints` keypoints."""
+    problem = integer_problem(ann.get("image_id"))
+    if problem:
+        return f"'image_id' {problem}"
+    if ann["image_id"] not in images:
+        return f"refers to unknown image {ann['image_id']}"
+    kp = ann.get("keypoints", [])
+    if not ann.get("iscrowd") and isinstance(kp, list) and len(kp) != 3 * num_keypoints:
+        return (
+            f"has {len(kp)} keypoint values; the category has {num_keypoints} keypoints, so "
+            f"{3 * num_keypoints} are expected"
+        )
+    problem = numbers_problem(kp)
+    if problem:
+        return f"'keypoints' {problem}"
+    if "bbox" in ann:
+        problem = numbers_problem(ann["bbox"], 4)
+        if problem:
+            return f"'bbox' {problem}"
+        if min(ann["bbox"][2:]) < 0:
+            return f"'bbox' {shown(ann['bbox'])} has a negative width or height"
+    if "area" in ann:
+        problem = number_problem(ann["area"])
+        if problem:
+            return f"'area' {problem}"
+    return None
+
+
 def _num_labelled(ann: dict) -> int:
     return int((np.asarray(ann.get("keypoints", []), dtype=np.float32)[2::3] > 0).sum())
 
@@ -187,13 +223,20 @@ def write_coco_results(path: str | Path, results: list[dict]) -> None:
 def read_coco_results(path: str | Path) -> list[dict]:
     """Read and check a COCO keypoint results file."""
     data = read_json(path)
-    if not isinstance(data, list):
+    check_coco_results(data, path)
+    return data
+
+
+def check_coco_results(results: Any, path: str | Path | None = None) -> None:
+    """Raise `MultiposeError` (naming `path`) unless `results` is a list of COCO keypoint
+    results: an integer `image_id`, `keypoints` as finite x, y, score triples, a finite
+    `score` and, where given, an integer `category_id`."""
+    if not isinstance(results, list):
         raise MultiposeError("not a COCO results file (expected a list of results)", path)
-    for i, entry in enumerate(data):
+    for i, entry in enumerate(results):
         problem = _result_problem(entry)
         if problem:
             raise MultiposeError(f"result {i}: {problem}", path)
-    return data
 
 
 def _result_problem(entry: Any) -> str | None:
@@ -205,6 +248,14 @@ def _result_problem(entry: Any) -> str | None:
     kp = entry["keypoints"]
     if not isinstance(kp, list) or not kp or len(kp) % 3:
         return "'keypoints' is not a list of x, y, score triples"
+    for key, problem in (
+        ("image_id", integer_problem(entry["image_id"])),
+        ("keypoints", numbers_problem(kp)),
+        ("score", number_problem(entry["score"])),
+        ("category_id", integer_problem(entry["category_id"]) if "category_id" in entry else None),
+    ):
+        if problem:
+            return f"{key!r} {problem}"
     return None
 
 
