@@ -80,6 +80,7 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
+    app.state.scratch = scratch
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

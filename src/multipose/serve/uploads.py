@@ -61,6 +61,8 @@ def load_image(path: Path, name: str, limits: Limits) -> np.ndarray:
             width, height = image.size
     except (UnidentifiedImageError, Image.DecompressionBombError):
         raise ApiError(415, f"{name}: not an image (JPEG, PNG, WebP, BMP or TIFF)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ApiError(422, f"{name}: truncated or corrupt image ({exc})") from None
     _check_pixels(name, width, height, limits)
     try:
         return read_image(path)
