@@ -299,3 +299,13 @@ def test_load_on_localhost() -> None:
     print(f"\n160 requests, p95 {p95:.0f} ms, RSS {before:.0f} -> {after:.0f} MB")
     assert statuses == [200] * 160
     assert after - before < 25, f"resident memory grew {after - before:.0f} MB"
+
+
+def test_the_command_refuses_an_unknown_model() -> None:
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--model", "nope", "--port", "0"])
+    assert result.exit_code == 1
+    assert "unknown model 'nope'" in result.output

@@ -22,12 +22,13 @@ function say(text, error = false) {
   $("status").classList.toggle("error", error);
 }
 
-async function errorOf(response) {
+// The server's one-line error, which names the file (else prefixed with `name`).
+async function errorOf(response, name) {
+  let error = `${response.status} ${response.statusText}`;
   try {
-    return (await response.json()).error || response.statusText;
-  } catch {
-    return `${response.status} ${response.statusText}`;
-  }
+    error = (await response.json()).error || error;
+  } catch {}
+  return error.startsWith(`${name}: `) ? error : `${name}: ${error}`;
 }
 
 function post(path, field, file) {
@@ -62,7 +63,7 @@ async function handle(files) {
       item.answer = await response.json();
       item.bitmap = await createImageBitmap(item.file);
     } else {
-      item.error = `${item.file.name}: ${await errorOf(response)}`;
+      item.error = await errorOf(response, item.file.name);
       item.li.classList.add("failed");
     }
     if (!current || current.error) show(item);
@@ -167,7 +168,7 @@ async function estimateVideo(file) {
   say(`Estimating every frame of ${file.name}… (a few seconds per second of video)`);
   const response = await post("/v1/poses/video", "video", file);
   if (!response.ok) {
-    say(`${file.name}: ${await errorOf(response)}`, true);
+    say(await errorOf(response, file.name), true);
   } else {
     const answer = await response.json();
     canvas.hidden = true;
