@@ -30,6 +30,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file, so that `path` is never left half-written."""
+    fd, part = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(part, 0o644)  # not mkstemp's 0o600
+        os.replace(part, path)
+    finally:
+        Path(part).unlink(missing_ok=True)
+
+
 def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
     """The cached file of `url` (downloaded if absent), checked against `sha256` if given: a
     cached file that fails the check is removed and downloaded again."""

@@ -10,7 +10,6 @@ installed or imported."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.weights.download import cache_dir, sha256_of
+from multipose.weights.download import cache_dir, sha256_of, write_atomic
 
 VERSION = "0.10.21"
 PLATFORM = "manylinux_2_28_x86_64"
@@ -90,18 +89,6 @@ def _read_checked(wheel: Path, names: list[str]) -> dict[str, bytes]:
     return contents
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write through a temporary file, so that `path` is never left half-written."""
-    fd, part = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(part, 0o644)  # not mkstemp's 0o600
-        os.replace(part, path)
-    finally:
-        Path(part).unlink(missing_ok=True)
-
-
 def fetch_blazepose(dest: Path | None = None, index_url: str | None = None) -> Path:
     """The folder (`dest`, else the cache) holding BlazePose's files, taken out of the mediapipe
     wheel that pip downloads from `index_url` (else pip's configured index) unless every file
@@ -115,7 +102,7 @@ def fetch_blazepose(dest: Path | None = None, index_url: str | None = None) -> P
     try:
         dest.mkdir(parents=True, exist_ok=True)
         for name, data in contents.items():
-            _write(dest / name, data)
+            write_atomic(dest / name, data)
     except OSError as exc:
         raise MultiposeError(f"could not write the weights ({exc})", dest) from None
     return dest
