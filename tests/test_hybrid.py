@@ -68,3 +68,20 @@ def test_the_hybrid_on_a_real_photo(tmp_path):
     assert people.layout is BLAZEPOSE33 and 5 <= len(people) <= 6  # the five on the photo
     assert (people.keypoints[:, 29:31, 2] > 0).any()  # BlazePose's heels on merged people
     assert set(estimate.timing) == {"network_ms", "decode_ms"}
+
+
+def test_yolo_people_seed_blazepose(tmp_path):
+    yolo = SHARED / "weights" / "yolo11n-pose" / "yolo11n-pose.pt"
+    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
+    if not yolo.is_file() or not blazepose.is_dir():
+        pytest.skip("../shared/weights is not beside the checkout")
+    (tmp_path / yolo.name).symlink_to(yolo)
+    for path in blazepose.glob("*.tflite"):
+        (tmp_path / path.name).symlink_to(path)
+    estimate = multipose.load("yolo11n-pose+blazepose", tmp_path)
+    assert estimate.spec.licence_notice() == "yolo11n-pose's weights are AGPL-3.0"
+    image = read_image(SHARED / "data" / "photos" / "ski.jpg")
+    alone = multipose.load("yolo11n-pose", yolo)(image)
+    people = estimate(image)
+    assert people.layout is BLAZEPOSE33 and len(alone) <= len(people) <= len(alone) + 1
+    assert (people.keypoints[:, 29:31, 2] > 0).any()  # heels, which YOLO lacks

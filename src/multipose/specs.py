@@ -501,9 +501,9 @@ SPECS: dict[str, ModelSpec] = {
 
 
 def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
-    """A bottom-up model whose people seed BlazePose's landmark pass (pipelines/hybrid.py).
-    Its weights: those of both parts, from their caches, or `--weights DIR` holding both
-    (the bottom-up graph_opt.pb and BlazePose's TFLite files)."""
+    """A bottom-up model (or YOLO-pose) whose people seed BlazePose's landmark pass
+    (pipelines/hybrid.py). Its weights: those of both parts, from their caches, or `--weights
+    DIR` holding both (e.g. graph_opt.pb or yolo11n-pose.pt, and BlazePose's TFLite files)."""
 
     def find_weights(spec: ModelSpec, weights: str | Path | None) -> tuple:
         return tuple(part.find_weights(part, weights) for part in spec.parts)
@@ -547,6 +547,8 @@ SPECS["mobilenet-thin+blazepose"] = _hybrid(
     ),
     SPECS["blazepose-full"],
 )
+# YOLO's people (licence AGPL-3.0, opt-in) as BlazePose's seeds, merged the same way.
+SPECS["yolo11n-pose+blazepose"] = _hybrid(SPECS["yolo11n-pose"], SPECS["blazepose-full"])
 
 
 def get_spec(name: str | ModelSpec) -> ModelSpec:

@@ -1,5 +1,6 @@
-"""Bottom-up people as top-down seeds: a bottom-up model finds everyone in one pass, and
-BlazePose's landmark network refines each of them.
+"""Bottom-up people as top-down seeds: a bottom-up model (or YOLO-pose: any spec whose
+pipeline finds everyone in one pass) finds everyone, and BlazePose's landmark network refines
+each of them.
 
 Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
 their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
@@ -27,7 +28,6 @@ from multipose.codecs.blazepose import COCO_LANDMARKS
 from multipose.geometry import Boxes, pose_boxes
 from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
-from multipose.pipelines.bottom_up import BottomUpPipeline
 from multipose.poses import Poses
 from multipose.similarity import oks
 from multipose.skeleton import BLAZEPOSE33, COCO17
@@ -70,7 +70,7 @@ class HybridPipeline:
     ) -> None:
         bottom_up_spec, blazepose_spec = spec.parts
         self.spec, self.boxes = spec, boxes
-        self.bottom_up = BottomUpPipeline(
+        self.bottom_up = bottom_up_spec.pipeline(
             bottom_up_spec, network.bottom_up, device, scales, backend=backend, flip=flip
         )
         self.blazepose = BlazePosePipeline(
