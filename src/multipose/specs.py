@@ -30,6 +30,7 @@ from multipose.pipelines import (
     HybridPipeline,
     Pipeline,
     TopDownPipeline,
+    YoloHybridPipeline,
     YoloPosePipeline,
 )
 from multipose.preprocess import Input
@@ -500,7 +501,9 @@ SPECS: dict[str, ModelSpec] = {
 }
 
 
-def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
+def _hybrid(
+    bottom_up: ModelSpec, blazepose: ModelSpec, pipeline: type[Pipeline] = HybridPipeline
+) -> ModelSpec:
     """A bottom-up model (or YOLO-pose) whose people seed BlazePose's landmark pass
     (pipelines/hybrid.py). Its weights: those of both parts, from their caches, or `--weights
     DIR` holding both (e.g. graph_opt.pb or yolo11n-pose.pt, and BlazePose's TFLite files)."""
@@ -523,7 +526,7 @@ def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
     name = f"{bottom_up.name.removeprefix('openpose-')}+blazepose"
     return ModelSpec(
         name=name,
-        pipeline=HybridPipeline,
+        pipeline=pipeline,
         build=build,
         load=load,
         codec=BlazePoseCodec,
@@ -547,8 +550,11 @@ SPECS["mobilenet-thin+blazepose"] = _hybrid(
     ),
     SPECS["blazepose-full"],
 )
-# YOLO's people (licence AGPL-3.0, opt-in) as BlazePose's seeds, merged the same way.
-SPECS["yolo11n-pose+blazepose"] = _hybrid(SPECS["yolo11n-pose"], SPECS["blazepose-full"])
+# YOLO's people (licence AGPL-3.0, opt-in) as BlazePose's seeds, kept as they are with
+# BlazePose's feet and hands added (pipelines/hybrid.py, YoloHybridPipeline).
+SPECS["yolo11n-pose+blazepose"] = _hybrid(
+    SPECS["yolo11n-pose"], SPECS["blazepose-full"], YoloHybridPipeline
+)
 
 
 def get_spec(name: str | ModelSpec) -> ModelSpec:

@@ -5,7 +5,7 @@ the hybrid of a bottom-up model and BlazePose, YOLO-pose."""
 from multipose.pipelines.base import Pipeline
 from multipose.pipelines.blazepose import BlazePosePipeline
 from multipose.pipelines.bottom_up import BottomUpPipeline
-from multipose.pipelines.hybrid import HybridPipeline
+from multipose.pipelines.hybrid import HybridPipeline, YoloHybridPipeline
 from multipose.pipelines.top_down import TopDownPipeline
 from multipose.pipelines.yolo_pose import YoloPosePipeline
 
@@ -15,5 +15,6 @@ __all__ = [
     "HybridPipeline",
     "Pipeline",
     "TopDownPipeline",
+    "YoloHybridPipeline",
     "YoloPosePipeline",
 ]
