@@ -6,6 +6,7 @@ import pytest
 
 import multipose
 from multipose.codecs.blazepose import COCO_LANDMARKS
+from multipose.codecs.yolo_pose import YoloPoseCodec
 from multipose.io.media import read_image
 from multipose.pipelines.hybrid import UNMATCHED_WEIGHT, fuse, rescored
 from multipose.poses import Poses
@@ -68,3 +69,26 @@ def test_the_hybrid_on_a_real_photo(tmp_path):
     assert people.layout is BLAZEPOSE33 and 5 <= len(people) <= 6  # the five on the photo
     assert (people.keypoints[:, 29:31, 2] > 0).any()  # BlazePose's heels on merged people
     assert set(estimate.timing) == {"network_ms", "decode_ms"}
+
+
+def test_yolo_people_seed_blazepose(tmp_path):
+    yolo = SHARED / "weights" / "yolo11n-pose" / "yolo11n-pose.pt"
+    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
+    if not yolo.is_file() or not blazepose.is_dir():
+        pytest.skip("../shared/weights is not beside the checkout")
+    (tmp_path / yolo.name).symlink_to(yolo)
+    for path in blazepose.glob("*.tflite"):
+        (tmp_path / path.name).symlink_to(path)
+    estimate = multipose.load("yolo11n-pose+blazepose", tmp_path)
+    assert estimate.spec.licence_notice() == "yolo11n-pose's weights are AGPL-3.0"
+    image = read_image(SHARED / "data" / "photos" / "ski.jpg")
+    yolo_alone = multipose.load("yolo11n-pose", yolo)
+    yolo_alone.codec = YoloPoseCodec(min_score=0.01)
+    alone = yolo_alone(image)
+    people = estimate(image)
+    assert people.layout is BLAZEPOSE33 and len(people) >= len(alone)
+    kept = people[: len(alone)]  # YOLO's people as they are, BlazePose's heels added
+    np.testing.assert_allclose(kept.keypoints[:, COCO_LANDMARKS], alone.keypoints, atol=1e-4)
+    np.testing.assert_allclose(kept.scores, alone.scores, rtol=1e-6)
+    assert (kept.keypoints[:, 29:31, 2] > 0).sum() >= 8  # 9 of the five skiers' 10 heels
+    assert np.all(people.scores[len(alone) :] <= 0.1)  # people only BlazePose found

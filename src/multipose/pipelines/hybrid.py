@@ -1,5 +1,6 @@
-"""Bottom-up people as top-down seeds: a bottom-up model finds everyone in one pass, and
-BlazePose's landmark network refines each of them.
+"""Bottom-up people as top-down seeds: a bottom-up model (or YOLO-pose: any spec whose
+pipeline finds everyone in one pass) finds everyone, and BlazePose's landmark network refines
+each of them.
 
 Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
 their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
@@ -8,7 +9,8 @@ person that matches a bottom-up one (OKS on the COCO keypoints above `match_oks`
 its other landmarks (hands, feet) and its confident COCO keypoints, averaged with the
 bottom-up ones where both have them and filling those the bottom-up person lacks. Bottom-up
 people keep their score; BlazePose people that match none are kept at `unmatched_weight`
-times their own. People come out in the BlazePose-33 layout.
+times their own. People come out in the BlazePose-33 layout. Seeded by YOLO-pose
+(`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet and hands.
 
 Tuned on coco-mini-train2017 (bench/hybrid.py).
 """
@@ -16,6 +18,7 @@ Tuned on coco-mini-train2017 (bench/hybrid.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -27,7 +30,6 @@ from multipose.codecs.blazepose import COCO_LANDMARKS
 from multipose.geometry import Boxes, pose_boxes
 from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
-from multipose.pipelines.bottom_up import BottomUpPipeline
 from multipose.poses import Poses
 from multipose.similarity import oks
 from multipose.skeleton import BLAZEPOSE33, COCO17
@@ -56,6 +58,10 @@ class HybridPipeline:
     `boxes` (if any) are extra BlazePose seeds. `timing` adds up both passes."""
 
     needs_boxes: ClassVar[bool] = False
+    rescore: ClassVar[bool] = True  # first-part people scored by their keypoints
+    average: ClassVar[bool] = True  # COCO keypoints of both averaged where both have them
+    unmatched_weight: ClassVar[float] = UNMATCHED_WEIGHT
+    min_seed_score: ClassVar[float] = 0.0
 
     def __init__(
         self,
@@ -70,7 +76,7 @@ class HybridPipeline:
     ) -> None:
         bottom_up_spec, blazepose_spec = spec.parts
         self.spec, self.boxes = spec, boxes
-        self.bottom_up = BottomUpPipeline(
+        self.bottom_up = bottom_up_spec.pipeline(
             bottom_up_spec, network.bottom_up, device, scales, backend=backend, flip=flip
         )
         self.blazepose = BlazePosePipeline(
@@ -97,15 +103,19 @@ class HybridPipeline:
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
-        self._found = rescored(self.bottom_up(image).convert(COCO17))
+        found = self.bottom_up(image).convert(COCO17)
+        self._found = rescored(found) if self.rescore else found
         first = self.bottom_up.timing
         refined = self.blazepose(image, image_id)
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
-        return fuse(self._found, refined)
+        return fuse(self._found, refined, self.average, self.unmatched_weight)
 
     def _seeds(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
-        """Boxes around the bottom-up people of this image, and any given."""
-        seeds = pose_boxes(self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS))
+        """Boxes around the bottom-up people of this image (scoring at least
+        `min_seed_score`), and any given."""
+        seeds = pose_boxes(
+            self._found.filter(self.min_seed_score, min_keypoints=MIN_SEED_KEYPOINTS)
+        )
         if self.boxes is None:
             return seeds
         given = self.boxes(image, image_id)
@@ -122,9 +132,33 @@ def rescored(people: Poses) -> Poses:
     return Poses(people.keypoints, mean * np.sqrt(found / scores.shape[1]), people.layout)
 
 
-def fuse(bottom_up: Poses, blazepose: Poses) -> Poses:
+class YoloHybridPipeline(HybridPipeline):
+    """The hybrid seeded by YOLO-pose, whose people are kept as they are (their score and
+    COCO keypoints: BlazePose's are less accurate, and averaging or rescoring them cost AP on
+    coco-mini-train2017, bench/results/yolo_pose.md); BlazePose adds its other landmarks
+    (feet, hands) to them, and the people YOLO missed at 0.1 of their score. YOLO's people
+    are kept down to score 0.01 (AP 0.476 on coco-mini-train2017, 0.468 at its default 0.1);
+    those of 0.1 and more seed BlazePose."""
+
+    rescore = False
+    average = False
+    unmatched_weight = 0.1
+    min_seed_score = 0.1
+
+    def __init__(self, spec: ModelSpec, network: HybridNetworks, *args, **kwargs) -> None:
+        super().__init__(spec, network, *args, **kwargs)
+        self.bottom_up.codec = replace(self.bottom_up.codec, min_score=0.01)
+
+
+def fuse(
+    bottom_up: Poses,
+    blazepose: Poses,
+    average: bool = True,
+    unmatched_weight: float = UNMATCHED_WEIGHT,
+) -> Poses:
     """Bottom-up people (COCO-17) and BlazePose people (BlazePose-33) as one set of people in
-    the BlazePose-33 layout (see the module docstring)."""
+    the BlazePose-33 layout (see the module docstring; with `average` False the bottom-up
+    keypoints are kept where they are found)."""
     people = bottom_up.convert(BLAZEPOSE33)
     keypoints = people.keypoints.copy()
     unmatched = np.ones(len(blazepose), bool)
@@ -137,23 +171,24 @@ def fuse(bottom_up: Poses, blazepose: Poses) -> Poses:
         for person in range(len(bottom_up)):
             best = int(similar[:, person].argmax())
             if similar[best, person] > MATCH_OKS:
-                keypoints[person] = _merged(keypoints[person], blazepose.keypoints[best])
+                keypoints[person] = _merged(keypoints[person], blazepose.keypoints[best], average)
     extra = blazepose[unmatched]
     return Poses.concatenate(
         [
             Poses(keypoints, people.scores, BLAZEPOSE33),
-            Poses(extra.keypoints, extra.scores * UNMATCHED_WEIGHT, BLAZEPOSE33),
+            Poses(extra.keypoints, extra.scores * unmatched_weight, BLAZEPOSE33),
         ]
     )
 
 
-def _merged(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+def _merged(ours: np.ndarray, theirs: np.ndarray, average: bool = True) -> np.ndarray:
     """One person's keypoints (33, 3): BlazePose's where it is confident and ours has none,
-    the two averaged where both have them."""
+    the two averaged where both have them (with `average`; else ours)."""
     confident = theirs[:, 2] >= CONFIDENT
     have = ours[:, 2] > 0
     out = ours.copy()
-    both = confident & have
-    out[both, :2] = (ours[both, :2] + theirs[both, :2]) / 2
+    if average:
+        both = confident & have
+        out[both, :2] = (ours[both, :2] + theirs[both, :2]) / 2
     out[confident & ~have] = theirs[confident & ~have]
     return out

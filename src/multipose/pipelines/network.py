@@ -16,9 +16,9 @@ BACKENDS = ("torch", "onnxruntime")
 
 class Network:
     """`module` (one input batch -> a tuple of output tensors) run in PyTorch on `device`, or
-    with backend "onnxruntime" as its ONNX export, made once per input size met where the
-    size is fixed (`dynamic_size` False), else once. Called on a batch, it returns the outputs
-    as float32 NumPy arrays."""
+    with backend "onnxruntime" as its ONNX export (on as many threads as PyTorch uses), made
+    once per input size met where the size is fixed (`dynamic_size` False), else once.
+    Called on a batch, it returns the outputs as float32 NumPy arrays."""
 
     def __init__(
         self,
@@ -50,5 +50,6 @@ class Network:
         key = None if self.dynamic_size else tuple(batch.shape[1:])
         if key not in self.sessions:
             free = (0, 2, 3) if self.dynamic_size else (0,)
-            self.sessions[key] = OnnxModule(self.module, batch.shape, free)
+            threads = torch.get_num_threads()  # as many as PyTorch would use
+            self.sessions[key] = OnnxModule(self.module, batch.shape, free, threads)
         return self.sessions[key]

@@ -33,6 +33,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file, so that `path` is never left half-written."""
+    with replacing(path) as part:
+        part.write_bytes(data)
+
+
 def fetch(url: str, sha256: str | None = None, name: str | None = None) -> Path:
     """The cached file of `url` (downloaded if absent), checked against `sha256` if given: a
     cached file that fails the check is removed and downloaded again. `name` is the file's name

@@ -17,8 +17,7 @@ import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.io.files import replacing
-from multipose.weights.download import cache_dir, sha256_of
+from multipose.weights.download import cache_dir, sha256_of, write_atomic
 
 VERSION = "0.10.21"
 PLATFORM = "manylinux_2_28_x86_64"
@@ -90,12 +89,6 @@ def _read_checked(wheel: Path, names: list[str]) -> dict[str, bytes]:
     return contents
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write through a temporary file, so that `path` is never left half-written."""
-    with replacing(path) as part:
-        part.write_bytes(data)
-
-
 def fetch_blazepose(dest: Path | None = None, index_url: str | None = None) -> Path:
     """The folder (`dest`, else the cache) holding BlazePose's files, taken out of the mediapipe
     wheel that pip downloads from `index_url` (else pip's configured index) unless every file
@@ -109,7 +102,7 @@ def fetch_blazepose(dest: Path | None = None, index_url: str | None = None) -> P
     try:
         dest.mkdir(parents=True, exist_ok=True)
         for name, data in contents.items():
-            _write(dest / name, data)
+            write_atomic(dest / name, data)
     except OSError as exc:
         raise MultiposeError(f"could not write the weights ({exc})", dest) from None
     return dest
