@@ -21,6 +21,7 @@ import multipose
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.pipelines.base import Pipeline
+from multipose.pipelines.blazepose import STEPS
 from multipose.specs import SPECS, ModelSpec, _hybrid
 
 from common import LARGE, MEDIUM, recall, write_report
@@ -43,8 +44,10 @@ MODELS = {
         _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),
         None,
     ),
-    "default without BlazePose's whole-image detector": (DEFAULT, ("refine",)),
-    "default without the refine pass": (DEFAULT, ("detect",)),
+    "default without BlazePose's whole-image detector": (DEFAULT, ("faces", "refine")),
+    "default without BlazePose's face seeds": (DEFAULT, ("detect", "refine")),
+    "default without the refine pass": (DEFAULT, ("detect", "faces")),
+    "default with all BlazePose's steps (tiles, re-detection)": (DEFAULT, STEPS),
 }
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -5,6 +6,7 @@ from click.testing import CliRunner
 from multipose.cli import main
 from multipose.devices import torch_device
 from multipose.errors import MultiposeError
+from multipose.io.media import write_image
 
 from conftest import pipeline_of
 
@@ -43,7 +45,9 @@ def test_gpu_index_and_torchrun_rank(monkeypatch):
 @pytest.mark.parametrize("command", ["estimate", "train"])
 def test_commands_report_a_missing_gpu(tmp_path, command):
     if command == "estimate":
-        args = ["estimate", str(tmp_path), "--device", "cuda", "--out", str(tmp_path / "out")]
+        image = tmp_path / "one.png"
+        write_image(image, np.zeros((32, 32, 3), np.uint8))
+        args = ["estimate", str(image), "--device", "cuda", "--out", str(tmp_path / "out")]
     else:
         config = tmp_path / "c.yaml"
         config.write_text("model: lightweight-openpose\ndata: synthetic\ndevice: cuda\n")

@@ -9,7 +9,7 @@ import numpy as np
 
 from multipose.io.openpose_json import OPENPOSE_LAYOUTS
 from multipose.poses import Poses
-from multipose.runner import image_id
+from multipose.runner.register import coco_id
 from multipose.skeleton import Layout
 
 FORMATS = ("multipose", "openpose", "coco")
@@ -54,12 +54,12 @@ def openpose_layout(layout: str | None, model_layout: str) -> str:
 def image_answer(poses: Poses, name: str, width: int, height: int, openpose: str) -> dict:
     """The people of one uploaded image with the image's name and size, their skeleton, and
     the same people as OpenPose JSON (in the layout `openpose`) and COCO results (image id:
-    the file name's last number, else 0)."""
+    the COCO id of a file named as in COCO, else 0)."""
     return {
         "image": {"name": name, "width": width, "height": height},
         "layout": poses.layout.name,
         "people": people_json(poses),
         "skeleton": skeleton_json(poses.layout),
         "openpose": poses.to_openpose(openpose),
-        "coco": poses.to_coco(image_id(Path(name), 0)),
+        "coco": poses.to_coco(coco_id(Path(name)) or 0),
     }
