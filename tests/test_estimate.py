@@ -41,6 +41,10 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1  # one image failed, the others were done
     assert "broken.jpg" in result.output and "1 failed" in result.output
+    line = f"{photos / 'broken.jpg'}: not an image (format not recognised)"
+    assert len(line) > 80  # one line as it happens and one in the summary, however long
+    assert result.output.splitlines().count(f"error: {line}") == 1
+    assert result.output.splitlines().count(f"failed: {line}") == 1
     assert "2 images (0 skipped as done)" in result.output
     ski = json.loads((out / "ski_keypoints.json").read_text())
     assert ski["version"] == 1.3 and len(ski["people"]) >= 5
@@ -109,8 +113,8 @@ def test_estimate_errors(tmp_path, data_dir):
     photo = str(data_dir / "photos" / "ski.jpg")
     args = ["estimate", photo, "--weights", "x", "--out", str(tmp_path / "afile")]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 1 and result.output.strip() == (
-        f"error: {tmp_path / 'afile'}: is a file, not a folder to write the outputs into"
+    assert result.exit_code == 1 and result.output == (
+        f"error: {tmp_path / 'afile'}: is a file, not a folder to write the outputs into\n"
     )
     assert (tmp_path / "afile").read_text() == "mine"
 

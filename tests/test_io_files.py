@@ -37,5 +37,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
     write_json(path, [1])
     with pytest.raises(RuntimeError), replacing(path) as tmp:
         tmp.write_text("[2, half")
+        # hidden, and not a *.json that a reader of the folder would take if it were left
+        assert tmp.name.startswith(".a.json.") and tmp.suffix == ".tmp"
         raise RuntimeError
     assert path.read_text() == "[1]" and [p.name for p in tmp_path.iterdir()] == ["a.json"]

@@ -137,20 +137,19 @@ def test_inputs_split_into_images_and_videos(tmp_path):
 
 
 def test_an_image_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    import multipose.io.media as media
+    import multipose.io.files as files
 
     path = tmp_path / "overlay.png"
     write_image(path, gradient())
     before = path.read_bytes()
 
-    def dies_halfway(name, image):
-        with open(name, "wb") as f:
-            f.write(before[:100])
+    def killed(tmp, target):  # Ctrl-C between writing the new image and the rename
+        assert read_image(tmp).shape == (20, 30, 3) and target == path
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(media.cv2, "imwrite", dies_halfway)
+    monkeypatch.setattr(files.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        write_image(path, gradient())
+        write_image(path, gradient(20, 30))
     assert path.read_bytes() == before  # the old file, whole
     assert [p.name for p in tmp_path.iterdir()] == ["overlay.png"]  # no temporary file left
 

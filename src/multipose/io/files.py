@@ -14,11 +14,12 @@ from pathlib import Path
 def replacing(path: str | Path) -> Iterator[Path]:
     """A temporary file beside `path` to write, renamed onto `path` when the block ends (and
     removed if it raises), so that a reader never sees half a file. It is created with mode
-    0666 less the umask, as `open` would create `path` itself; its name keeps the suffix of
-    `path`, for writers that choose a format by it."""
+    0666 less the umask, as `open` would create `path` itself; its name (`.<name>.<random>.tmp`)
+    is hidden and ends otherwise than `path`'s, so that a reader of a folder's `*.json` never
+    takes one that a killed process left for a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield tmp

@@ -89,9 +89,11 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
             f"cannot write {path.suffix!r} images; use one of {', '.join(IMAGE_EXTENSIONS)}",
             path,
         )
+    ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise MultiposeError("could not write the image", path)
     with replacing(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise MultiposeError("could not write the image", path)
+        tmp.write_bytes(encoded.tobytes())
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
