@@ -206,7 +206,17 @@ def run_lightweight(mirror, state, photo, tmp):
 
         model = PoseEstimationWithMobileNet()
         same_keys(model, state)
-        torch.save({"state_dict": state}, tmp / "checkpoint_iter_370000.pth")
+        # As its train.py saves a snapshot (optimizer and schedule as it makes them).
+        optimizer = torch.optim.Adam(model.parameters(), lr=4e-5, weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [100, 200, 260], 0.333)
+        checkpoint = {
+            "state_dict": state,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "iter": 370000,
+            "current_epoch": 10,
+        }
+        torch.save(checkpoint, tmp / "checkpoint_iter_370000.pth")
         load_state(model, torch.load(tmp / "checkpoint_iter_370000.pth", map_location="cpu"))
         model.eval()
         with torch.no_grad():

@@ -9,7 +9,7 @@ loaded by our importer and run on the photo prepared as the model's spec describ
 
 import importlib.util
 import sys
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import cv2
@@ -58,7 +58,13 @@ def mmcv_checkpoint(spec: str):
 # Each public file as its authors' training code writes it.
 PUBLIC_FORMAT = {
     "openpose-vgg19": lambda state: state,  # flat Caffe layer names
-    "lightweight-openpose": lambda state: {"state_dict": state},
+    "lightweight-openpose": lambda state: {
+        "state_dict": state,
+        "optimizer": {"state": {}, "param_groups": [{"lr": 4e-5, "params": [0, 1]}]},
+        "scheduler": {"milestones": Counter({100: 1, 200: 1, 260: 1}), "gamma": 0.333},
+        "iter": 370000,
+        "current_epoch": 10,
+    },
     "hourglass-ae": lambda state: {"state_dict": state, "optimizer": {}, "epoch": 100},
     "hrnet-w32": lambda state: state,
     "higherhrnet-w32": lambda state: state,
