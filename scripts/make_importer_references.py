@@ -48,9 +48,16 @@ def random_state(
     N(0, gain² · 2 / fan-in) (gain < 1 keeps deep networks without batch norms from growing
     their outputs to thousands), biases N(0, 0.1²), batch norms' scale U(0.5, 1.5), running mean
     N(0, 0.2²) and running variance U(0.5, 2) (so that their statistics matter), step
-    counters 1000. Made with NumPy, so that the tests regenerate them without the authors'
-    code."""
+    counters 1000. Drawn in float32 by NumPy, so that the tests regenerate them (quickly:
+    the hourglass has 139M weights) without the authors' code."""
     rng = np.random.default_rng(seed)
+
+    def normal(std: float, shape: list[int]) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+
+    def uniform(low: float, high: float, shape: list[int]) -> np.ndarray:
+        return rng.random(shape, dtype=np.float32) * np.float32(high - low) + np.float32(low)
+
     state = {}
     for key, shape in shapes.items():
         last = key.rsplit(".", 1)[-1]
@@ -58,16 +65,16 @@ def random_state(
             state[key] = torch.tensor(1000)
             continue
         if last == "running_var":
-            values = rng.uniform(0.5, 2.0, shape)
+            values = uniform(0.5, 2.0, shape)
         elif last == "running_mean":
-            values = rng.normal(0.0, 0.2, shape)
+            values = normal(0.2, shape)
         elif last == "bias":
-            values = rng.normal(0.0, 0.1, shape)
+            values = normal(0.1, shape)
         elif len(shape) == 1:  # a batch norm's scale
-            values = rng.uniform(0.5, 1.5, shape)
+            values = uniform(0.5, 1.5, shape)
         else:
-            values = rng.normal(0.0, gain * np.sqrt(2.0 / np.prod(shape[1:])), shape)
-        state[key] = torch.from_numpy(values.astype(np.float32))
+            values = normal(gain * np.sqrt(2.0 / np.prod(shape[1:])), shape)
+        state[key] = torch.from_numpy(values)
     return state
 
 
@@ -82,11 +89,11 @@ def make_photo() -> np.ndarray:
 
 
 @contextlib.contextmanager
-def exported(git_dir: Path, paths: list[str]) -> Iterator[Path]:
-    """`paths` of the mirror's HEAD in a temporary folder, importable while inside."""
+def exported(git_dir: Path, paths: list[str], ref: str = "HEAD") -> Iterator[Path]:
+    """`paths` of the mirror's `ref` in a temporary folder, importable while inside."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
-            ["git", "--git-dir", str(git_dir), "archive", "HEAD", *paths],
+            ["git", "--git-dir", str(git_dir), "archive", ref, *paths],
             check=True,
             capture_output=True,
         ).stdout
@@ -134,17 +141,20 @@ def yaml_config(git_dir: Path, path: str, **defaults: dict) -> Config:
 
 @dataclass
 class Reference:
-    """How one public model is rebuilt: its mirror, the public key list (fixture), the seed,
-    the subsampling step of the saved outputs, and `run(mirror, state, photo, tmp)`: the
-    authors' model filled from `state` through their file format, run on the photo; it
-    returns the last stage's outputs by name."""
+    """How one public model is rebuilt: our spec that imports it, its mirror, the public key
+    list (fixture), the seed and gain of its weights, the subsampling step of the saved
+    outputs, `run(mirror, state, photo, tmp)`: the authors' model filled from `state` through
+    their file format, run on the photo (it returns the last stage's outputs by name), and
+    the part of the photo it sees."""
 
+    model: str
     repo: str
     fixture: str
     seed: int
     step: int
     gain: float
     run: Callable[[Path, dict[str, torch.Tensor], np.ndarray, Path], dict[str, torch.Tensor]]
+    crop: tuple[int, int, int, int] = (0, 0, *SIZE)  # top, left, height, width of the photo
 
 
 def same_keys(
@@ -196,7 +206,17 @@ def run_lightweight(mirror, state, photo, tmp):
 
         model = PoseEstimationWithMobileNet()
         same_keys(model, state)
-        torch.save({"state_dict": state}, tmp / "checkpoint_iter_370000.pth")
+        # As its train.py saves a snapshot (optimizer and schedule as it makes them).
+        optimizer = torch.optim.Adam(model.parameters(), lr=4e-5, weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [100, 200, 260], 0.333)
+        checkpoint = {
+            "state_dict": state,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "iter": 370000,
+            "current_epoch": 10,
+        }
+        torch.save(checkpoint, tmp / "checkpoint_iter_370000.pth")
         load_state(model, torch.load(tmp / "checkpoint_iter_370000.pth", map_location="cpu"))
         model.eval()
         with torch.no_grad():
@@ -285,30 +305,146 @@ def run_simplebaseline(mirror, state, photo, tmp):
     return {"heatmaps": heatmaps}
 
 
+# mmpose 0.x (branch 0.x of open-mmlab/mmpose): its backbone and head modules as they are, their
+# package's registries, losses and evaluation (which inference does not use) stubbed, and
+# mmcv 1.x (the lite build, `pip install mmcv==1.7.2`, run with that environment's Python)
+# for its layers and checkpoint functions.
+MMPOSE_FILES = [
+    "mmpose/models/backbones/hrnet.py",
+    "mmpose/models/backbones/resnet.py",
+    "mmpose/models/backbones/base_backbone.py",
+    "mmpose/models/backbones/utils",
+    "mmpose/models/heads/topdown_heatmap_simple_head.py",
+    "mmpose/models/heads/topdown_heatmap_base_head.py",
+    "mmpose/models/heads/ae_higher_resolution_head.py",
+    "mmpose/models/utils/ops.py",
+    "configs/_base_",
+    "configs/body/2d_kpt_sview_rgb_img",
+]
+MMPOSE_STUBS = {
+    "mmpose/__init__.py": "",
+    "mmpose/utils/__init__.py": "import logging\n\n"
+    "def get_root_logger(*args, **kwargs):\n    return logging.getLogger('mmpose')\n",
+    "mmpose/models/__init__.py": "",
+    "mmpose/models/builder.py": "class _Registry:\n"
+    "    def register_module(self, *args, **kwargs):\n        return lambda cls: cls\n\n"
+    "BACKBONES = HEADS = LOSSES = _Registry()\n\n"
+    "def build_loss(cfg):\n    return None\n",
+    "mmpose/models/backbones/__init__.py": "",
+    "mmpose/models/heads/__init__.py": "",
+    "mmpose/models/utils/__init__.py": "",
+    "mmpose/core/__init__.py": "",
+    "mmpose/core/evaluation/__init__.py": "pose_pck_accuracy = None\n",
+    "mmpose/core/evaluation/top_down_eval.py": "keypoints_from_heatmaps = None\n",
+    "mmpose/core/post_processing/__init__.py": "flip_back = None\n",
+    # mmcv.runner.checkpoint imports torchvision for its model zoo addresses only.
+    "torchvision/__init__.py": "__version__ = '0.0.0'\n",
+    "torchvision/models/__init__.py": "",
+}
+
+
+def run_mmpose(config: str, head: str, spec: str):
+    """The runner of an mmpose 0.x model: `config` under configs/body/2d_kpt_sview_rgb_img/,
+    `head` its head's module and class ("module:Class")."""
+
+    def run(mirror, state, photo, tmp):
+        from multipose.specs import MMPOSE_HEADS
+
+        with exported(mirror, MMPOSE_FILES, ref="0.x") as folder:
+            for path, text in MMPOSE_STUBS.items():
+                (folder / path).parent.mkdir(parents=True, exist_ok=True)
+                (folder / path).write_text(text)
+            from importlib import import_module
+
+            from mmcv import Config
+            from mmcv.runner import load_checkpoint, save_checkpoint
+            from mmpose.models.backbones.hrnet import HRNet
+            from mmpose.models.backbones.resnet import ResNet
+
+            config_file = Config.fromfile(folder / "configs/body/2d_kpt_sview_rgb_img" / config)
+            cfg = config_file.model
+            module, name = head.split(":")
+            head_class = getattr(import_module(f"mmpose.models.heads.{module}"), name)
+            backbone_class = {"HRNet": HRNet, "ResNet": ResNet}[cfg.backbone.type]
+            model = torch.nn.Module()
+            model.backbone = backbone_class(
+                **{k: v for k, v in cfg.backbone.items() if k != "type"}
+            )
+            model.keypoint_head = head_class(
+                **{k: v for k, v in cfg.keypoint_head.items() if k != "type"}
+            )
+            same_keys(model, state, lambda key: key.split(".", 1)[1])
+            ours_head = set(MMPOSE_HEADS[spec])
+            for key in model.state_dict():
+                scope, top = key.split(".")[:2]
+                assert (scope == "keypoint_head") == (top in ours_head), key
+            model.load_state_dict({k: state[k.split(".", 1)[1]] for k in model.state_dict()})
+            save_checkpoint(
+                model, str(tmp / "mmpose.pth"), meta={"config": config_file.pretty_text}
+            )
+            model.load_state_dict({k: torch.zeros_like(v) for k, v in model.state_dict().items()})
+            load_checkpoint(model, str(tmp / "mmpose.pth"), map_location="cpu", strict=True)
+            model.eval()
+            with torch.no_grad():
+                outputs = model.keypoint_head(model.backbone(imagenet_rgb(photo)))
+        if isinstance(outputs, torch.Tensor):
+            return {"heatmaps": outputs}
+        low, high = outputs
+        return {"heatmaps": low[:, :17], "tags": low[:, 17:], "heatmaps_stride2": high}
+
+    return run
+
+
 REFERENCES = {
     "openpose-vgg19": Reference(
-        "Hzzone+pytorch-openpose", "pytorch_openpose_body.json",
+        "openpose-vgg19", "Hzzone+pytorch-openpose", "pytorch_openpose_body.json",
         seed=1, gain=1.0, step=2, run=run_pytorch_openpose,
     ),
     "lightweight-openpose": Reference(
-        "Daniil-Osokin+lightweight-human-pose-estimation.pytorch", "lightweight_openpose.json",
+        "lightweight-openpose", "Daniil-Osokin+lightweight-human-pose-estimation.pytorch",
+        "lightweight_openpose.json",
         seed=2, gain=0.8, step=2, run=run_lightweight,
     ),
     "hourglass-ae": Reference(
-        "princeton-vl+pose-ae-train", "pose_ae_train.json",
-        seed=3, gain=0.7, step=4, run=run_pose_ae,
+        "hourglass-ae", "princeton-vl+pose-ae-train", "pose_ae_train.json",
+        seed=3, gain=0.7, step=2, run=run_pose_ae,
+        crop=(32, 32, 64, 128),  # a quarter of the photo: the full one takes 20 s here
     ),
     "hrnet-w32": Reference(
-        "leoxiaobin+deep-high-resolution-net.pytorch", "hrnet_w32.json",
+        "hrnet-w32", "leoxiaobin+deep-high-resolution-net.pytorch", "hrnet_w32.json",
         seed=4, gain=0.4, step=2, run=run_hrnet,
     ),
     "higherhrnet-w32": Reference(
-        "HRNet+HigherHRNet-Human-Pose-Estimation", "higherhrnet_w32.json",
+        "higherhrnet-w32", "HRNet+HigherHRNet-Human-Pose-Estimation", "higherhrnet_w32.json",
         seed=5, gain=0.4, step=4, run=run_higherhrnet,
     ),
     "simplebaseline-r50": Reference(
-        "microsoft+human-pose-estimation.pytorch", "simplebaseline_r50.json",
+        "simplebaseline-r50", "microsoft+human-pose-estimation.pytorch", "simplebaseline_r50.json",
         seed=6, gain=0.7, step=2, run=run_simplebaseline,
+    ),
+    "mmpose-hrnet-w32": Reference(
+        "hrnet-w32", "open-mmlab+mmpose", "hrnet_w32.json",
+        seed=7, gain=0.4, step=2,
+        run=run_mmpose(
+            "topdown_heatmap/coco/hrnet_w32_coco_256x192.py",
+            "topdown_heatmap_simple_head:TopdownHeatmapSimpleHead", "hrnet-w32",
+        ),
+    ),
+    "mmpose-simplebaseline-r50": Reference(
+        "simplebaseline-r50", "open-mmlab+mmpose", "simplebaseline_r50.json",
+        seed=8, gain=0.7, step=2,
+        run=run_mmpose(
+            "topdown_heatmap/coco/res50_coco_256x192.py",
+            "topdown_heatmap_simple_head:TopdownHeatmapSimpleHead", "simplebaseline-r50",
+        ),
+    ),
+    "mmpose-higherhrnet-w32": Reference(
+        "higherhrnet-w32", "open-mmlab+mmpose", "higherhrnet_w32.json",
+        seed=9, gain=0.4, step=4,
+        run=run_mmpose(
+            "associative_embedding/coco/higherhrnet_w32_coco_512x512.py",
+            "ae_higher_resolution_head:AEHigherResolutionHead", "higherhrnet-w32",
+        ),
     ),
 }  # fmt: skip
 
@@ -326,12 +462,19 @@ def main() -> None:
     for name in args.names:
         reference = REFERENCES[name]
         state = random_state(public_shapes(reference.fixture), reference.seed, reference.gain)
+        top, left, height, width = reference.crop
+        seen = np.ascontiguousarray(photo[top : top + height, left : left + width])
         with tempfile.TemporaryDirectory() as tmp:
-            outputs = reference.run(args.mirrors / reference.repo / "repo", state, photo, Path(tmp))
+            outputs = reference.run(args.mirrors / reference.repo / "repo", state, seen, Path(tmp))
         s = reference.step
         saved = {k: v[..., ::s, ::s].numpy() for k, v in outputs.items()}
         np.savez_compressed(
-            OUT / f"{name}.npz", seed=reference.seed, gain=reference.gain, step=s, **saved
+            OUT / f"{name}.npz",
+            seed=reference.seed,
+            gain=reference.gain,
+            step=s,
+            crop=reference.crop,
+            **saved,
         )
         shapes = {k: tuple(v.shape) for k, v in outputs.items()}
         ranges = {k: f"{v.abs().max().item():.3g}" for k, v in outputs.items()}
