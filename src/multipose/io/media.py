@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -36,11 +37,22 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            return _to_rgb8(ImageOps.exif_transpose(image))
+            return _to_rgb8(_upright(image))
     except UnidentifiedImageError:
         raise ImageReadError("not an image (format not recognised)", path) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"truncated or corrupt image ({exc})", path) from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says, or as stored where the EXIF block is
+    damaged: the pixels are what counts."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" and the like
+        try:
+            return ImageOps.exif_transpose(image)
+        except Exception:  # a damaged block raises anything: struct.error, TypeError, ...
+            return image
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:
