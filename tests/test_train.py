@@ -217,3 +217,39 @@ def test_resume_warns_where_the_settings_that_shape_the_run_changed(tmp_path, ca
     assert warning.startswith(f"warning: {tmp_path / 'run' / 'last.pt'}: resuming with other")
     assert "batch_size 2 -> 4, steps 2 -> 4" in warning and len(warning.splitlines()) == 1
     assert resumed.step == 2 and [r["step"] for r in resumed.run()] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    "text, saying",
+    [
+        (
+            "model: x\ndata: y\n  lr: [1, 2\n",
+            "mapping values are not allowed here at line 3, column 5",
+        ),
+        (
+            "model: x\ndata: y\n\tsteps: 3\n",
+            "found character '\\t' that cannot start any token at line 3",
+        ),
+    ],
+)
+def test_yaml_errors_are_one_line(tmp_path, text, saying):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(MultiposeError) as info:
+        TrainConfig.read(path)
+    assert str(info.value).startswith(f"{path}: not valid YAML: {saying}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content", [b"\x80\x02junk" * 50, b"PK\x03\x04cut short"], ids=["junk", "cut-zip"]
+)
+def test_resume_from_a_file_that_is_no_checkpoint(tmp_path, content):
+    last = tmp_path / "run" / "last.pt"
+    last.parent.mkdir()
+    last.write_bytes(content)
+    with pytest.raises(MultiposeError) as info:
+        Trainer(small(tmp_path), resume=True)
+    assert str(info.value) == (
+        f"{last}: not a PyTorch checkpoint (damaged, cut short or another kind of file)"
+    )

@@ -179,7 +179,7 @@ def _events(progress: Progress) -> Events:
         tasks.append(progress.add_task(name, total=total))
 
     def failure(error: str) -> None:
-        progress.console.print(f"error: {error}", style="red", highlight=False)
+        progress.console.print(f"error: {error}", style="red", highlight=False, soft_wrap=True)
 
     def image(path: Path, error: str | None) -> None:
         if error:
@@ -206,7 +206,7 @@ def _count(n: int, one: str, many: str = "") -> str:
 
 
 def _progress() -> Progress:
-    """A progress bar with images per second, on stderr, gone when done."""
+    """A progress bar with images per second, on stderr (a terminal), gone when done."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
     from rich.text import Text
@@ -216,11 +216,13 @@ def _progress() -> Progress:
             speed = task.finished_speed or task.speed
             return Text("" if speed is None else f"{speed:.1f} images/s")
 
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         Rate(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,  # a log file gets the errors and the summary alone
     )

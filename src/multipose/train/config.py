@@ -58,7 +58,7 @@ class TrainConfig:
         except FileNotFoundError:
             raise MultiposeError("no such file", path) from None
         except yaml.YAMLError as exc:
-            raise MultiposeError(f"not valid YAML ({exc})", path) from None
+            raise MultiposeError(f"not valid YAML: {_yaml_problem(exc)}", path) from None
         if not isinstance(raw, dict):
             raise MultiposeError("a training config is a mapping of settings", path)
         known = {f.name for f in fields(cls)}
@@ -117,3 +117,12 @@ class TrainConfig:
                 raise MultiposeError(
                     f"{name}: {getattr(self, name)!r} is not one of {', '.join(choices)}"
                 )
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: the problem and where (its own text quotes the lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return (
+        problem if mark is None else f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    )
