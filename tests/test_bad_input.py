@@ -257,3 +257,21 @@ def test_estimate_with_bad_boxes_fails_in_one_line(tmp_path, image):
         naming="dets.json",
         saying="detection 0: 'bbox' holds NaN, not a finite number",
     )
+
+
+def test_errors_of_a_job_are_not_wrapped(tmp_path, data_dir):
+    """Off a terminal: no progress bar, and each error on one line however long."""
+    from multipose.io.media import write_image
+
+    folder = tmp_path / ("a_folder_with_a_name_long_enough_to_pass_eighty_columns" * 2)
+    write_image(folder / "fine.png", np.full((64, 64, 3), 128, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
+    weights = data_dir.parent / "weights" / "mediapipe-0.10.21"
+    args = ["estimate", folder, "--model", "blazepose-full", "--weights", weights]
+    result = CliRunner().invoke(main, [str(a) for a in [*args, "--out", tmp_path / "out"]])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert "" not in lines
+    assert f"error: {folder / 'broken.jpg'}: not an image (format not recognised)" in lines
+    assert f"failed: {folder / 'broken.jpg'}: " in result.output
+    assert len(lines) == 3, lines  # the error, the summary, the failure again

@@ -51,6 +51,26 @@ def test_exif_orientation_is_honoured(tmp_path):
     assert np.abs(out.astype(int) - expected).mean() < 3
 
 
+@pytest.mark.parametrize("tag", [b"\x01\x1b", b"\x01\x20", b"\x01\x52"])
+def test_a_damaged_exif_block_keeps_the_pixels(tmp_path, tag, recwarn):
+    """The Make tag renumbered as a tag of another type (Pillow's EXIF writer then raises
+    TypeError or struct.error): the pixels are read as stored, without a warning."""
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Maker"  # orientation, make (ASCII)
+    good = tmp_path / "good.jpg"
+    Image.fromarray(pixels).save(good, exif=exif.tobytes(), quality=95)
+    data = good.read_bytes()
+    assert data.count(b"\x01\x0f\x00\x02") == 1
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(data.replace(b"\x01\x0f\x00\x02", tag + b"\x00\x02"))
+    with Image.open(damaged) as image:
+        stored = np.asarray(image.convert("RGB"))
+    assert read_image(good).shape == (60, 40, 3)  # turned, as the orientation says
+    np.testing.assert_array_equal(read_image(damaged), stored)
+    assert not [w for w in recwarn if "EXIF" in str(w.message)]
+
+
 def test_grayscale_16bit_and_transparent_images(tmp_path):
     gray = np.arange(200, dtype=np.uint8).reshape(10, 20)
     Image.fromarray(gray).save(tmp_path / "gray.png")

@@ -80,11 +80,41 @@ class _RunsCode:
 def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps({"conv1_1.weight": _RunsCode()}, protocol=2))
-    with pytest.raises(MultiposeError, match="refused: the file holds more than tensors"):
+    with pytest.raises(
+        MultiposeError, match="refused: besides tensors it holds a pickled .*could run code$"
+    ):
         read_state_dict(path)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(MultiposeError, match="junk.pth"):
+    with pytest.raises(MultiposeError, match="junk.pth: not a PyTorch checkpoint"):
         read_state_dict(tmp_path / "junk.pth")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),  # noise
+        pickle.dumps({"conv1_1.weight": 1.0}, protocol=4),  # a plain pickle, not torch's zip
+        b"PK\x03\x04" + b"\x00" * 60,  # a zip cut short
+        b"model: x\n",
+    ],
+    ids=["noise", "plain-pickle", "cut-zip", "text"],
+)
+def test_a_file_that_is_no_checkpoint_is_named_in_our_words(tmp_path, content, recwarn):
+    """One line, no PyTorch advice (to load with weights_only=False, which would run code), no
+    claim that noise could run code, no warnings."""
+    path = tmp_path / "weights.pt"
+    path.write_bytes(content)
+    with pytest.raises(MultiposeError) as info:
+        read_state_dict(path)
+    assert (
+        str(info.value)
+        == f"{path}: not a PyTorch checkpoint (damaged, cut short or another kind of file)"
+    )
+    assert not recwarn.list
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(MultiposeError, match="weights.safetensors: not a safetensors file"):
+        read_state_dict(path)
 
 
 # networks built from code (BlazePose's are defined by its TFLite files: test_blazepose.py)

@@ -158,3 +158,98 @@ def test_validation_runs_at_the_training_input_size(tmp_path, data_dir, monkeypa
     val = str(data_dir / "mmpose-tests" / "coco" / "test_coco.json")
     Trainer(small(tmp_path, steps=1, val=val, input_size=(64, 96))).run()
     assert heights == [96]  # not the spec's own 256
+
+
+@pytest.mark.parametrize(
+    "setting, value, saying",
+    [
+        ("batch_size", 0, "batch_size: 0 is below 1"),
+        ("steps", -1, "steps: -1 is below 1"),
+        ("checkpoint_every", 0, "checkpoint_every: 0 is below 1"),
+        ("log_every", 0, "log_every: 0 is below 1"),
+        ("input_size", [0, 64], "input_size: [0, 64] is not a width and a height in pixels"),
+        ("input_size", [64], "input_size: [64] is not a width and a height in pixels"),
+        ("lr", 0, "lr: 0.0 is not above 0"),
+        ("lr", ".nan", "lr: nan is not a number >= 0"),
+        ("step_at", [0.5, 2], "step_at: [0.5, 2] are not fractions of the steps"),
+        ("schedule", "linear", "schedule: 'linear' is not one of cosine, step"),
+        ("optimizer", "adam", "optimizer: 'adam' is not one of adamw, sgd"),
+    ],
+)
+def test_settings_out_of_range_are_refused_in_one_line(tmp_path, setting, value, saying):
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    path = tmp_path / "bad.yaml"
+    settings = {"model": "lightweight-openpose", "data": "synthetic", "synthetic_images": 2}
+    text = yaml.safe_dump({**settings, "out_dir": str(tmp_path / "run"), setting: value})
+    path.write_text(text.replace("'.nan'", ".nan"))
+    result = CliRunner().invoke(main, ["train", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.strip() == f"error: {path}: {saying}"
+
+
+def test_resume_refuses_another_model_or_optimizer(tmp_path):
+    Trainer(small(tmp_path, steps=2, checkpoint_every=2)).run()
+    last = tmp_path / "run" / "last.pt"
+    for change in ({"model": "openpose-mobilenet-v2"}, {"optimizer": "sgd"}):
+        ((name, value),) = change.items()
+        with pytest.raises(MultiposeError) as info:
+            Trainer(small(tmp_path, steps=2, **change), resume=True)
+        assert str(info.value).startswith(f"{last}: was written by a run of {name} ")
+        assert f"not {value}" in str(info.value)
+    state = load_checkpoint(last)  # a checkpoint without its config, of another network
+    state["model"] = {"conv.weight": torch.zeros(1)}
+    del state["config"]
+    torch.save(state, last)
+    with pytest.raises(MultiposeError, match="does not fit this run's lightweight-openpose"):
+        Trainer(small(tmp_path, steps=2), resume=True)
+
+
+def test_resume_warns_where_the_settings_that_shape_the_run_changed(tmp_path, capsys):
+    Trainer(small(tmp_path, steps=2, checkpoint_every=2)).run()
+    capsys.readouterr()
+    Trainer(small(tmp_path, steps=2, workers=1, log_every=1), resume=True)  # harmless changes
+    assert capsys.readouterr().err == ""
+    resumed = Trainer(small(tmp_path, steps=4, batch_size=4), resume=True)
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith(f"warning: {tmp_path / 'run' / 'last.pt'}: resuming with other")
+    assert "batch_size 2 -> 4, steps 2 -> 4" in warning and len(warning.splitlines()) == 1
+    assert resumed.step == 2 and [r["step"] for r in resumed.run()] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    "text, saying",
+    [
+        (
+            "model: x\ndata: y\n  lr: [1, 2\n",
+            "mapping values are not allowed here at line 3, column 5",
+        ),
+        (
+            "model: x\ndata: y\n\tsteps: 3\n",
+            "found character '\\t' that cannot start any token at line 3",
+        ),
+    ],
+)
+def test_yaml_errors_are_one_line(tmp_path, text, saying):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(MultiposeError) as info:
+        TrainConfig.read(path)
+    assert str(info.value).startswith(f"{path}: not valid YAML: {saying}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content", [b"\x80\x02junk" * 50, b"PK\x03\x04cut short"], ids=["junk", "cut-zip"]
+)
+def test_resume_from_a_file_that_is_no_checkpoint(tmp_path, content):
+    last = tmp_path / "run" / "last.pt"
+    last.parent.mkdir()
+    last.write_bytes(content)
+    with pytest.raises(MultiposeError) as info:
+        Trainer(small(tmp_path), resume=True)
+    assert str(info.value) == (
+        f"{last}: not a PyTorch checkpoint (damaged, cut short or another kind of file)"
+    )

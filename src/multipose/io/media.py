@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import re
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def read_image(path: str | Path) -> np.ndarray:
             if limit is not None and image.width * image.height > limit:
                 raise _too_large(f"{image.width}x{image.height}", path)
             image.load()
-            return _to_rgb8(ImageOps.exif_transpose(image))
+            return _to_rgb8(_upright(image))
     except ImageReadError:
         raise
     except Image.DecompressionBombError as exc:  # over twice the limit: refused in `open`
@@ -62,6 +63,17 @@ def _too_large(size: str, path: Path) -> ImageReadError:
         "PIL.Image.MAX_IMAGE_PIXELS); downscale it",
         path,
     )
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says, or as stored where the EXIF block is
+    damaged: the pixels are what counts."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" and the like
+        try:
+            return ImageOps.exif_transpose(image)
+        except Exception:  # a damaged block raises anything: struct.error, TypeError, ...
+            return image
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch
 
 from multipose.errors import MultiposeError
 from multipose.io.files import replacing
+from multipose.weights.checkpoints import load_pickled
 
 
 def rng_states() -> dict[str, Any]:
@@ -42,9 +43,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MultiposeError("no such checkpoint", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise MultiposeError(
-            f"not a readable checkpoint ({type(exc).__name__}: {exc})", path
-        ) from None
+    state = load_pickled(path)
+    if not isinstance(state, dict):
+        raise MultiposeError("not a training checkpoint (no dict of settings and states)", path)
+    return state

@@ -58,7 +58,7 @@ class TrainConfig:
         except FileNotFoundError:
             raise MultiposeError("no such file", path) from None
         except yaml.YAMLError as exc:
-            raise MultiposeError(f"not valid YAML ({exc})", path) from None
+            raise MultiposeError(f"not valid YAML: {_yaml_problem(exc)}", path) from None
         if not isinstance(raw, dict):
             raise MultiposeError("a training config is a mapping of settings", path)
         known = {f.name for f in fields(cls)}
@@ -81,4 +81,48 @@ class TrainConfig:
                     raw[f.name] = type(f.default)(value)
             except (TypeError, ValueError):
                 raise MultiposeError(f"{f.name}: {value!r} is not a valid value", path) from None
-        return cls(**raw)
+        try:
+            return cls(**raw)
+        except MultiposeError as exc:
+            raise MultiposeError(str(exc), path) from None
+
+    def __post_init__(self) -> None:
+        """Settings out of range are refused here, not as a crash (or a hang) mid-run."""
+        at_least = {
+            "batch_size": 1,
+            "steps": 1,
+            "synthetic_images": 1,
+            "synthetic_people": 0,
+            "warmup_steps": 0,
+            "workers": 0,
+            "checkpoint_every": 1,
+            "log_every": 1,
+            "val_every": 0,
+        }
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise MultiposeError(f"{name}: {getattr(self, name)} is below {low}")
+        for name in ("lr", "weight_decay", "clip_grad", "tag_loss_weight"):
+            if not getattr(self, name) >= 0:  # NaN too
+                raise MultiposeError(f"{name}: {getattr(self, name)} is not a number >= 0")
+        if not self.lr > 0:
+            raise MultiposeError(f"lr: {self.lr} is not above 0")
+        size = tuple(self.input_size)
+        if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+            raise MultiposeError(f"input_size: {list(size)} is not a width and a height in pixels")
+        if not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in self.step_at):
+            raise MultiposeError(f"step_at: {list(self.step_at)} are not fractions of the steps")
+        for name, choices in (("optimizer", ("adamw", "sgd")), ("schedule", ("cosine", "step"))):
+            if getattr(self, name) not in choices:
+                raise MultiposeError(
+                    f"{name}: {getattr(self, name)!r} is not one of {', '.join(choices)}"
+                )
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: the problem and where (its own text quotes the lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return (
+        problem if mark is None else f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    )

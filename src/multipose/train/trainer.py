@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
@@ -115,13 +116,21 @@ class Trainer:
         if not path.is_file():
             raise MultiposeError("nothing to resume: no last.pt", self.out_dir)
         state = load_checkpoint(path)
-        self.network.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step = state["step"]
-        self.best_ap = state.get("best_ap", -1.0)
-        restore_rng_states(state["rng"])
+        self._compare_settings(state, path)
+        try:
+            self.network.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.step = int(state["step"])
+            self.best_ap = state.get("best_ap", -1.0)
+            restore_rng_states(state["rng"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MultiposeError(
+                f"does not fit this run's {self.spec.name} and {self.config.optimizer} ({what})",
+                path,
+            ) from None
         log = self.out_dir / "log.csv"
         if self.rank == 0 and log.is_file():  # forget the steps done after the checkpoint
             with log.open(newline="") as f:
@@ -131,6 +140,31 @@ class Trainer:
                     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                     writer.writeheader()
                     writer.writerows(rows)
+
+    def _compare_settings(self, state: dict, path: Path) -> None:
+        """Refuse to resume another model or optimiser; warn where the settings that shape the
+        run (batch size, steps, schedule, data, processes ...) differ from the checkpoint's."""
+        saved, mine = dict(state.get("config") or {}), asdict(self.config)
+        saved["processes"], mine["processes"] = state.get("world_size", self.world), self.world
+        for name in ("model", "optimizer"):
+            if name in saved and saved[name] != mine[name]:
+                raise MultiposeError(
+                    f"was written by a run of {name} {saved[name]}, not {mine[name]}: --resume "
+                    "goes on with the same one (another out_dir starts anew)",
+                    path,
+                )
+        changed = [
+            f"{name} {_plain(saved[name])} -> {_plain(value)}"
+            for name, value in mine.items()
+            if name in saved and name not in _RUN_ONLY and _plain(saved[name]) != _plain(value)
+        ]
+        if changed and self.rank == 0:
+            print(
+                f"warning: {path}: resuming with other settings ({', '.join(changed)}); the "
+                "batches and learning rates from here on are not those of the run that wrote it",
+                file=sys.stderr,
+                flush=True,
+            )
 
     # -- the loss ---------------------------------------------------------------------------
 
@@ -276,6 +310,24 @@ class Trainer:
             rng=rng_states(),
             config=asdict(self.config),
         )
+
+
+# Settings that change neither the weights nor the course of a run.
+_RUN_ONLY = {
+    "out_dir",
+    "workers",
+    "checkpoint_every",
+    "log_every",
+    "val",
+    "val_every",
+    "device",
+    "weights",
+}
+
+
+def _plain(value: object) -> object:
+    """A setting as YAML spells it (tuples as lists), for comparing and showing."""
+    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 def _build_loss(loss: type, config: TrainConfig):

@@ -11,8 +11,11 @@ text, epoch and iteration counts; an optimizer's state) passes the same check an
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -30,25 +33,44 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise MultiposeError("no such file", path)
-    try:
-        if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors":
+        try:
             state = load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise MultiposeError(
-            f"refused: the file holds more than tensors, and loading it could run code ({exc})",
-            path,
-        ) from None
-    except Exception as exc:  # torch and safetensors raise many kinds for damaged files
-        raise MultiposeError(
-            f"not a readable checkpoint ({type(exc).__name__}: {exc})", path
-        ) from None
+        except Exception:  # safetensors raises its own kinds for damaged files
+            raise MultiposeError(
+                "not a safetensors file (damaged, cut short or another kind of file)", path
+            ) from None
+    else:
+        state = load_pickled(path)
     while isinstance(state, dict) and any(isinstance(state.get(k), dict) for k in _WRAPPERS):
         state = next(state[k] for k in _WRAPPERS if isinstance(state.get(k), dict))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MultiposeError("not a state dict of tensors", path)
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_pickled(path: Path) -> Any:
+    """What a PyTorch file (`torch.save`) holds, read with `weights_only=True`: tensors,
+    numbers, strings and containers. Anything else is refused, in our words (torch's own
+    message suggests `weights_only=False`, which would run whatever the file holds)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        if found:
+            raise MultiposeError(
+                f"refused: besides tensors it holds a pickled {found[1]}, and unpickling that "
+                "could run code",
+                path,
+            ) from None
+        raise MultiposeError(_NOT_PYTORCH, path) from None
+    except Exception:  # torch raises many kinds for damaged files
+        raise MultiposeError(_NOT_PYTORCH, path) from None
+
+
+_NOT_PYTORCH = "not a PyTorch checkpoint (damaged, cut short or another kind of file)"
 
 
 def fill(
