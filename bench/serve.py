@@ -59,33 +59,51 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def overhead(http: httpx.Client, photos: list[Path]) -> list[dict]:
-    """Per request: round trip, the server's pipeline time, the bare estimator's time and its
-    read_image time on the same photo (interleaved)."""
+def cpu_ms(pid: int) -> float:
+    """The CPU time a process has used (user + system), ms (10 ms ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return 1000 * (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def overhead(http: httpx.Client, photos: list[Path], pid: int) -> tuple[list[dict], dict]:
+    """Per request: its round trip and the server's timings of it; interleaved, the bare
+    estimator's read_image, its pipeline's own timing and its wall time on the same photo.
+    Also the CPU time per image of the server, of the client side of the requests, and of the
+    bare estimator (read_image + pipeline)."""
     pipeline = multipose.load()
     rows = []
+    cpu = {"server": -cpu_ms(pid), "client": 0.0, "bare": 0.0}
     for _ in range(ROUNDS):
         for photo in photos:
             data = photo.read_bytes()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             answer = http.post("/v1/poses", files={"image": (photo.name, data)}).json()
             trip = 1000 * (time.perf_counter() - start)
-            start = time.perf_counter()
+            cpu["client"] += 1000 * (time.process_time() - cpu_start)
+            start, cpu_start = time.perf_counter(), time.process_time()
             image = read_image(photo)
             read = 1000 * (time.perf_counter() - start)
             pipeline(image)
             bare = 1000 * (time.perf_counter() - start)
+            cpu["bare"] += 1000 * (time.process_time() - cpu_start)
             timings = answer["timings"]
+            served = timings["network_ms"] + timings["decode_ms"]
             rows.append(
                 {
                     "trip": trip,
-                    "served": timings["network_ms"] + timings["decode_ms"],
+                    "http": trip - timings["total_ms"],
+                    "queue": timings["queue_ms"],
+                    "server_read": timings["read_ms"],
+                    "rest": timings["total_ms"] - timings["queue_ms"] - timings["read_ms"] - served,
+                    "served": served,
                     "bare": bare,
                     "read": read,
-                    "server_total": timings["total_ms"],
+                    "bare_untimed": bare - read - sum(pipeline.timing.values()),
+                    "overhead": trip - served - read,
                 }
             )
-    return rows
+    cpu["server"] += cpu_ms(pid)
+    return rows, {key: value / len(rows) for key, value in cpu.items()}
 
 
 def load(port: int, pid: int, photos: list[Path]) -> tuple[list[int], list[float], list[float]]:
@@ -124,7 +142,7 @@ def main() -> None:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
             http.post("/v1/poses", files={"image": (photos[0].name, photos[0].read_bytes())})
-            rows = overhead(http, photos)
+            rows, cpu = overhead(http, photos, server.pid)
         start = time.perf_counter()
         statuses, latencies, memory = load(port, server.pid, photos)
         seconds = time.perf_counter() - start
@@ -132,9 +150,9 @@ def main() -> None:
         server.terminate()
         server.wait()
     median = {key: float(np.median([row[key] for row in rows])) for key in rows[0]}
-    added = [row["trip"] - row["served"] - row["read"] for row in rows]
+    p95 = float(np.percentile([row["overhead"] for row in rows], 95))
     failed = sum(status != 200 for status in statuses)
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+    p50, p95_load, p99 = np.percentile(latencies, [50, 95, 99])
     lines = [
         "# `multipose serve`: API overhead and a bounded load test",
         "",
@@ -142,7 +160,8 @@ def main() -> None:
         "own process with OMP_NUM_THREADS=1 on 127.0.0.1, client and bare estimator (one "
         f"thread) in the bench process. Photos: the {len(photos)} JPEGs of "
         "../shared/data/photos (ski, bus, zidane and seven COCO val2014 images). Command: "
-        "`python bench/serve.py`.",
+        f"`python bench/serve.py`. Machine: 2 cores shared with other work (load average "
+        f"{os.getloadavg()[0]:.1f} at the end), so every thread hand-off may wait for a core.",
         "",
         f"## Overhead ({ROUNDS} rounds x {len(photos)} photos, request and bare estimate "
         "interleaved)",
@@ -150,23 +169,34 @@ def main() -> None:
         "| median ms per image | |",
         "|---|---|",
         f"| round trip of POST /v1/poses | {median['trip']:.1f} |",
-        f"| the server's pipeline in that request (network + decoding) | {median['served']:.1f} |",
+        f"| of which outside the handler (HTTP, multipart, client) | {median['http']:.1f} |",
+        f"| of which waiting for the worker thread | {median['queue']:.1f} |",
+        f"| of which upload saved, checked and decoded | {median['server_read']:.1f} |",
+        f"| of which the pipeline (network + decoding, as it reports) | {median['served']:.1f} |",
+        f"| of which the rest (pipeline's untimed steps, the answer) | {median['rest']:.1f} |",
         f"| bare estimator here: read_image + pipeline | {median['bare']:.1f} |",
         f"| of which read_image | {median['read']:.1f} |",
+        f"| of which the pipeline's untimed steps | {median['bare_untimed']:.1f} |",
         f"| **API overhead**: round trip - server pipeline - read_image | "
-        f"**{float(np.median(added)):.1f}** (p95 {float(np.percentile(added, 95)):.1f}) |",
+        f"**{median['overhead']:.1f}** (p95 {p95:.1f}) |",
+        "",
+        f"CPU time per image (all threads, ms): server {cpu['server']:.1f}, bare estimator "
+        f"(read_image + pipeline) {cpu['bare']:.1f}, so **the server spends "
+        f"{cpu['server'] - cpu['bare']:+.1f} ms of CPU per image beyond the bare estimator**; "
+        f"the client side of a request (httpx: multipart out, JSON in) {cpu['client']:.1f}. "
+        "Unlike wall times, these do not count the waits for a busy core.",
         "",
         "The round trip against the bare estimate differs by "
-        f"{median['trip'] - median['bare']:+.0f} ms in medians, but the two runs of the model "
-        "vary by more than that on a shared machine; the overhead row subtracts the time the "
-        "server's own pipeline reports for the same request instead.",
+        f"{median['trip'] - median['bare']:+.0f} ms in medians, but two runs of the model vary "
+        "by more than that here; the overhead row subtracts the time the server's own pipeline "
+        "reports for the same request instead (it still counts the pipeline's untimed steps).",
         "",
         f"## Load: {CLIENTS} clients x {REQUESTS} requests at once",
         "",
         "| requests | failed | p50 ms | p95 ms | p99 ms | max ms | requests/s | server RSS MB "
         "(start, then every 40 answers) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {len(statuses)} | {failed} | {p50:.0f} | {p95:.0f} | {p99:.0f} | "
+        f"| {len(statuses)} | {failed} | {p50:.0f} | {p95_load:.0f} | {p99:.0f} | "
         f"{max(latencies):.0f} | {len(statuses) / seconds:.2f} | "
         f"{', '.join(f'{m:.0f}' for m in memory)} |",
         "",

@@ -28,6 +28,7 @@ pytest.importorskip("multipart")
 uvicorn = pytest.importorskip("uvicorn")
 playwright = pytest.importorskip("playwright.sync_api")
 
+from multipose.io.media import VideoWriter, read_image  # noqa: E402
 from multipose.serve import create_app  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
@@ -163,3 +164,17 @@ def test_webcam_frames_are_estimated_one_after_another(page) -> None:
     assert width > 0 and height > 0
     page.click("#webcam")
     assert page.inner_text("#webcam") == "Start the webcam"
+
+
+def test_a_video_comes_back_as_an_overlay_the_browser_plays(page, tmp_path: Path) -> None:
+    image = read_image(SKI)
+    writer = VideoWriter(tmp_path / "pan.avi", 10.0)
+    for n in range(2):
+        writer.write(np.ascontiguousarray(image[:640, 4 * n : 4 * n + 640]))
+    writer.close()
+    upload(page, tmp_path / "pan.avi")
+    assert page.inner_text("#status").startswith("pan.avi: 2 frames, ")
+    assert page.locator("#canvas").is_hidden()
+    page.wait_for_function("$('video').readyState >= 1", timeout=30_000)  # WebM decoded
+    assert page.evaluate("[$('video').videoWidth, $('video').videoHeight]") == [640, 640]
+    assert page.locator("#people tbody tr").count() >= 4  # people tracked

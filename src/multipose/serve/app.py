@@ -74,6 +74,8 @@ def create_app(
         description="Multi-person 2D pose estimation over HTTP. Errors are JSON: "
         '{"error": "one line"}.',
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's documentation pages load their scripts from a CDN
+        redoc_url=None,
     )
     app.add_middleware(
         _UploadLimit, limits={IMAGE_PATH: limits.image_bytes, VIDEO_PATH: limits.video_bytes}
