@@ -163,6 +163,7 @@ def test_models_and_schema(client: TestClient) -> None:
     assert models["models"][0]["openpose_layout"] == "body25"
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/poses", "/v1/poses/video", "/v1/models", "/healthz"} <= set(paths)
+    assert client.get("/docs").status_code == 404  # FastAPI's page would load a CDN's scripts
     page = client.get("/")
     assert page.status_code == 200
     assert '<canvas id="canvas"' in page.text

@@ -28,6 +28,7 @@ pytest.importorskip("multipart")
 uvicorn = pytest.importorskip("uvicorn")
 playwright = pytest.importorskip("playwright.sync_api")
 
+from multipose.io.media import VideoWriter, read_image  # noqa: E402
 from multipose.serve import create_app  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
@@ -59,7 +60,10 @@ def server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator:
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", *fake_camera]
+        )
         yield browser
         browser.close()
 
@@ -135,12 +139,42 @@ def test_a_photo_is_drawn_listed_and_downloaded(page, server: str, tmp_path: Pat
     assert np.array_equal(overlay, drawn)
 
 
-def test_a_text_file_shows_a_readable_error(page, tmp_path: Path) -> None:
+def test_several_files_and_a_readable_error(page, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo\n")
-    upload(page, notes)
+    upload(page, notes, SKI)
+    queue = page.locator("#queue li")
+    assert queue.all_inner_texts() == ["notes.txt", "ski.jpg"]
+    assert page.locator("#queue li.failed").all_inner_texts() == ["notes.txt"]
+    assert page.inner_text("#status").startswith("ski.jpg: 5 people")  # the first one found
+    queue.first.click()
     status = page.locator("#status")
     assert status.inner_text() == "notes.txt: not an image (JPEG, PNG, WebP, BMP or TIFF)"
     assert "error" in status.get_attribute("class")
-    assert page.locator("#queue li.failed").count() == 1
+    assert page.locator("#people tbody tr").count() == 0
     assert page.locator("#download-openpose").is_disabled()
+
+
+def test_webcam_frames_are_estimated_one_after_another(page) -> None:
+    page.click("#webcam")  # Chromium's fake camera: a test pattern
+    page.wait_for_function("Number(document.body.dataset.webcamFrames) >= 2", timeout=WAIT_MS)
+    assert page.inner_text("#status").startswith("webcam.jpg: ")
+    assert page.inner_text("#webcam") == "Stop the webcam"
+    width, height = page.evaluate("[$('canvas').width, $('canvas').height]")
+    assert width > 0 and height > 0
+    page.click("#webcam")
+    assert page.inner_text("#webcam") == "Start the webcam"
+
+
+def test_a_video_comes_back_as_an_overlay_the_browser_plays(page, tmp_path: Path) -> None:
+    image = read_image(SKI)
+    writer = VideoWriter(tmp_path / "pan.avi", 10.0)
+    for n in range(2):
+        writer.write(np.ascontiguousarray(image[:640, 4 * n : 4 * n + 640]))
+    writer.close()
+    upload(page, tmp_path / "pan.avi")
+    assert page.inner_text("#status").startswith("pan.avi: 2 frames, ")
+    assert page.locator("#canvas").is_hidden()
+    page.wait_for_function("$('video').readyState >= 1", timeout=30_000)  # WebM decoded
+    assert page.evaluate("[$('video').videoWidth, $('video').videoHeight]") == [640, 640]
+    assert page.locator("#people tbody tr").count() >= 4  # people tracked

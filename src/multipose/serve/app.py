@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import shutil
 import tempfile
 import time
@@ -20,20 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from multipose import DEFAULT_MODEL, __version__
 from multipose.errors import MultiposeError
-from multipose.io.media import VideoWriter, iter_video, video_fps
-from multipose.render import draw
-from multipose.serve.answers import (
-    FORMATS,
-    image_answer,
-    openpose_layout,
-    people_json,
-    skeleton_json,
-)
+from multipose.serve.answers import FORMATS, image_answer, openpose_layout, skeleton_json
+from multipose.serve.clips import track_clip
 from multipose.serve.engine import Busy, Models, TimeLimit, WorkQueue
 from multipose.serve.uploads import ApiError, Limits, check_video, load_image, save
 from multipose.skeleton import LAYOUTS, get_layout
 from multipose.specs import ModelSpec
-from multipose.tracking import Tracker
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_PATH, VIDEO_PATH = "/v1/poses", "/v1/poses/video"
@@ -74,6 +65,8 @@ def create_app(
         description="Multi-person 2D pose estimation over HTTP. Errors are JSON: "
         '{"error": "one line"}.',
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's documentation pages load their scripts from a CDN
+        redoc_url=None,
     )
     app.add_middleware(
         _UploadLimit, limits={IMAGE_PATH: limits.image_bytes, VIDEO_PATH: limits.video_bytes}
@@ -181,46 +174,16 @@ def create_app(
             with tempfile.TemporaryDirectory(dir=scratch) as folder:
                 path = save(video.file, name, Path(folder), limits.video_bytes)
                 check_video(path, name, limits)
-                pipeline, tracker = served.pipeline(spec.name, False), Tracker()
-                writer = VideoWriter(Path(folder) / "overlay.webm", video_fps(path))
-                frames, size = [], (0, 0)
-                try:
-                    for frame, time_ms, pixels in iter_video(path):
-                        if frame >= limits.frames:
-                            raise ApiError(413, f"{name}: over {limits.frames} frames")
-                        if time.monotonic() > deadline:
-                            raise TimeLimit
-                        people = tracker.update(pipeline(pixels).filter(min_score=min_score))
-                        if overlay:
-                            writer.write(draw(pixels, people, 0.05, ids=True))
-                        size = pixels.shape[1::-1]
-                        people = people.convert(target)
-                        frames.append(
-                            {
-                                "frame": frame,
-                                "time_ms": round(time_ms, 2),
-                                "people": people_json(people),
-                            }
-                        )
-                finally:
-                    writer.close()
-                answer = {
-                    "model": spec.name,
-                    "video": {
-                        "name": name,
-                        "width": size[0],
-                        "height": size[1],
-                        "frames": len(frames),
-                    },
-                    "layout": target.name,
-                    "skeleton": skeleton_json(target),
-                    "frames": frames,
-                    "timings": {"total_ms": 0.0},
-                }
-                if overlay:
-                    data = base64.b64encode(writer.path.read_bytes()).decode("ascii")
-                    answer["overlay"] = f"data:video/webm;base64,{data}"
-                return answer
+                pipeline = served.pipeline(spec.name, False)
+                drawn = Path(folder) / "overlay.webm" if overlay else None
+                clip = track_clip(path, name, pipeline, target, min_score, limits, deadline, drawn)
+            return {
+                "model": spec.name,
+                "layout": target.name,
+                "skeleton": skeleton_json(target),
+                **clip,
+                "timings": {},
+            }
 
         answer = await work.run(run, limits.video_seconds)
         answer["timings"]["total_ms"] = round(1000 * (time.perf_counter() - start), 2)

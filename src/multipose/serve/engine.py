@@ -95,9 +95,11 @@ class WorkQueue:
         deadline = time.monotonic() + seconds
         future = self._pool.submit(_before_deadline, work, deadline)
         future.add_done_callback(self._release)
+        outcome = asyncio.wrap_future(future)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), seconds)
+            return await asyncio.wait_for(asyncio.shield(outcome), seconds)
         except asyncio.TimeoutError:
+            outcome.add_done_callback(_ignore)  # nobody waits for it any more
             raise TimeLimit from None
 
     def _release(self, _: object) -> None:
@@ -106,6 +108,11 @@ class WorkQueue:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore(outcome: asyncio.Future) -> None:
+    if not outcome.cancelled():
+        outcome.exception()
 
 
 def _before_deadline(work: Callable[[float], T], deadline: float) -> T:

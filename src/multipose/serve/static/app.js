@@ -204,6 +204,50 @@ function trackTable(answer) {
   $("people").tBodies[0].replaceChildren(...rows);
 }
 
+// Webcam mode: one frame after another is sent as a JPEG and drawn with its people.
+let camera = null;
+
+async function webcam() {
+  if (camera) {
+    camera.getTracks().forEach((track) => track.stop());
+    camera = null;
+    $("webcam").textContent = "Start the webcam";
+    return;
+  }
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({ video: true });
+  } catch (error) {
+    say(`webcam: ${error.message}`, true);
+    return;
+  }
+  $("webcam").textContent = "Stop the webcam";
+  const video = document.createElement("video");
+  video.srcObject = camera;
+  video.muted = true;
+  await video.play();
+  items.length = 0;
+  $("queue").replaceChildren();
+  $("video").hidden = true;
+  canvas.hidden = false;
+  let frames = 0;
+  while (camera) {
+    const bitmap = await createImageBitmap(video);
+    const still = new OffscreenCanvas(bitmap.width, bitmap.height);
+    still.getContext("2d").drawImage(bitmap, 0, 0);
+    const file = new File([await still.convertToBlob({ type: "image/jpeg" })], "webcam.jpg");
+    const response = await post("/v1/poses", "image", file);
+    if (!camera) break;
+    if (!response.ok) {
+      say(await errorOf(response, "webcam"), true);
+      break;
+    }
+    current = { file, bitmap, answer: await response.json(), li: document.createElement("li") };
+    show(current);
+    document.body.dataset.webcamFrames = String(++frames);
+  }
+  if (camera) webcam();  // stopped by an error: let the camera go
+}
+
 function download(name, blob) {
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
@@ -226,6 +270,7 @@ $("threshold").oninput = () => {
   draw();
 };
 $("files").onchange = (event) => handle(event.target.files);
+$("webcam").onclick = webcam;
 const drop = $("drop");
 drop.ondragover = (event) => {
   event.preventDefault();
