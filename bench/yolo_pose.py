@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -51,19 +52,20 @@ ULTRALYTICS_PYTHON = "/work/venvs/ultra/bin/python"
 # The child process: Ultralytics' predictor on one image per line of stdin.
 WORKER = """
 import json, sys, time
+answers, sys.stdout = sys.stdout, sys.stderr  # its messages to stderr, answers to stdout
 import cv2, torch
 from ultralytics import YOLO, __version__
 torch.set_num_threads(int(sys.argv[2]))
 cv2.setNumThreads(1)
 model = YOLO(sys.argv[1])
-print(json.dumps({"version": __version__}), flush=True)
+print(json.dumps({"version": __version__}), file=answers, flush=True)
 for line in sys.stdin:
     image = cv2.imread(line.strip())
     start = time.perf_counter()
     result = model.predict(image, conf=0.01, imgsz=640, verbose=False)[0]
     ms = 1000 * (time.perf_counter() - start)
     print(json.dumps({"ms": ms, "keypoints": result.keypoints.data.tolist(),
-                      "scores": result.boxes.conf.tolist()}), flush=True)
+                      "scores": result.boxes.conf.tolist()}), file=answers, flush=True)
 """
 
 
@@ -77,7 +79,7 @@ class Ultralytics:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={"OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin", "YOLO_OFFLINE": "1"},
+            env={**os.environ, "OMP_NUM_THREADS": str(threads), "YOLO_OFFLINE": "1"},
         )
         self.version = json.loads(self.process.stdout.readline())["version"]
 

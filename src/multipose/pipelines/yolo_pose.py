@@ -93,5 +93,6 @@ def letterbox(
     padded = cv2.copyMakeBorder(
         image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(GREY,) * 3
     )
+    # (H, W, 3) viewed as (1, 3, H, W): channels last, as the network's weights
     tensor = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div_(255.0)
     return tensor, scale, (left, top)
