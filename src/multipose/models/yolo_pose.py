@@ -277,8 +277,8 @@ class YoloPose(nn.Module):
     def __init__(self, architecture: dict[str, Any], nc: int | None = None) -> None:
         super().__init__()
         try:
-            scale = architecture["scales"][architecture["scale"]]
-            depth, width, max_channels = scale
+            self.scale = str(architecture["scale"])
+            depth, width, max_channels = architecture["scales"][self.scale]
             self.nc = int(nc if nc is not None else architecture["nc"])
             kpt_shape = tuple(architecture["kpt_shape"])
             layers = list(architecture["backbone"]) + list(architecture["head"])
@@ -293,7 +293,7 @@ class YoloPose(nn.Module):
             inputs = [channels[s] if s == -1 else channels[s + 1] for s in sources]
             repeats = max(round(repeats * depth), 1) if repeats > 1 else repeats
             module, out = self._layer(
-                kind, args, inputs, repeats, width, max_channels, kpt_shape, i, sources
+                kind, args, inputs, repeats, width, max_channels, kpt_shape, i
             )
             modules.append(module)
             self.sources.append(sources)
@@ -311,13 +311,14 @@ class YoloPose(nn.Module):
         max_channels: int,
         kpt_shape: tuple,
         index: int,
-        sources: list[int],
     ) -> tuple[nn.Module, int]:
         if kind in CONV_LIKE:
             c1, c2 = inputs[0], _channels(args[0], width, max_channels)
             rest = list(args[1:])
             if kind in REPEATED:
                 rest.insert(0, repeats)
+            if kind == "C3k2" and self.scale in ("m", "l", "x"):
+                rest[1:2] = [True]  # the larger sizes use C3k blocks throughout
             if kind == "Conv":
                 k, s = (rest + [1, 1])[:2]
                 return Conv(c1, c2, k, s), c2
