@@ -37,7 +37,7 @@ def network(reference):
 
 @pytest.mark.parametrize("name", PHOTOS)
 def test_letterbox_is_ultralytics_input(reference, name):
-    tensor, _, _ = letterbox(read_image(SHARED / "data" / "photos" / f"{name}.jpg"), 640, True)
+    tensor, _, _ = letterbox(read_image(SHARED / "data" / "photos" / f"{name}.jpg"), 640, 640)
     np.testing.assert_array_equal(tensor[0].numpy(), reference[f"{name}_input_rgb01"])
 
 
