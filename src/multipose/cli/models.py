@@ -24,7 +24,7 @@ def models() -> None:
         else:
             weights = "download" if spec.weights_url else "no weights"
         mark = "*" if spec.name == DEFAULT_MODEL else " "
-        notes = f"licence {spec.licence}: {spec.notes}" if spec.licence else spec.notes
+        notes = f"{spec.licence_notice()}; {spec.notes}" if spec.licence_notice() else spec.notes
         click.echo(
             f"{mark}{spec.name:24s} {spec.codec().method:9s} {spec.describe_input():16s} "
             f"{spec.stride:<6g}  {spec.layout.name:11s} {weights:10s}  {notes}"
