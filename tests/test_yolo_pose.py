@@ -106,6 +106,11 @@ def test_every_size_builds_from_the_architecture_dict(reference, scale):
         assert out.shape == (1, 56, 8 * 12 + 4 * 6 + 2 * 3)
 
 
+def test_an_input_of_other_sides_is_one_error(network):
+    with pytest.raises(MultiposeError, match="multiples of 32, not 432x368"):
+        network(torch.zeros(1, 3, 368, 432))
+
+
 def test_an_unknown_layer_is_named(reference):
     architecture = copy.deepcopy(read_checkpoint(CHECKPOINT)["model"].get("yaml"))
     architecture["head"][0][2] = "Mystery"

@@ -24,6 +24,7 @@ from torch import nn
 from multipose.errors import MultiposeError
 
 REG_MAX = 16  # bins of each box side's distance distribution
+MAX_STRIDE = 32  # of the coarsest level
 CONV_LIKE = {"Conv", "C3k2", "C3k", "SPPF", "C2PSA", "Bottleneck"}
 REPEATED = {"C3k2", "C3k", "C2PSA"}  # their repeat count goes into their arguments
 
@@ -338,6 +339,11 @@ class YoloPose(nn.Module):
         raise MultiposeError(f"layer {index} is a {kind}, which is not supported")
 
     def forward(self, image: torch.Tensor) -> list[tuple[torch.Tensor]]:
+        if image.shape[2] % MAX_STRIDE or image.shape[3] % MAX_STRIDE:
+            raise MultiposeError(
+                f"YOLO-pose takes sides that are multiples of {MAX_STRIDE}, not "
+                f"{image.shape[3]}x{image.shape[2]}"
+            )
         outputs: dict[int, torch.Tensor] = {}
         x = image
         last = len(self.model) - 1
