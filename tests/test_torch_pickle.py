@@ -5,6 +5,7 @@ import os
 import pickle
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -74,3 +75,24 @@ def test_ultralytics_checkpoint_yields_its_architecture_and_weights():
     tensors = dict(module_tensors(model))
     assert tensors["model.0.conv.weight"].shape == (16, 3, 3, 3)
     assert tensors["model.0.conv.weight"].dtype == torch.float16
+
+
+class _Elsewhere:
+    """A class of a module the reader does not know (this test module)."""
+
+    def __init__(self) -> None:
+        self.value = 7
+
+
+def test_objects_of_unknown_classes_are_records(tmp_path):
+    checkpoint = tmp_path / "other.pt"
+    torch.save({"thing": _Elsewhere()}, checkpoint)
+    thing = read_checkpoint(checkpoint)["thing"]
+    assert isinstance(thing, Record) and thing.name == "_Elsewhere" and thing.get("value") == 7
+
+
+def test_numpy_values_are_records(tmp_path):
+    checkpoint = tmp_path / "metrics.pt"
+    torch.save({"metrics": {"mAP": np.float64(0.5)}, "array": np.arange(3)}, checkpoint)
+    read = read_checkpoint(checkpoint)
+    assert isinstance(read["metrics"]["mAP"], Record) and isinstance(read["array"], Record)

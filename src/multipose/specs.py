@@ -368,9 +368,9 @@ SPECS: dict[str, ModelSpec] = {
             load=_load_yolo_pose,
             codec=YoloPoseCodec,
             pipeline=YoloPosePipeline,
-            # RGB 0..1, letterboxed so that the longer side is 640 (pipelines/yolo_pose.py);
-            # one ONNX export per padded size.
-            input=Input(height=640, std=(255.0, 255.0, 255.0), pad_to=32, dynamic_size=False),
+            # RGB 0..1, letterboxed so that the longer side is 640 and the sides are multiples
+            # of 32 (pipelines/yolo_pose.py); one ONNX export serves every such size.
+            input=Input(height=640, std=(255.0, 255.0, 255.0), pad_to=32),
             outputs=("people",),  # COCO-17 people; their OpenPose JSON is COCO-18's
             find_weights=_yolo_checkpoint,
             fetch=_fetch_yolo,

@@ -30,7 +30,7 @@ def models() -> None:
     for spec in SPECS.values():
         weights = weights_state(spec)
         mark = "*" if spec.name == DEFAULT_MODEL else " "
-        notes = f"licence {spec.licence}: {spec.notes}" if spec.licence else spec.notes
+        notes = f"{spec.licence_notice()}; {spec.notes}" if spec.licence_notice() else spec.notes
         click.echo(
             f"{mark}{spec.name:24s} {spec.codec().method:9s} {spec.describe_input():16s} "
             f"{spec.stride:<6g}  {spec.layout.name:11s} {weights:10s}  {notes}"

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
 
-from multipose.codecs.yolo_pose import YoloPoseCodec
 from multipose.errors import MultiposeError
 from multipose.pipelines.base import MapPipeline, check_image
 from multipose.poses import Poses
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from multipose.specs import ModelSpec
 
 GREY = 114
-STRIDE = 32
 
 
 class YoloPosePipeline(MapPipeline):
@@ -34,11 +32,12 @@ class YoloPosePipeline(MapPipeline):
     image pixels. `batch` runs the images one network pass each (their padded sizes may
     differ). Person boxes, if given, are not used; one scale, no flip test."""
 
-    def __init__(self, spec: ModelSpec, network: torch.nn.Module, *args, **kwargs) -> None:
+    def __init__(
+        self, spec: ModelSpec, network: torch.nn.Module, *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(spec, network, *args, **kwargs)
         if self.flip or self.scales != (1.0,):
             raise MultiposeError(f"{spec.name} runs at one scale, without the flip test")
-        self.codec: YoloPoseCodec
 
     @staticmethod
     def describe_input(spec: ModelSpec) -> str:
@@ -53,7 +52,7 @@ class YoloPosePipeline(MapPipeline):
         network_s, people = 0.0, []
         start = time.perf_counter()
         for image in images:
-            tensor, scale, offset = letterbox(image, self.spec.input.height)
+            tensor, scale, offset = letterbox(image, self.spec.input.height, self.spec.input.pad_to)
             before = time.perf_counter()
             (raw,) = self.network(tensor)
             network_s += time.perf_counter() - before
@@ -74,24 +73,23 @@ def clipped(people: Poses, width: int, height: int) -> Poses:
 
 
 def letterbox(
-    image: np.ndarray, size: int, square: bool = False
+    image: np.ndarray, size: int, pad_to: int
 ) -> tuple[torch.Tensor, float, tuple[int, int]]:
     """The network's input (1, 3, H, W), RGB 0..1, for an RGB uint8 image: resized by `scale`
-    so that its longer side is `size`, padded with grey on all sides (left, top by `offset`)
-    to size x size, or with `square` False to the next multiples of 32. Input pixels are image
+    so that its longer side is `size`, padded with grey on all sides (left and top by
+    `offset`) to multiples of `pad_to` (`size` itself: a square). Input pixels are image
     pixels times `scale` plus `offset`."""
     h, w = image.shape[:2]
     scale = min(size / h, size / w)
     new_w, new_h = round(w * scale), round(h * scale)
     if (new_w, new_h) != (w, h):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    pad_w, pad_h = size - new_w, size - new_h
-    if not square:
-        pad_w, pad_h = pad_w % STRIDE, pad_h % STRIDE
+    pad_w, pad_h = -new_w % pad_to, -new_h % pad_to
     left, top = round(pad_w / 2 - 0.1), round(pad_h / 2 - 0.1)
     right, bottom = pad_w - left, pad_h - top
     padded = cv2.copyMakeBorder(
         image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(GREY,) * 3
     )
+    # (H, W, 3) viewed as (1, 3, H, W): channels last, as the network's weights
     tensor = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div_(255.0)
     return tensor, scale, (left, top)

@@ -2,11 +2,11 @@
 objects of other libraries' classes, e.g. Ultralytics' models.
 
 It rebuilds tensors (from the zip's storages), plain containers (dict, OrderedDict, list,
-tuple, set) and `torch.Size`; every other class the pickle names becomes an inert `Record`
-(its module, name and pickled state), so a module object's parameters can be read from its
-`_parameters`, `_buffers` and `_modules`. Nothing the file names is imported or called: a
-pickle that asks to call a function outside the few reconstructors above (and the
-constructors of recorded classes of the libraries listed in RECORDED_MODULES) stops the
+tuple, set) and `torch.Size`; every other name the pickle gives becomes an inert `Record`
+class, whose objects hold their module, name and pickled state, so a module object's
+parameters can be read from its `_parameters`, `_buffers` and `_modules`. Nothing the file
+names is imported or called: a pickle that asks to call anything but those reconstructors and
+the classes of the libraries in RECORDED_MODULES (calls that only make records) stops the
 reading with one error naming it.
 """
 
@@ -37,19 +37,27 @@ STORAGE_DTYPES = {
     "BoolStorage": torch.bool,
 }
 # Classes of these libraries may be called by the pickle (copyreg-style construction): the
-# call makes a record, never the object.
-RECORDED_MODULES = ("ultralytics.", "torch.nn.", "numpy.", "pathlib", "types", "argparse")
+# call makes a record, never the object. So may NumPy's reconstructors (arrays and scalars in
+# training metrics).
+RECORDED_MODULES = ("ultralytics.", "torch.nn.", "numpy", "pathlib", "types", "argparse")
+RECORDED_CALLS = {"_reconstruct", "scalar", "dtype"}
 
 
 class Record:
     """An object the checkpoint holds, of a class that is not rebuilt: `module` and `name` of
     its class, `args` it was constructed with, and `state` (the pickled state, usually the
-    object's __dict__)."""
+    object's __dict__). Only classes of RECORDED_MODULES may be called by the pickle; calling
+    any other name stops the reading."""
 
     module: str = ""
     name: str = ""
+    callable: bool = False
+    args: tuple = ()
+    state: Any = None
 
     def __init__(self, *args: Any) -> None:
+        if not self.callable:
+            raise pickle.UnpicklingError(f"it asks to call {self.qualified}, which is not run here")
         self.args, self.state = args, None
 
     def __setstate__(self, state: Any) -> None:
@@ -69,7 +77,19 @@ class Record:
 
 
 def _record_class(module: str, name: str) -> type[Record]:
-    return type(name, (Record,), {"module": module, "name": name, "__module__": __name__})
+    """An inert stand-in for the class (or function) `module.name`."""
+    attributes = {"module": module, "name": name, "__module__": __name__}
+    attributes["callable"] = module.startswith(RECORDED_MODULES) and (
+        name[:1].isupper() or (module.startswith("numpy") and name in RECORDED_CALLS)
+    )
+    return type(name, (Record,), attributes)
+
+
+def _reconstruct(cls: type, base: Any, state: Any) -> Record:
+    """copyreg's construction of an object of `cls` (protocols 0 and 1), as a record."""
+    if not (isinstance(cls, type) and issubclass(cls, Record)):
+        raise pickle.UnpicklingError(f"cannot reconstruct {cls!r}")
+    return cls.__new__(cls)
 
 
 class _Storage:
@@ -91,7 +111,17 @@ def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
 
 def _getattr(owner: Any, name: str, *default: Any) -> Record:
     """A recorded attribute access (e.g. a pickled bound method): never looked up."""
-    return _record_class("builtins", "getattr")(owner, name, *default)
+    cls = _record_class("builtins", "getattr")
+    record = cls.__new__(cls)
+    record.args = (owner, name, *default)
+    return record
+
+
+def _encode(text: str, encoding: str = "utf-8") -> bytes:
+    """Bytes as protocol 2 pickles them (`_codecs.encode(text, "latin1")`)."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"bytes in encoding {encoding!r}")
+    return text.encode("latin1")
 
 
 REBUILT: dict[tuple[str, str], Callable[..., Any]] = {
@@ -102,20 +132,11 @@ REBUILT: dict[tuple[str, str], Callable[..., Any]] = {
     ("builtins", "list"): list,
     ("builtins", "tuple"): tuple,
     ("builtins", "getattr"): _getattr,
+    ("_codecs", "encode"): _encode,
     ("torch", "Size"): tuple,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
 }
-
-
-class _Forbidden:
-    """A function the pickle names but may not call: calling it stops the reading."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self.qualified = f"{module}.{name}"
-
-    def __call__(self, *args: Any) -> Any:
-        raise pickle.UnpicklingError(f"it asks to call {self.qualified}, which is not run here")
 
 
 class _Unpickler(pickle.Unpickler):
@@ -131,10 +152,8 @@ class _Unpickler(pickle.Unpickler):
         if module == "torch" and name in STORAGE_DTYPES:
             return STORAGE_DTYPES[name]
         if module == "copyreg" and name == "_reconstructor":
-            return lambda cls, base, state: cls()
-        if module.startswith(RECORDED_MODULES) and name[:1].isupper():
-            return _record_class(module, name)
-        return _Forbidden(module, name)
+            return _reconstruct
+        return _record_class(module, name)
 
     def persistent_load(self, pid: Any) -> _Storage:
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
