@@ -172,6 +172,8 @@ def image(tmp_path):
         ),
         ([dict(RESULT, keypoints=["1"] * 51)], "result 0: 'keypoints' holds \"1\", not a number"),
         ([dict(RESULT, image_id="7")], "result 0: 'image_id' is \"7\", not an integer"),
+        ([dict(RESULT, bbox="x")], "result 0: 'bbox' is \"x\", not a list of numbers"),
+        ([dict(RESULT, bbox=[float("nan")] * 4)], "result 0: 'bbox' holds NaN"),
     ],
 )
 def test_render_refuses_coordinates_that_are_not_numbers(tmp_path, image, document, saying):

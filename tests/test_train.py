@@ -253,3 +253,6 @@ def test_resume_from_a_file_that_is_no_checkpoint(tmp_path, content):
     assert str(info.value) == (
         f"{last}: not a PyTorch checkpoint (damaged, cut short or another kind of file)"
     )
+    torch.save([1, 2], last)  # a PyTorch file, but not a checkpoint of ours
+    with pytest.raises(MultiposeError, match="last.pt: not a training checkpoint"):
+        Trainer(small(tmp_path), resume=True)

@@ -36,9 +36,11 @@ def integer_problem(value: Any) -> str | None:
 def number_problem(value: Any) -> str | None:
     if not is_number(value):
         return f"is {shown(value)}, not a number"
-    if not math.isfinite(float(value)):
-        return f"is {shown(float(value))}, not a finite number"
-    return None
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        return "is a number too large for a float"
+    return None if finite else f"is {shown(float(value))}, not a finite number"
 
 
 def numbers_problem(values: Any, length: int | None = None) -> str | None:
@@ -52,11 +54,9 @@ def numbers_problem(values: Any, length: int | None = None) -> str | None:
             if not is_number(v):
                 return f"holds {shown(v)}, not a number"
     try:
-        finite = np.isfinite(np.asarray(values, dtype=np.float64))
+        if all(map(math.isfinite, values)):
+            return None
     except OverflowError:
         return "holds a number too large for a float"
-    if not finite.all():
-        return (
-            f"holds {shown(float(np.asarray(values, np.float64)[~finite][0]))}, not a finite number"
-        )
-    return None
+    bad = next(v for v in values if not math.isfinite(v))
+    return f"holds {shown(float(bad))}, not a finite number"

@@ -253,6 +253,7 @@ def _result_problem(entry: Any) -> str | None:
         ("keypoints", numbers_problem(kp)),
         ("score", number_problem(entry["score"])),
         ("category_id", integer_problem(entry["category_id"]) if "category_id" in entry else None),
+        ("bbox", numbers_problem(entry["bbox"], 4) if "bbox" in entry else None),
     ):
         if problem:
             return f"{key!r} {problem}"
