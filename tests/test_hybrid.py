@@ -6,7 +6,6 @@ import pytest
 
 import multipose
 from multipose.codecs.blazepose import COCO_LANDMARKS
-from multipose.codecs.yolo_pose import YoloPoseCodec
 from multipose.io.media import read_image
 from multipose.pipelines.hybrid import UNMATCHED_WEIGHT, fuse, rescored
 from multipose.poses import Poses
@@ -82,9 +81,7 @@ def test_yolo_people_seed_blazepose(tmp_path):
     estimate = multipose.load("yolo11n-pose+blazepose", tmp_path)
     assert estimate.spec.licence_notice() == "yolo11n-pose's weights are AGPL-3.0"
     image = read_image(SHARED / "data" / "photos" / "ski.jpg")
-    yolo_alone = multipose.load("yolo11n-pose", yolo)
-    yolo_alone.codec = YoloPoseCodec(min_score=0.01)
-    alone = yolo_alone(image)
+    alone = multipose.load("yolo11n-pose", yolo)(image)
     people = estimate(image)
     assert people.layout is BLAZEPOSE33 and len(people) >= len(alone)
     kept = people[: len(alone)]  # YOLO's people as they are, BlazePose's heels added

@@ -19,7 +19,6 @@ Tuned on coco-mini-train2017 (bench/hybrid.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -65,7 +64,6 @@ class HybridPipeline:
     rescore: ClassVar[bool] = True  # first-part people scored by their keypoints
     average: ClassVar[bool] = True  # COCO keypoints of both averaged where both have them
     unmatched_weight: ClassVar[float] = UNMATCHED_WEIGHT
-    min_seed_score: ClassVar[float] = 0.0
 
     def __init__(
         self,
@@ -115,11 +113,8 @@ class HybridPipeline:
         return fuse(self._found, refined, self.average, self.unmatched_weight)
 
     def _seeds(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
-        """Boxes around the bottom-up people of this image (scoring at least
-        `min_seed_score`), and any given."""
-        seeds = pose_boxes(
-            self._found.filter(self.min_seed_score, min_keypoints=MIN_SEED_KEYPOINTS)
-        )
+        """Boxes around the bottom-up people of this image, and any given."""
+        seeds = pose_boxes(self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS))
         if self.boxes is None:
             return seeds
         given = self.boxes(image, image_id)
@@ -139,19 +134,13 @@ def rescored(people: Poses) -> Poses:
 class YoloHybridPipeline(HybridPipeline):
     """The hybrid seeded by YOLO-pose, whose people are kept as they are (their score and
     COCO keypoints: BlazePose's are less accurate, and averaging or rescoring them cost AP on
-    coco-mini-train2017, bench/results/yolo_pose.md); BlazePose adds its other landmarks
-    (feet, hands) to them, and the people YOLO missed at 0.1 of their score. YOLO's people
-    are kept down to score 0.01 (AP 0.476 on coco-mini-train2017, 0.468 at its default 0.1);
-    those of 0.1 and more seed BlazePose."""
+    coco-mini-train2017, 0.463 and 0.318 against 0.481 for YOLO's alone; per-keypoint
+    errors in bench/results/yolo_pose.md); BlazePose adds its other landmarks (feet, hands) to
+    them, and the people YOLO missed at 0.1 of their score."""
 
     rescore = False
     average = False
     unmatched_weight = 0.1
-    min_seed_score = 0.1
-
-    def __init__(self, spec: ModelSpec, network: HybridNetworks, *args, **kwargs) -> None:
-        super().__init__(spec, network, *args, **kwargs)
-        self.bottom_up.codec = replace(self.bottom_up.codec, min_score=0.01)
 
 
 def fuse(
