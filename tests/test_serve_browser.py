@@ -62,7 +62,8 @@ def browser(server: str) -> Iterator:
     with playwright.sync_playwright() as driver:
         fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
         browser = driver.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", *fake_camera]
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-dev-shm-usage", *fake_camera],  # root, containers
         )
         yield browser
         browser.close()
