@@ -9,12 +9,14 @@ import io
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
@@ -30,6 +32,15 @@ from multipose.specs import SPECS
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 SKI = PHOTOS / "ski.jpg"
 LIMITS = Limits(image_bytes=400_000, video_bytes=2_000_000, pixels=1_000_000, frames=8)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads() -> Iterator[None]:
+    """The app sets torch's and OpenCV's threads for the whole process: restored after."""
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
 
 
 @pytest.fixture(scope="module")
