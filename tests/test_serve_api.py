@@ -262,7 +262,7 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
-def test_load_on_localhost() -> None:
+def test_load_on_localhost(record_property) -> None:
     """8 clients x 20 requests at a uvicorn server on 127.0.0.1 (a small MobileNet-thin input,
     so that the test is quick): no request fails, the resident memory stays flat."""
     import uvicorn
@@ -309,6 +309,8 @@ def test_load_on_localhost() -> None:
         thread.join()
     p95 = float(np.percentile(latencies, 95)) * 1000
     print(f"\n160 requests, p95 {p95:.0f} ms, RSS {before:.0f} -> {after:.0f} MB")
+    record_property("p95_ms", round(p95))
+    record_property("rss_growth_mb", round(after - before, 1))
     assert statuses == [200] * 160
     assert after - before < 25, f"resident memory grew {after - before:.0f} MB"
 
