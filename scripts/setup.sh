@@ -30,7 +30,7 @@ fi
 # a browser is not used).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ]; then
-        apt-get update -q && apt-get install -y -q --no-install-recommends chromium
+        apt-get update -q && apt-get install -y -q chromium  # with its fonts
     else
         echo "setup: no chromium; the browser test is skipped (apt-get install chromium as root)"
     fi

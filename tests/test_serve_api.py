@@ -9,12 +9,14 @@ import io
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
@@ -30,6 +32,15 @@ from multipose.specs import SPECS
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 SKI = PHOTOS / "ski.jpg"
 LIMITS = Limits(image_bytes=400_000, video_bytes=2_000_000, pixels=1_000_000, frames=8)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads() -> Iterator[None]:
+    """The app sets torch's and OpenCV's threads for the whole process: restored after."""
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +262,7 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
-def test_load_on_localhost() -> None:
+def test_load_on_localhost(record_property) -> None:
     """8 clients x 20 requests at a uvicorn server on 127.0.0.1 (a small MobileNet-thin input,
     so that the test is quick): no request fails, the resident memory stays flat."""
     import uvicorn
@@ -298,6 +309,8 @@ def test_load_on_localhost() -> None:
         thread.join()
     p95 = float(np.percentile(latencies, 95)) * 1000
     print(f"\n160 requests, p95 {p95:.0f} ms, RSS {before:.0f} -> {after:.0f} MB")
+    record_property("p95_ms", round(p95))
+    record_property("rss_growth_mb", round(after - before, 1))
     assert statuses == [200] * 160
     assert after - before < 25, f"resident memory grew {after - before:.0f} MB"
 

@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 pytest.importorskip("fastapi")
@@ -35,6 +37,15 @@ PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 SKI = PHOTOS / "ski.jpg"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WAIT_MS = 180_000  # a busy CI machine may take long over the first estimate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads() -> Iterator[None]:
+    """The app sets torch's and OpenCV's threads for the whole process: restored after."""
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +73,8 @@ def browser(server: str) -> Iterator:
     with playwright.sync_playwright() as driver:
         fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
         browser = driver.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", *fake_camera]
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-dev-shm-usage", *fake_camera],  # root, containers
         )
         yield browser
         browser.close()

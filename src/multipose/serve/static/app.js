@@ -57,8 +57,10 @@ async function handle(files) {
     items.push(item);
   }
   for (const item of items) {
-    say(`Estimating ${item.file.name}…`);
+    if (!current) say(`Estimating ${item.file.name}…`);
+    item.li.classList.add("busy");
     const response = await post("/v1/poses", "image", item.file);
+    item.li.classList.remove("busy");
     if (response.ok) {
       item.answer = await response.json();
       item.bitmap = await createImageBitmap(item.file);
