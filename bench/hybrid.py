@@ -21,7 +21,6 @@ import multipose
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 from multipose.pipelines.base import Pipeline
-from multipose.pipelines.blazepose import STEPS
 from multipose.specs import SPECS, ModelSpec, _hybrid
 
 from common import LARGE, MEDIUM, recall, write_report
@@ -47,7 +46,10 @@ MODELS = {
     "default without BlazePose's whole-image detector": (DEFAULT, ("faces", "refine")),
     "default without BlazePose's face seeds": (DEFAULT, ("detect", "refine")),
     "default without the refine pass": (DEFAULT, ("detect", "faces")),
-    "default with all BlazePose's steps (tiles, re-detection)": (DEFAULT, STEPS),
+    "mobilenet-thin+blazepose-thorough (all BlazePose's steps)": (
+        SPECS["mobilenet-thin+blazepose-thorough"],
+        None,
+    ),
 }
 
 

@@ -29,6 +29,7 @@ from multipose.pipelines import (
     BottomUpPipeline,
     HybridPipeline,
     Pipeline,
+    ThoroughHybridPipeline,
     TopDownPipeline,
     YoloHybridPipeline,
     YoloPosePipeline,
@@ -549,6 +550,14 @@ SPECS["mobilenet-thin+blazepose"] = _hybrid(
         load=partial(_load_mobilenet_thin, stage=5),
     ),
     SPECS["blazepose-full"],
+)
+# The same with all of BlazePose's steps: slower, more people.
+SPECS["mobilenet-thin+blazepose-thorough"] = replace(
+    SPECS["mobilenet-thin+blazepose"],
+    name="mobilenet-thin+blazepose-thorough",
+    pipeline=ThoroughHybridPipeline,
+    notes="the default with all of BlazePose's seeding steps (tiles, re-detection): slower, "
+    "finds more",
 )
 # YOLO's people (licence AGPL-3.0, opt-in) as BlazePose's seeds, kept as they are with
 # BlazePose's feet and hands added (pipelines/hybrid.py, YoloHybridPipeline).

@@ -15,8 +15,11 @@ def models() -> None:
     from multipose.specs import SPECS, ModelSpec
     from multipose.weights.download import cache_dir
 
+    name_width = max(len(name) for name in SPECS)
+    input_width = max(len(spec.describe_input()) for spec in SPECS.values())
     click.echo(
-        f" {'NAME':24s} {'METHOD':9s} {'INPUT':16s} STRIDE  {'LAYOUT':11s} {'WEIGHTS':10s}  NOTES"
+        f" {'NAME':{name_width}s} {'METHOD':9s} {'INPUT':{input_width}s} STRIDE  "
+        f"{'LAYOUT':11s} {'WEIGHTS':10s}  NOTES"
     )
 
     def weights_state(spec: ModelSpec) -> str:
@@ -32,7 +35,8 @@ def models() -> None:
         mark = "*" if spec.name == DEFAULT_MODEL else " "
         notes = f"{spec.licence_notice()}; {spec.notes}" if spec.licence_notice() else spec.notes
         click.echo(
-            f"{mark}{spec.name:24s} {spec.codec().method:9s} {spec.describe_input():16s} "
+            f"{mark}{spec.name:{name_width}s} {spec.codec().method:9s} "
+            f"{spec.describe_input():{input_width}s} "
             f"{spec.stride:<6g}  {spec.layout.name:11s} {weights:10s}  {notes}"
         )
     click.echo(

@@ -5,7 +5,11 @@ the hybrid of a bottom-up model and BlazePose, YOLO-pose."""
 from multipose.pipelines.base import Pipeline
 from multipose.pipelines.blazepose import BlazePosePipeline
 from multipose.pipelines.bottom_up import BottomUpPipeline
-from multipose.pipelines.hybrid import HybridPipeline, YoloHybridPipeline
+from multipose.pipelines.hybrid import (
+    HybridPipeline,
+    ThoroughHybridPipeline,
+    YoloHybridPipeline,
+)
 from multipose.pipelines.top_down import TopDownPipeline
 from multipose.pipelines.yolo_pose import YoloPosePipeline
 
@@ -14,6 +18,7 @@ __all__ = [
     "BottomUpPipeline",
     "HybridPipeline",
     "Pipeline",
+    "ThoroughHybridPipeline",
     "TopDownPipeline",
     "YoloHybridPipeline",
     "YoloPosePipeline",
