@@ -1,6 +1,7 @@
 """Start-up: the commands that run no network do not import torch (seconds of start-up)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -61,3 +62,13 @@ def test_the_check_sees_torch_where_it_is_imported():
         check=True,
     )
     assert done.stdout.strip() == "True"  # `load` brings torch: the check would see it
+
+
+def test_openmp_threads_wait_passively_unless_told_otherwise():
+    show = "import os, multipose, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    done = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "ACTIVE"
