@@ -120,8 +120,9 @@ def test_finds_the_people_of_a_real_photo(networks):
     assert len(detector_only) == 1  # the detector alone finds the main subject
     assert len(everything) == 5  # the skater, two seated, two standing
     unfiltered = BlazePosePipeline(spec, networks, settings=Settings(min_score=0))(image)
-    extra = unfiltered.scores[len(everything) :]  # a false one on some thread counts
-    assert len(unfiltered) >= 5 and np.all(extra < 0.3) and len(extra) <= 1
+    # any more (a false one, found at some thread counts before crops were sampled exactly)
+    # score under 0.3
+    assert len(unfiltered) >= 5 and np.all(unfiltered.scores[5:] < 0.3)
     assert everything.layout.name == "blazepose33"
     assert oks(everything, detector_only).max() > 0.8  # the same skater among them
 

@@ -128,6 +128,8 @@ def test_an_image_the_estimator_refuses_is_a_failure_and_the_job_goes_on(folder,
 class Loaded:
     """A stand-in for a `ModelChoice`: `load()` gives an estimator whose `batch` is `estimate`."""
 
+    threads = None
+
     def __init__(self, estimate):
         self.estimate = estimate
 

@@ -1,6 +1,13 @@
 """multipose: multi-person 2D human pose estimation (top-down, OpenPose, Associative Embedding,
 BlazePose)."""
 
+import os
+
+# OpenMP threads (PyTorch's) that wait passively: spinning ones, on a machine busy with other
+# work, kept each other waiting at every op (2 threads ran 3-6x slower than 1 beside other
+# jobs, bench/results/cpu_speed.md). libgomp reads it once, when torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from multipose.errors import MultiposeError
 from multipose.poses import Poses
 from multipose.render import draw

@@ -10,6 +10,7 @@ from multipose.box_sources import BoxSource
 from multipose.devices import torch_device
 from multipose.pipelines import Pipeline
 from multipose.specs import ModelSpec, get_spec
+from multipose.threads import use_threads
 
 
 def load(
@@ -20,6 +21,7 @@ def load(
     boxes: BoxSource | None = None,
     backend: str = "torch",
     flip: bool = False,
+    threads: int | None = None,
 ) -> Pipeline:
     """The pipeline of the model `name` (a spec's name, or a ModelSpec) with its weights from
     `weights` (a file, a folder holding the published file, or an http(s) address), else from
@@ -27,7 +29,10 @@ def load(
     the folder of its TFLite files (by default the one `multipose weights fetch blazepose`
     fills). `boxes`: person boxes (top-down models need them; BlazePose takes them as extra
     seeds); `flip`: also run the mirrored input and merge the maps; `backend` "onnxruntime"
-    runs the network's ONNX export."""
+    runs the network's ONNX export. `threads`: the CPU threads its networks and image
+    operations run on, process-wide (see multipose.threads; default: the CPUs this process
+    may use, at most OMP_NUM_THREADS)."""
+    use_threads(threads)
     spec = get_spec(name)
     torch_device(device)  # a bad device is reported before any weights are read
     network = spec.load(spec.find_weights(spec, weights))

@@ -4,11 +4,15 @@ inference and training share (resize, pad, normalise)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
+
+    from multipose.specs import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class Input:
 
 def normalise(image: np.ndarray, input: Input) -> torch.Tensor:
     """An RGB uint8 image as the network takes it: (3, H, W) float."""
+    import torch  # here, so that reading the specs does not import it
+
     pixels = image.astype(np.float32)
     if input.channels == "bgr":
         pixels = pixels[..., ::-1]
@@ -39,10 +45,36 @@ def normalise(image: np.ndarray, input: Input) -> torch.Tensor:
 def resized_input(image: np.ndarray, scale: float, input: Input) -> torch.Tensor:
     """The image scaled by `scale` (bicubic), normalised and padded to a multiple of
     `input.pad_to`: a (1, 3, H, W) batch."""
+    import torch
+
     h, w = image.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     tensor = normalise(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), input)
     extra = (-size[1] % input.pad_to, -size[0] % input.pad_to)
     if any(extra):
-        tensor = F.pad(tensor, (0, extra[1], 0, extra[0]))
+        tensor = torch.nn.functional.pad(tensor, (0, extra[1], 0, extra[0]))
     return tensor[None]
+
+
+# What the network of a spec sees, as `multipose models` shows it (the pipelines' describe_input)
+
+
+def describe_height(spec: ModelSpec) -> str:
+    """Bottom-up: images resized to a height."""
+    return f"height {spec.input.height}"
+
+
+def describe_longer_side(spec: ModelSpec) -> str:
+    """YOLO-pose: images resized to a longer side."""
+    return f"longer side {spec.input.height}"
+
+
+def describe_crops(spec: ModelSpec) -> str:
+    """A pipeline of person crops: the codec's crop size."""
+    width, height = spec.codec().input_size
+    return f"{width}x{height} crops"
+
+
+def describe_parts(spec: ModelSpec) -> str:
+    """A model made of others: their inputs."""
+    return " + ".join(part.describe_input() for part in spec.parts)

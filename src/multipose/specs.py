@@ -11,9 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from multipose.codecs import Codec
 from multipose.codecs.associative import AssociativeCodec
@@ -21,22 +19,48 @@ from multipose.codecs.blazepose import BlazePoseCodec
 from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.codecs.yolo_pose import YoloPoseCodec
-from multipose.data.datasets import BottomUpDataset, TopDownDataset
 from multipose.errors import MultiposeError
-from multipose.losses import AssociativeLoss, HeatmapLoss, PafLoss
-from multipose.pipelines import (
-    BlazePosePipeline,
-    BottomUpPipeline,
-    HybridPipeline,
-    Pipeline,
-    ThoroughHybridPipeline,
-    TopDownPipeline,
-    YoloHybridPipeline,
-    YoloPosePipeline,
+from multipose.lazy import LazyClass
+from multipose.preprocess import (
+    Input,
+    describe_crops,
+    describe_height,
+    describe_longer_side,
+    describe_parts,
 )
-from multipose.preprocess import Input
 from multipose.skeleton import Layout
 from multipose.weights.download import cache_dir, fetch, resolve
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from multipose.pipelines import Pipeline
+
+# Pipelines, losses and datasets, imported when used (they import torch; the specs do not).
+BLAZEPOSE = LazyClass(
+    "multipose.pipelines.blazepose", "BlazePosePipeline", describe_input=describe_crops
+)
+BOTTOM_UP = LazyClass(
+    "multipose.pipelines.bottom_up", "BottomUpPipeline", describe_input=describe_height
+)
+TOP_DOWN = LazyClass(
+    "multipose.pipelines.top_down", "TopDownPipeline", describe_input=describe_crops
+)
+YOLO_POSE = LazyClass(
+    "multipose.pipelines.yolo_pose", "YoloPosePipeline", describe_input=describe_longer_side
+)
+HYBRID = LazyClass("multipose.pipelines.hybrid", "HybridPipeline", describe_input=describe_parts)
+THOROUGH_HYBRID = LazyClass(
+    "multipose.pipelines.hybrid", "ThoroughHybridPipeline", describe_input=describe_parts
+)
+YOLO_HYBRID = LazyClass(
+    "multipose.pipelines.hybrid", "YoloHybridPipeline", describe_input=describe_parts
+)
+PAF_LOSS = LazyClass("multipose.losses", "PafLoss")
+ASSOCIATIVE_LOSS = LazyClass("multipose.losses", "AssociativeLoss")
+HEATMAP_LOSS = LazyClass("multipose.losses", "HeatmapLoss")
+BOTTOM_UP_TARGETS = LazyClass("multipose.data.datasets", "BottomUpDataset")
+TOP_DOWN_TARGETS = LazyClass("multipose.data.datasets", "TopDownDataset")
 
 
 def published_weights(spec: ModelSpec, weights: str | Path | None) -> Path:
@@ -80,7 +104,7 @@ class ModelSpec:
     are fetched or used; "" for permissive ones)."""
 
     name: str
-    pipeline: type[Pipeline]
+    pipeline: type[Pipeline] | LazyClass
     build: Callable[[], nn.Module]
     load: Callable[[Path | None], nn.Module]
     codec: Callable[[], Codec]
@@ -88,7 +112,7 @@ class ModelSpec:
     outputs: tuple[str, ...]
     output_layout: str = "coco18"
     loss: Callable[..., Any] | None = None
-    targets: type | None = None
+    targets: type | LazyClass | None = None
     find_weights: Callable[[ModelSpec, str | Path | None], Path | None] = published_weights
     fetch: Callable[[Path | None, str | None], Path] | None = None
     parts: tuple[ModelSpec, ...] = ()
@@ -306,7 +330,7 @@ SPECS: dict[str, ModelSpec] = {
             weights_file="mediapipe-0.10.21",
             build=_defined_by("blazepose-full", "mediapipe's TFLite files"),
             load=_load_blazepose,
-            pipeline=BlazePosePipeline,
+            pipeline=BLAZEPOSE,
             input=Input(std=(255.0, 255.0, 255.0), dynamic_size=False),
             outputs=("landmarks", "presence", "segmentation", "heatmaps", "world_landmarks"),
             codec=BlazePoseCodec,
@@ -330,13 +354,13 @@ SPECS: dict[str, ModelSpec] = {
             codec=lambda: PafCodec(
                 peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
             ),
-            pipeline=BottomUpPipeline,
+            pipeline=BOTTOM_UP,
             # TF's SAME padding of its four strided convolutions shifts the features by 1, 2,
             # 4 or 8 px wherever a size met there is odd, which it never was in training.
             input=Input(height=368, channels="bgr", pad_to=16, dynamic_size=False),
             outputs=PAF_OUTPUTS,
-            loss=PafLoss,
-            targets=BottomUpDataset,
+            loss=PAF_LOSS,
+            targets=BOTTOM_UP_TARGETS,
             notes="tf-pose-estimation mobilenet_v2_small; weights: its graph_opt.pb",
         ),
         ModelSpec(
@@ -349,7 +373,7 @@ SPECS: dict[str, ModelSpec] = {
             codec=lambda: PafCodec(
                 peak_threshold=0.05, min_pass_ratio=0.6, min_parts=4, min_mean_score=0.3
             ),
-            pipeline=BottomUpPipeline,
+            pipeline=BOTTOM_UP,
             # Its strided SAME convolutions want sizes of 16s; at those their padding is the
             # same for every size, so one ONNX export with free height and width serves all.
             input=Input(height=368, channels="bgr", pad_to=16),
@@ -368,7 +392,7 @@ SPECS: dict[str, ModelSpec] = {
             build=_defined_by("yolo11n-pose", "an Ultralytics pose checkpoint"),
             load=_load_yolo_pose,
             codec=YoloPoseCodec,
-            pipeline=YoloPosePipeline,
+            pipeline=YOLO_POSE,
             # RGB 0..1, letterboxed so that the longer side is 640 and the sides are multiples
             # of 32 (pipelines/yolo_pose.py); one ONNX export serves every such size.
             input=Input(height=640, std=(255.0, 255.0, 255.0), pad_to=32),
@@ -391,11 +415,11 @@ SPECS: dict[str, ModelSpec] = {
             build=_openpose_vgg,
             load=_load_openpose_vgg,
             codec=PafCodec,
-            pipeline=BottomUpPipeline,
+            pipeline=BOTTOM_UP,
             input=Input(height=368, channels="bgr", mean=OPENPOSE_MEAN, std=OPENPOSE_STD, pad_to=8),
             outputs=PAF_OUTPUTS,
-            loss=PafLoss,
-            targets=BottomUpDataset,
+            loss=PAF_LOSS,
+            targets=BOTTOM_UP_TARGETS,
             notes="CMU's COCO body model; weights: pytorch-openpose's body_pose_model.pth",
         ),
         ModelSpec(
@@ -408,11 +432,11 @@ SPECS: dict[str, ModelSpec] = {
             build=_lightweight,
             load=_load_lightweight,
             codec=PafCodec,
-            pipeline=BottomUpPipeline,
+            pipeline=BOTTOM_UP,
             input=Input(height=256, channels="bgr", mean=OPENPOSE_MEAN, std=OPENPOSE_STD, pad_to=8),
             outputs=PAF_OUTPUTS,
-            loss=PafLoss,
-            targets=BottomUpDataset,
+            loss=PAF_LOSS,
+            targets=BOTTOM_UP_TARGETS,
             notes="Lightweight OpenPose; weights: its checkpoint_iter_370000.pth",
         ),
         ModelSpec(
@@ -422,11 +446,11 @@ SPECS: dict[str, ModelSpec] = {
             build=_hourglass,
             load=_load_hourglass,
             codec=AssociativeCodec,
-            pipeline=BottomUpPipeline,
+            pipeline=BOTTOM_UP,
             input=Input(height=512, std=(255.0, 255.0, 255.0), pad_to=64),
             outputs=AE_OUTPUTS,
-            loss=AssociativeLoss,
-            targets=BottomUpDataset,
+            loss=ASSOCIATIVE_LOSS,
+            targets=BOTTOM_UP_TARGETS,
             notes="Associative Embedding, 4 stacked hourglasses; weights: pose-ae-train's",
         ),
         ModelSpec(
@@ -444,11 +468,11 @@ SPECS: dict[str, ModelSpec] = {
             build=_higherhrnet,
             load=_original_or_mmpose(_higherhrnet, "higherhrnet-w32"),
             codec=lambda: AssociativeCodec(strides=(4, 2)),
-            pipeline=BottomUpPipeline,
+            pipeline=BOTTOM_UP,
             input=Input(height=512, mean=IMAGENET_MEAN, std=IMAGENET_STD, pad_to=32),
             outputs=("heatmaps", "tags", "heatmaps_stride2"),
-            loss=AssociativeLoss,
-            targets=BottomUpDataset,
+            loss=ASSOCIATIVE_LOSS,
+            targets=BOTTOM_UP_TARGETS,
             notes="HigherHRNet-W32; weights: mmpose's higher_hrnet32_coco_512x512 or "
             "pose_higher_hrnet_w32_512.pth",
         ),
@@ -467,11 +491,11 @@ SPECS: dict[str, ModelSpec] = {
             build=_hrnet,
             load=_original_or_mmpose(_hrnet, "hrnet-w32"),
             codec=HeatmapCodec,
-            pipeline=TopDownPipeline,
+            pipeline=TOP_DOWN,
             input=Input(mean=IMAGENET_MEAN, std=IMAGENET_STD),
             outputs=HEATMAP_OUTPUTS,
-            loss=HeatmapLoss,
-            targets=TopDownDataset,
+            loss=HEATMAP_LOSS,
+            targets=TOP_DOWN_TARGETS,
             notes="HRNet-W32, 256x192 crops; weights: mmpose's hrnet_w32_coco_256x192 or "
             "pose_hrnet_w32_256x192.pth",
         ),
@@ -490,11 +514,11 @@ SPECS: dict[str, ModelSpec] = {
             build=_simplebaseline,
             load=_original_or_mmpose(_simplebaseline, "simplebaseline-r50"),
             codec=HeatmapCodec,
-            pipeline=TopDownPipeline,
+            pipeline=TOP_DOWN,
             input=Input(mean=IMAGENET_MEAN, std=IMAGENET_STD),
             outputs=HEATMAP_OUTPUTS,
-            loss=HeatmapLoss,
-            targets=TopDownDataset,
+            loss=HEATMAP_LOSS,
+            targets=TOP_DOWN_TARGETS,
             notes="SimpleBaseline ResNet-50, 256x192 crops; weights: mmpose's res50_coco_256x192 "
             "or pose_resnet_50_256x192",
         ),
@@ -502,9 +526,7 @@ SPECS: dict[str, ModelSpec] = {
 }
 
 
-def _hybrid(
-    bottom_up: ModelSpec, blazepose: ModelSpec, pipeline: type[Pipeline] = HybridPipeline
-) -> ModelSpec:
+def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec, pipeline: LazyClass = HYBRID) -> ModelSpec:
     """A bottom-up model (or YOLO-pose) whose people seed BlazePose's landmark pass
     (pipelines/hybrid.py). Its weights: those of both parts, from their caches, or `--weights
     DIR` holding both (e.g. graph_opt.pb or yolo11n-pose.pt, and BlazePose's TFLite files)."""
@@ -555,14 +577,14 @@ SPECS["mobilenet-thin+blazepose"] = _hybrid(
 SPECS["mobilenet-thin+blazepose-thorough"] = replace(
     SPECS["mobilenet-thin+blazepose"],
     name="mobilenet-thin+blazepose-thorough",
-    pipeline=ThoroughHybridPipeline,
+    pipeline=THOROUGH_HYBRID,
     notes="the default with all of BlazePose's seeding steps (tiles, re-detection): slower, "
     "finds more",
 )
 # YOLO's people (licence AGPL-3.0, opt-in) as BlazePose's seeds, kept as they are with
 # BlazePose's feet and hands added (pipelines/hybrid.py, YoloHybridPipeline).
 SPECS["yolo11n-pose+blazepose"] = _hybrid(
-    SPECS["yolo11n-pose"], SPECS["blazepose-full"], YoloHybridPipeline
+    SPECS["yolo11n-pose"], SPECS["blazepose-full"], YOLO_HYBRID
 )
 
 

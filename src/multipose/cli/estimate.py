@@ -69,11 +69,19 @@ INTERRUPTED = {
 )
 @click.option("--flip", is_flag=True, help="Also run the mirrored input and merge the two.")
 @click.option(
+    "--threads",
+    type=click.IntRange(1),
+    help="CPU threads for the whole job: the networks, image operations and --workers share "
+    "them [default: the CPUs this process may use (affinity, cgroup quota), at most "
+    "OMP_NUM_THREADS].",
+)
+@click.option(
     "--workers",
     default=2,
     show_default=True,
     type=click.IntRange(0),
-    help="Threads reading images ahead and writing outputs while the network runs (0: none).",
+    help="Threads reading images ahead and writing outputs while the network runs (0: none; "
+    "at most --threads minus 1).",
 )
 @click.option(
     "--batch-size",
@@ -117,6 +125,7 @@ def estimate(
     device: str,
     backend: str,
     flip: bool,
+    threads: int | None,
     workers: int,
     batch_size: int,
     resume: bool,
@@ -150,7 +159,7 @@ def estimate(
     if spec.licence_notice():
         click.echo(f"licence: {spec.licence_notice()}", err=True)
     job = Job(
-        ModelChoice(spec.name, weights, device, scale_values, boxes, backend, flip),
+        ModelChoice(spec.name, weights, device, scale_values, boxes, backend, flip, threads),
         Outputs(
             out_dir,
             openpose=output_format in ("openpose", "both"),
@@ -196,14 +205,16 @@ def _events(progress: Progress) -> Events:
 
 
 def _report(summary: Summary, out_dir: Path) -> None:
-    """The job's summary line: images done and skipped, video frames, people, failures, time."""
+    """The job's summary line: images done and skipped, video frames, people, failures, time
+    (and the model's load time)."""
     seconds = summary.seconds
     rate = (summary.images + summary.frames) / seconds if seconds > 0 else 0.0
     frames = f", {_count(summary.frames, 'video frame')}" if summary.frames else ""
     click.echo(
         f"{_count(summary.images, 'image')} ({summary.skipped} skipped as done){frames}, "
         f"{_count(summary.people, 'person', 'people')}, {len(summary.failures)} failed, "
-        f"{seconds:.1f} s ({rate:.1f} images/s) -> {out_dir}"
+        f"{seconds:.1f} s ({rate:.1f} images/s; model loaded in {summary.load_seconds:.1f} s) "
+        f"-> {out_dir}"
     )
 
 

@@ -109,12 +109,6 @@ def one_by_one(
     return people
 
 
-def describe_crops(spec: ModelSpec) -> str:
-    """The input of a pipeline of person crops: the codec's crop size."""
-    width, height = spec.codec().input_size
-    return f"{width}x{height} crops"
-
-
 def check_image(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise MultiposeError(

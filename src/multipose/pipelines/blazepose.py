@@ -36,7 +36,7 @@ from multipose.codecs.blazepose import (
 from multipose.errors import MultiposeError
 from multipose.geometry import apply, invert
 from multipose.models.blazepose import BlazePoseNetworks
-from multipose.pipelines.base import describe_crops, one_by_one
+from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose_regions import (
     box_rois,
     distinct_rois,
@@ -51,6 +51,7 @@ from multipose.pipelines.blazepose_regions import (
 )
 from multipose.pipelines.network import Network
 from multipose.poses import Poses
+from multipose.preprocess import describe_crops
 from multipose.similarity import oks as keypoint_similarity
 from multipose.skeleton import COCO17
 

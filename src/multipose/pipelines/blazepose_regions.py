@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from multipose.codecs.blazepose import rois_from_alignment
-from multipose.geometry import invert, suppress, warp_crops
+from multipose.geometry import invert, suppress
 from multipose.poses import Poses
 
 MASK_STRIDE = 4
@@ -39,8 +40,28 @@ def _positions(length: int, side: float) -> list[float]:
 
 
 def warp(image: np.ndarray, transforms: np.ndarray, side: int, border: int) -> np.ndarray:
-    """(N, side, side, 3) float32 crops in [0, 1]."""
-    return warp_crops(image, transforms, (side, side), border) / np.float32(255)
+    """(N, side, side, 3) float32 crops in [0, 1], black outside the image (`border`
+    cv2.BORDER_CONSTANT) or its edge pixels repeated (cv2.BORDER_REPLICATE), sampled
+    bilinearly at the exact positions: OpenCV's warp rounds them to 1/32 pixel and its output
+    to uint8, so that a ROI moved by float noise (another thread count) could move the crop by
+    a step, and the landmarks by pixels."""
+    height, width = image.shape[:2]
+    # crop pixels -> image pixels, between the [-1, 1] coordinates of align_corners=True
+    from_unit = np.array([[(side - 1) / 2, 0, (side - 1) / 2], [0, (side - 1) / 2, (side - 1) / 2]])
+    to_unit = np.diag([2 / max(width - 1, 1), 2 / max(height - 1, 1)])
+    theta = to_unit @ invert(transforms) @ np.vstack([from_unit, [0, 0, 1]])
+    theta[:, :, 2] -= 1
+    grid = torch.nn.functional.affine_grid(
+        torch.from_numpy(theta).float(), [len(transforms), 3, side, side], align_corners=True
+    )
+    pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    crops = torch.nn.functional.grid_sample(
+        pixels,
+        grid.reshape(1, -1, side, 2),
+        padding_mode="zeros" if border == cv2.BORDER_CONSTANT else "border",
+        align_corners=True,
+    )
+    return crops[0].permute(1, 2, 0).reshape(len(transforms), side, side, 3).numpy()
 
 
 def to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:

@@ -19,10 +19,10 @@ import torch
 
 from multipose.pipelines.base import MapPipeline, check_image
 from multipose.poses import Poses
-from multipose.preprocess import resized_input
+from multipose.preprocess import describe_height, resized_input
 
 if TYPE_CHECKING:
-    from multipose.specs import ModelSpec
+    pass
 
 
 class BottomUpPipeline(MapPipeline):
@@ -30,9 +30,7 @@ class BottomUpPipeline(MapPipeline):
     takes several images at once: images of one size share a forward pass. Person boxes, if
     given, are not used."""
 
-    @staticmethod
-    def describe_input(spec: ModelSpec) -> str:
-        return f"height {spec.input.height}"
+    describe_input = staticmethod(describe_height)
 
     def batch(
         self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None

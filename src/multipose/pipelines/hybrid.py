@@ -32,6 +32,7 @@ from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
 from multipose.poses import Poses
+from multipose.preprocess import describe_parts
 from multipose.similarity import oks
 from multipose.skeleton import BLAZEPOSE33, COCO17
 
@@ -95,9 +96,7 @@ class HybridPipeline:
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         self._found: Poses = Poses.empty(COCO17)
 
-    @staticmethod
-    def describe_input(spec: ModelSpec) -> str:
-        return " + ".join(part.describe_input() for part in spec.parts)
+    describe_input = staticmethod(describe_parts)
 
     def batch(
         self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None

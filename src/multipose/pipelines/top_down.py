@@ -13,9 +13,9 @@ import torch
 
 from multipose.codecs import Codec
 from multipose.geometry import apply, box_regions, check_boxes, crop_transforms, invert, warp_crops
-from multipose.pipelines.base import MapPipeline, check_image, describe_crops
+from multipose.pipelines.base import MapPipeline, check_image
 from multipose.poses import Poses
-from multipose.preprocess import normalise
+from multipose.preprocess import describe_crops, normalise
 
 if TYPE_CHECKING:
     pass

@@ -20,6 +20,7 @@ import torch
 from multipose.errors import MultiposeError
 from multipose.pipelines.base import MapPipeline, check_image
 from multipose.poses import Poses
+from multipose.preprocess import describe_longer_side
 
 if TYPE_CHECKING:
     from multipose.specs import ModelSpec
@@ -39,9 +40,7 @@ class YoloPosePipeline(MapPipeline):
         if self.flip or self.scales != (1.0,):
             raise MultiposeError(f"{spec.name} runs at one scale, without the flip test")
 
-    @staticmethod
-    def describe_input(spec: ModelSpec) -> str:
-        return f"longer side {spec.input.height}"
+    describe_input = staticmethod(describe_longer_side)
 
     @torch.inference_mode()
     def batch(

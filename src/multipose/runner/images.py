@@ -30,7 +30,8 @@ Item = tuple[Entry, np.ndarray | None, str | None]
 class Summary:
     """What a job did: images and video frames estimated, images skipped as already done,
     people found, one line per failure, the COCO results of the images' people; for a whole
-    job, also its seconds and what Ctrl-C cut off ("images" or "videos", else None)."""
+    job, also its seconds (`load_seconds` of them loading the model) and what Ctrl-C cut off
+    ("images" or "videos", else None)."""
 
     images: int = 0
     frames: int = 0
@@ -39,6 +40,7 @@ class Summary:
     failures: list[str] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    load_seconds: float = 0.0
     interrupted: str | None = None
 
     def add(self, other: Summary) -> None:

@@ -17,6 +17,7 @@ from multipose.runner.outputs import Outputs
 from multipose.runner.ray import estimate_images_on_ray
 from multipose.runner.register import Entry
 from multipose.runner.video import estimate_video, video_done, video_names
+from multipose.threads import default_threads
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ class Job:
         try:
             self.outputs.prepare()
             entries = self.outputs.register(self.paths) if self.paths else []
+            loading = time.perf_counter()
             estimate = None if self.cluster else self.model.load().batch
+            summary.load_seconds = time.perf_counter() - loading
             stage = "images"
             if entries:
                 events.begin("estimating", len(entries))
@@ -103,6 +106,12 @@ class Job:
         summary.seconds = time.perf_counter() - start
         return summary
 
+    def workers(self) -> int:
+        """The reader/writer threads of local images: `options.workers`, at most one fewer
+        than the model's threads (none with one thread), so that they share its budget."""
+        threads = self.model.threads or default_threads()
+        return min(self.options.workers, threads - 1)
+
     def _images(
         self, estimate: Estimate | None, entries: list[Entry], events: Events, summary: Summary
     ) -> None:
@@ -115,7 +124,7 @@ class Job:
                 self.outputs,
                 options.min_score,
                 options.resume,
-                options.workers,
+                self.workers(),
                 options.batch_size,
                 events.image,
                 summary,

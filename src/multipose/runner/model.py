@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The arguments of `multipose.load` (`boxes`: the path of a COCO detections file)."""
+    """The arguments of `multipose.load` (`boxes`: the path of a COCO detections file;
+    `threads`: None for the CPUs each executor may use)."""
 
     name: str
     weights: str | None = None
@@ -24,9 +25,17 @@ class ModelChoice:
     boxes: Path | None = None
     backend: str = "torch"
     flip: bool = False
+    threads: int | None = None
 
     def load(self) -> Pipeline:
         source = DetectionFile(self.boxes) if self.boxes is not None else None
         return multipose.load(
-            self.name, self.weights, self.device, self.scales, source, self.backend, self.flip
+            self.name,
+            self.weights,
+            self.device,
+            self.scales,
+            source,
+            self.backend,
+            self.flip,
+            self.threads,
         )

