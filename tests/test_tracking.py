@@ -41,3 +41,29 @@ def test_lost_people_are_remembered_a_while_then_new_ids():
         tracker.update(scene.poses[[0]])
     again = tracker.update(scene.poses)
     assert again.track_ids[0] == both[0] and again.track_ids[1] not in both
+
+
+def test_a_moving_person_keeps_the_id_through_a_gap_by_motion_prediction():
+    # Two people side by side walking right at 12 px per frame; person 0 vanishes for 5 frames
+    # (moving 60 px, more than its width) and comes back where its motion says.
+    scene = make_scene(2, 1280, 480, seed=5, p_missing=0.0, max_iou=0.0)
+    velocity = np.array([[12.0, 0.0], [12.0, 0.0]])
+    tracker = Tracker(memory=6)
+    first = tracker.update(moving(scene.poses, 0, velocity)).track_ids.tolist()
+    for frame in range(1, 16):
+        poses = moving(scene.poses, frame, velocity)
+        hidden = 5 <= frame < 10
+        ids = tracker.update(poses[[1]] if hidden else poses).track_ids.tolist()
+        assert ids == (first[1:] if hidden else first)
+    summary = {t["id"]: t for t in tracker.summary()}
+    assert summary[first[0]] == {"id": first[0], "first": 0, "last": 15, "frames": 11}
+    assert summary[first[1]]["frames"] == 16
+
+
+def test_ids_are_never_reused_and_the_summary_lists_ended_tracks():
+    scene = make_scene(1, 640, 480, seed=2, p_missing=0.0, max_iou=0.0)
+    far = moving(scene.poses, 1, np.array([[400.0, 0.0]]))
+    tracker = Tracker(memory=0)  # a person gone a frame is gone
+    seen = [tracker.update(p).track_ids[0] for p in (scene.poses, far, scene.poses, far)]
+    assert seen == [0, 1, 2, 3]
+    assert [t["id"] for t in tracker.summary()] == [0, 1, 2, 3]

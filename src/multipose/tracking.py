@@ -1,46 +1,113 @@
-"""Identities across video frames: each frame's people are matched greedily, best overlap first,
-to the tracks seen in the last `memory` frames by the IoU of their keypoint boxes; the unmatched
-start new tracks. Ids are never reused."""
+"""Identities across video frames. Each track remembers its person's last keypoints and their
+velocity (pixels per frame, the mean motion of the keypoints seen in both of its last two
+sightings); a frame's people are matched greedily, most alike first, to where the tracks of
+the last `memory` frames are predicted to be now (constant velocity), by OKS on the keypoints
+both have (IoU of keypoint boxes where they share fewer than three). The unmatched start new
+tracks; ids are never reused, so a person missing for longer than `memory` frames comes back
+under a new id."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from multipose.poses import Poses
 from multipose.similarity import iou
 
+SIGMA = 0.08  # one OKS sigma for every keypoint, whatever the layout
+MIN_COMMON = 3  # fewer keypoints in common than this: boxes are compared instead
+
+
+@dataclass
+class Track:
+    """One identity: its last keypoints (K, 3), velocity (2,) in pixels per frame, frames
+    since it was last seen, and the frames it was seen in (first, last, how many)."""
+
+    keypoints: np.ndarray
+    velocity: np.ndarray
+    unseen: int
+    first: int
+    last: int
+    frames: int = 1
+
+    def predicted(self) -> np.ndarray:
+        """Its keypoints moved on to the next frame at constant velocity."""
+        keypoints = self.keypoints.copy()
+        found = keypoints[:, 2] > 0
+        keypoints[found, :2] += self.velocity * (self.unseen + 1)
+        return keypoints
+
 
 class Tracker:
-    def __init__(self, min_iou: float = 0.3, memory: int = 5) -> None:
-        self.min_iou, self.memory = min_iou, memory
-        self.boxes = np.zeros((0, 4), np.float32)  # last box of each live track
-        self.ids = np.zeros(0, np.int64)
-        self.unseen = np.zeros(0, np.int64)  # frames since each track was last matched
+    """Gives the people of successive frames `track_ids` (see the module docstring); people
+    less alike than `min_similarity` to every track start new ones."""
+
+    def __init__(self, min_similarity: float = 0.2, memory: int = 10) -> None:
+        self.min_similarity, self.memory = min_similarity, memory
+        self.live: dict[int, Track] = {}  # tracks seen in the last `memory` frames, by id
+        self.ended: dict[int, Track] = {}
+        self.frame = -1
         self.next_id = 0
 
     def update(self, poses: Poses) -> Poses:
-        """The frame's people with `track_ids` set."""
-        boxes = poses.keypoint_boxes()
+        """The next frame's people with `track_ids` set."""
+        self.frame += 1
         ids = np.full(len(poses), -1, np.int64)
-        overlap = iou(boxes, self.boxes) if len(boxes) and len(self.boxes) else np.zeros((0, 0))
-        matched_tracks = set()
-        for flat in np.argsort(-overlap, axis=None, kind="stable"):
-            person, track = np.unravel_index(flat, overlap.shape)
-            if overlap[person, track] < self.min_iou:
+        track_ids = list(self.live)
+        similar = self.similarity(poses, track_ids)
+        for flat in np.argsort(-similar, axis=None, kind="stable"):
+            person, column = np.unravel_index(flat, similar.shape)
+            if similar[person, column] < self.min_similarity:
                 break
-            if ids[person] < 0 and track not in matched_tracks:
-                ids[person] = self.ids[track]
-                matched_tracks.add(track)
-                self.boxes[track] = boxes[person]
-                self.unseen[track] = 0
-        keep = np.array([t in matched_tracks for t in range(len(self.ids))], bool)
-        self.unseen[~keep] += 1
-        alive = self.unseen <= self.memory
-        self.boxes, self.ids, self.unseen = self.boxes[alive], self.ids[alive], self.unseen[alive]
-        new = np.flatnonzero(ids < 0)
-        ids[new] = self.next_id + np.arange(len(new))
-        self.next_id += len(new)
-        self.boxes = np.concatenate([self.boxes, boxes[new]])
-        self.ids = np.concatenate([self.ids, ids[new]])
-        self.unseen = np.concatenate([self.unseen, np.zeros(len(new), np.int64)])
+            track_id = track_ids[column]
+            if ids[person] < 0 and track_id not in ids:
+                ids[person] = track_id
+                self._seen(self.live[track_id], poses.keypoints[person])
+        for track_id in track_ids:
+            track = self.live[track_id]
+            if track.last != self.frame:
+                track.unseen += 1
+                if track.unseen > self.memory:
+                    self.ended[track_id] = self.live.pop(track_id)
+        for person in np.flatnonzero(ids < 0):
+            ids[person] = self.next_id
+            self.live[self.next_id] = Track(
+                poses.keypoints[person].copy(), np.zeros(2), 0, self.frame, self.frame
+            )
+            self.next_id += 1
         return Poses(poses.keypoints, poses.scores, poses.layout, poses.boxes, ids)
+
+    def similarity(self, poses: Poses, track_ids: list[int]) -> np.ndarray:
+        """(people, tracks) likeness of each person to each track's prediction."""
+        if not len(poses) or not track_ids:
+            return np.zeros((len(poses), len(track_ids)))
+        predicted = Poses(
+            np.stack([self.live[t].predicted() for t in track_ids]), None, poses.layout
+        )
+        a, b = poses.keypoints, predicted.keypoints
+        common = (a[:, None, :, 2] > 0) & (b[None, :, :, 2] > 0)
+        boxes = predicted.keypoint_boxes()
+        area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
+        d2 = ((a[:, None, :, :2] - b[None, :, :, :2]) ** 2).sum(-1)
+        e = np.exp(-d2 / (2 * area[None, :, None] * (2 * SIGMA) ** 2))
+        counts = common.sum(-1)
+        oks = (e * common).sum(-1) / np.maximum(counts, 1)
+        overlap = iou(poses.keypoint_boxes(), boxes)
+        return np.where(counts >= MIN_COMMON, oks, overlap)
+
+    def _seen(self, track: Track, keypoints: np.ndarray) -> None:
+        common = (keypoints[:, 2] > 0) & (track.keypoints[:, 2] > 0)
+        if common.any():
+            step = (keypoints[common, :2] - track.keypoints[common, :2]).mean(0)
+            track.velocity = step / (track.unseen + 1)
+        track.keypoints, track.unseen = keypoints.copy(), 0
+        track.last, track.frames = self.frame, track.frames + 1
+
+    def summary(self) -> list[dict]:
+        """Each id so far with its first and last frame and the frames it was seen in."""
+        tracks = {**self.ended, **self.live}
+        return [
+            {"id": i, "first": t.first, "last": t.last, "frames": t.frames}
+            for i, t in sorted(tracks.items())
+        ]
