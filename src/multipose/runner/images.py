@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from multipose.errors import MultiposeError
+from multipose.io.csv_file import csv_rows
 from multipose.io.media import read_image
 from multipose.io.openpose_json import read_openpose_json
 from multipose.poses import Poses
@@ -29,8 +30,9 @@ Item = tuple[Path, int, np.ndarray | None, str | None]
 @dataclass
 class Summary:
     """What a job did: images and video frames estimated, images skipped as already done,
-    people found, one line per failure, the COCO results of the images' people; for a whole
-    job, also its seconds and what Ctrl-C cut off ("images" or "videos", else None)."""
+    people found, one line per failure, the COCO results and CSV rows of the images' people
+    (rows only where the outputs ask for CSV); for a whole job, also its seconds, what Ctrl-C
+    cut off ("images" or "videos", else None) and each video's tracks (ids and their frames)."""
 
     images: int = 0
     frames: int = 0
@@ -38,8 +40,10 @@ class Summary:
     people: int = 0
     failures: list[str] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: str | None = None
+    tracks: dict[str, list[dict]] = field(default_factory=dict)
 
     def add(self, other: Summary) -> None:
         """Counts, failures and results of `other` added to these."""
@@ -49,6 +53,8 @@ class Summary:
         self.people += other.people
         self.failures += other.failures
         self.results += other.results
+        self.rows += other.rows
+        self.tracks.update(other.tracks)
 
 
 def image_id(path: Path, fallback: int) -> int:
@@ -67,7 +73,10 @@ def images_to_do(
     for index, path in enumerate(paths):
         done = outputs.keypoints_path(path)
         if resume and done.is_file():
-            summary.results += read_openpose_json(done).to_coco(image_id(path, index))
+            people = read_openpose_json(done)
+            summary.results += people.to_coco(image_id(path, index))
+            if outputs.csv:
+                summary.rows += csv_rows(str(path), people, outputs.layout)
             summary.skipped += 1
         else:
             todo.append((path, image_id(path, index)))
@@ -145,6 +154,8 @@ class Ledger:
         self.summary.images += 1
         self.summary.people += len(people)
         self.summary.results += people.to_coco(ident)
+        if self.outputs.csv:
+            self.summary.rows += csv_rows(str(path), people, self.outputs.layout)
         self.writes.append((path, self.run(self.outputs.write, path.stem, image, people)))
         return None
 

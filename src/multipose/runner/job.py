@@ -7,15 +7,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multipose.errors import MultiposeError
 from multipose.io.media import video_frames
+from multipose.pipelines.video_mode import VideoMode, follows
 from multipose.runner.images import Estimate, Summary
 from multipose.runner.local import estimate_images
 from multipose.runner.model import ModelChoice
 from multipose.runner.outputs import Outputs
 from multipose.runner.ray import estimate_images_on_ray
 from multipose.runner.video import estimate_video, video_done
+from multipose.smoothing import OneEuro
+
+if TYPE_CHECKING:
+    from multipose.pipelines import Pipeline
 
 
 @dataclass(frozen=True)
@@ -23,13 +29,19 @@ class Options:
     """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose
     OpenPose JSON exists and videos whose frame index is complete skipped; `workers` threads
     reading and writing behind the network (local images); `batch_size` images or frames per
-    network call; with `track`, people in videos keep ids across frames."""
+    network call; with `track`, people in videos keep ids across frames; with `smooth`
+    (min_cutoff in Hz, beta), their keypoints are smoothed by a One-Euro filter (implies
+    `track`); `detect_every`: in video mode (pipelines built on BlazePose), the whole pipeline
+    runs every this many frames and people are followed in between (0: every frame is
+    estimated as a photo)."""
 
     min_score: float = 0.0
     resume: bool = False
     workers: int = 2
     batch_size: int = 1
     track: bool = False
+    smooth: tuple[float, float] | None = None
+    detect_every: int = 10
 
 
 @dataclass(frozen=True)
@@ -83,17 +95,18 @@ class Job:
         summary and the job goes on. Ctrl-C ends the job, keeping what was done (a video's
         frames, index, COCO results and overlay; the images' COCO results once all are done):
         the summary says what it cut off."""
-        estimate = None if self.cluster else self.model.load().batch
+        pipeline = None if self.cluster else self.model.load()
         self.outputs.folder.mkdir(parents=True, exist_ok=True)
         start, summary, stage = time.perf_counter(), Summary(), "images"
         try:
             if self.paths:
                 events.begin("estimating", len(self.paths))
-                summary.add(self._images(estimate, events))
+                summary.add(self._images(None if pipeline is None else pipeline.batch, events))
                 self.outputs.write_coco(summary.results)
+                self.outputs.write_csv(summary.rows)
             stage = "videos"
             for video in self.videos:
-                self._video(estimate, video, summary, events)
+                self._video(pipeline, video, summary, events)
         except KeyboardInterrupt:
             summary.interrupted = stage
         summary.seconds = time.perf_counter() - start
@@ -126,10 +139,10 @@ class Job:
         )
 
     def _video(
-        self, estimate: Estimate, video: Path | int, summary: Summary, events: Events
+        self, pipeline: Pipeline, video: Path | int, summary: Summary, events: Events
     ) -> None:
-        """One video or camera into `summary`, unless `resume` finds it done; a video that
-        fails is a failure and the job goes on."""
+        """One video or camera into `summary`, unless `resume` finds it done, in video mode
+        where the pipeline has one; a video that fails is a failure and the job goes on."""
         if self.options.resume and video_done(video, self.outputs):
             summary.skipped += 1
             return
@@ -138,6 +151,10 @@ class Job:
         else:
             events.begin(video.name, video_frames(video))
         options = self.options
+        estimate = pipeline.batch
+        if options.detect_every and follows(pipeline):
+            estimate = VideoMode(pipeline, options.detect_every).batch
+        smooth = OneEuro(*options.smooth) if options.smooth else None
         try:
             estimate_video(
                 estimate,
@@ -148,6 +165,7 @@ class Job:
                 options.track,
                 options.batch_size,
                 events.frame,
+                smooth,
             )
         except MultiposeError as exc:
             summary.failures.append(str(exc))

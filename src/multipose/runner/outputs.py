@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from multipose.io.coco import write_coco_results
+from multipose.io.csv_file import Row, write_csv
 from multipose.io.media import write_image
 from multipose.io.openpose_json import openpose_json_path, write_openpose_json
 from multipose.poses import Poses
@@ -18,13 +19,15 @@ from multipose.render import draw
 class Outputs:
     """Where and what a job writes: OpenPose JSON per image or frame (`<stem>_keypoints.json`,
     in `layout`, a model spec's `output_layout`), COCO results (`coco_results.json` for the
-    images, one file per video) and overlays (`<stem>_rendered.png`, or an .mp4 per video)."""
+    images, one file per video), CSV (`poses.csv` for the images, `<stem>.csv` per video; see
+    `io.csv_file`) and overlays (`<stem>_rendered.png`, or an .mp4 per video)."""
 
     folder: Path
     openpose: bool = True
     coco: bool = True
     render: bool = False
     layout: str = "coco18"
+    csv: bool = False
 
     def keypoints_path(self, source: Path | str) -> Path:
         return openpose_json_path(self.folder, source)
@@ -43,3 +46,8 @@ class Outputs:
         if self.coco:
             name = f"{stem}_coco_results.json" if stem else "coco_results.json"
             write_coco_results(self.folder / name, results)
+
+    def write_csv(self, rows: list[Row], stem: str = "") -> None:
+        """The CSV of the job's images (`poses.csv`) or of the video `stem` (`<stem>.csv`)."""
+        if self.csv:
+            write_csv(self.folder / f"{stem or 'poses'}.csv", self.layout, rows)

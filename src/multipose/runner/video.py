@@ -6,11 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from multipose.errors import MultiposeError
+from multipose.io.csv_file import csv_rows
 from multipose.io.jsonfile import read_json, write_json
 from multipose.io.media import VideoWriter, iter_video, video_fps, video_frames
 from multipose.render import draw
 from multipose.runner.images import Estimate, Summary, batches
 from multipose.runner.outputs import Outputs
+from multipose.smoothing import OneEuro
 from multipose.tracking import Tracker
 
 
@@ -38,19 +40,23 @@ def estimate_video(
     track: bool = False,
     batch_size: int = 1,
     on_frame: Callable[[], None] | None = None,
+    smooth: OneEuro | None = None,
 ) -> None:
     """Every frame of a video file or camera, `batch_size` frames per call of `estimate`:
     OpenPose JSON per frame (`<stem>_<frame>_keypoints.json`), an index of the frames' times and
     files (`<stem>_frames.json`), the video's COCO results (`<stem>_coco_results.json`, image id
-    = frame number), an overlay video; with `track`, people keep an id across frames. Frames and
-    people are counted into `summary` as each frame is done. If the video breaks off or the job
-    is interrupted, what was done stays: files closed, index and results written."""
+    = frame number), its CSV (`<stem>.csv`), an overlay video at the input's frame rate; with
+    `track`, people keep an id across frames, and the ids with their frames go into
+    `summary.tracks` and `<stem>_tracks.json`. With `smooth` (which implies `track`), the
+    keypoints written are smoothed, and the raw ones kept in `<stem>_raw_coco_results.json`.
+    Frames and people are counted into `summary` as each frame is done. If the video breaks off
+    or the job is interrupted, what was done stays: files closed, index and results written."""
     stem = f"camera{video}" if isinstance(video, int) else video.stem
     fps = 25.0 if isinstance(video, int) else video_fps(video)
-    tracker = Tracker() if track else None
+    tracker = Tracker() if track or smooth else None
     writer = VideoWriter(outputs.folder / f"{stem}_rendered.mp4", fps) if outputs.render else None
     frames_only = Outputs(outputs.folder, outputs.openpose, layout=outputs.layout)
-    index, results = [], []
+    index, results, raw, rows = [], [], [], []
     try:
         for batch in batches(iter_video(video), batch_size):
             frames, times, images = zip(*batch, strict=True)
@@ -60,11 +66,16 @@ def estimate_video(
                 people = people.filter(min_score=min_score)
                 if tracker is not None:
                     people = tracker.update(people)
+                if smooth is not None:
+                    raw += people.to_coco(frame)
+                    people = smooth(people, time_ms / 1000)
                 name = f"{stem}_{frame:012d}"
                 frames_only.write(name, image, people)
                 summary.frames += 1
                 summary.people += len(people)
                 results += people.to_coco(frame)
+                if outputs.csv:
+                    rows += csv_rows(str(video), people, outputs.layout, frame, time_ms)
                 index.append(
                     {
                         "frame": frame,
@@ -74,7 +85,7 @@ def estimate_video(
                     }
                 )
                 if writer is not None:
-                    writer.write(draw(image, people, 0.05, ids=track))
+                    writer.write(draw(image, people, 0.05, ids=tracker is not None))
                 if on_frame is not None:
                     on_frame()
     finally:
@@ -83,3 +94,9 @@ def estimate_video(
         if index:
             write_json(outputs.folder / f"{stem}_frames.json", index, indent=1)
             outputs.write_coco(results, stem)
+            outputs.write_csv(rows, stem)
+            if smooth is not None:
+                outputs.write_coco(raw, f"{stem}_raw")
+        if tracker is not None:
+            summary.tracks[stem] = tracker.summary()
+            write_json(outputs.folder / f"{stem}_tracks.json", summary.tracks[stem], indent=1)

@@ -1,0 +1,125 @@
+"""Video mode for the pipelines built on BlazePose (BlazePose itself and the hybrid): people are
+followed from frame to frame as mediapipe's own video mode does. Each person found is looked
+for in the next frame in the ROI of their own alignment landmarks (one landmark-network crop
+per person); the whole pipeline (its detectors, and the hybrid's bottom-up pass) runs only
+every `every` frames, and on the frame after someone was lost, and adds just the people not
+already followed. A person the landmark network misses keeps their ROI and is looked for
+again there for `patience` frames before being dropped (lost), so one bad frame loses nobody
+for good.
+Other pipelines have no video mode: they estimate each frame as a photo."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from multipose.codecs.blazepose import rois_from_alignment
+from multipose.pipelines.base import Pipeline, one_by_one
+from multipose.pipelines.blazepose import (
+    ALIGNMENT_LANDMARKS,
+    BlazePosePipeline,
+    _distinct_people,
+    oks,
+)
+from multipose.pipelines.blazepose_regions import box_rois
+from multipose.pipelines.hybrid import HybridPipeline
+from multipose.poses import Poses
+from multipose.skeleton import BLAZEPOSE33
+
+SAME_OKS = 0.3  # a person of the whole pipeline this alike to one followed is that one
+HIPS, SHOULDERS = (23, 24), (11, 12)
+
+
+def follows(pipeline: Pipeline) -> bool:
+    """Whether `pipeline` has a video mode."""
+    return isinstance(pipeline, (BlazePosePipeline, HybridPipeline))
+
+
+class VideoMode:
+    """A pipeline with a video mode (see `follows`) run on successive frames of one video;
+    `batch` and `__call__` as a pipeline's, `timing` adding the whole pipeline's when it ran.
+    `full_passes` counts the frames on which the whole pipeline ran."""
+
+    def __init__(self, pipeline: Pipeline, every: int = 10, patience: int = 3) -> None:
+        self.pipeline, self.every, self.patience = pipeline, max(every, 1), patience
+        self.blazepose: BlazePosePipeline = getattr(pipeline, "blazepose", pipeline)
+        self.spec = pipeline.spec
+        self.rois = np.zeros((0, 4))  # (x, y, side, rotation) of each person followed
+        self.misses = np.zeros(0, int)  # frames each has been missed in a row
+        self.since_full: int | None = None
+        self.lost = False
+        self.full_passes = 0
+        self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+
+    def batch(
+        self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None
+    ) -> list[Poses]:
+        return one_by_one(self, images, image_ids)
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
+        start = time.perf_counter()
+        people, network_s = self._follow(image), self.blazepose._network_s
+        full = self.since_full is None or self.since_full + 1 >= self.every or self.lost
+        self.since_full = None if self.since_full is None else self.since_full + 1
+        extra = {"network_ms": 0.0, "decode_ms": 0.0}
+        if full:
+            found = self.pipeline(image, image_id)
+            extra = dict(self.pipeline.timing)
+            if len(people) and len(found):
+                found = found[oks(found, people).max(axis=1) <= SAME_OKS]
+            people = Poses.concatenate([people, found])
+            self.rois = np.concatenate([self.rois, keypoint_rois(found)])
+            self.misses = np.concatenate([self.misses, np.zeros(len(found), int)])
+            self.since_full, self.full_passes = 0, self.full_passes + 1
+        elapsed = 1000 * (time.perf_counter() - start)
+        self.timing = {
+            "network_ms": 1000 * network_s + extra["network_ms"],
+            "decode_ms": elapsed - 1000 * network_s - extra["network_ms"],
+        }
+        return people
+
+    def _follow(self, image: np.ndarray) -> Poses:
+        """The people followed, found again in their ROIs; their next ROIs set."""
+        blazepose, settings = self.blazepose, self.blazepose.settings
+        blazepose._network_s = 0.0
+        if not len(self.rois):
+            self.lost = False
+            return Poses.empty(BLAZEPOSE33)
+        landmarks, presence, masks = blazepose._landmarks(image, self.rois)
+        seen = presence >= settings.presence
+        people = blazepose.codec.poses(landmarks, presence)
+        keep = np.flatnonzero(seen)
+        keep = keep[_distinct_people(people[keep], masks[keep], settings)]
+        self.rois[keep] = rois_from_alignment(
+            *(landmarks[keep][:, i, :2] for i in ALIGNMENT_LANDMARKS)
+        )
+        self.misses[keep] = 0
+        missed = np.flatnonzero(~seen)
+        self.misses[missed] += 1
+        retry = missed[self.misses[missed] <= self.patience]
+        self.lost = len(retry) < len(missed)
+        order = np.concatenate([keep, retry])
+        self.rois, self.misses = self.rois[order], self.misses[order]
+        return people[keep].filter(min_score=settings.min_score)
+
+
+def keypoint_rois(people: Poses) -> np.ndarray:
+    """ROIs of BlazePose-33 people from their keypoints, after mediapipe's alignment points:
+    about the hips' midpoint, tilted along the line to the shoulders' midpoint, through the
+    circle about the hips holding every keypoint found; a person without hips and shoulders
+    gets the upright square about their keypoint box."""
+    rois = box_rois(people.keypoint_boxes()) if len(people) else np.zeros((0, 4))
+    for person, keypoints in enumerate(people.keypoints):
+        found = keypoints[:, 2] > 0
+        if not found[list(HIPS + SHOULDERS)].all():
+            continue
+        hips = keypoints[list(HIPS), :2].mean(0)
+        up = keypoints[list(SHOULDERS), :2].mean(0) - hips
+        radius = np.linalg.norm(keypoints[found, :2] - hips, axis=1).max()
+        end = hips + up / max(np.linalg.norm(up), 1e-6) * radius
+        rois[person] = rois_from_alignment(hips[None], end[None])[0]
+    return rois
