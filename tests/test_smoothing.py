@@ -24,7 +24,7 @@ def test_keypoints_at_rest_shake_far_less_and_stay_put():
     out = np.stack([smooth(p, t / 30).keypoints[0, :, :2] for t, p in enumerate(noisy)])
     raw = np.stack([p.keypoints[0, :, :2] for p in noisy])
     shake = lambda xy: np.abs(np.diff(xy[10:], 2, axis=0)).mean()  # noqa: E731
-    assert shake(out) < shake(raw) / 4
+    assert shake(out) < shake(raw) / 2  # the centre, a mean of 17, is passed through
     assert np.abs(out[30:] - truth.keypoints[0, :, :2]).mean() < 1.5
 
 

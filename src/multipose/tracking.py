@@ -3,7 +3,8 @@ velocity (pixels per frame, the mean motion of the keypoints seen in both of its
 sightings); a frame's people are matched greedily, most alike first, to where the tracks of
 the last `memory` frames are predicted to be now (constant velocity), by OKS on the keypoints
 both have (IoU of keypoint boxes where they share fewer than three). The unmatched start new
-tracks; ids are never reused, so a person missing for longer than `memory` frames comes back
+tracks, moving at first as the median track seen in the frame does (the camera's motion, where
+it moves); ids are never reused, so a person missing for longer than `memory` frames comes back
 under a new id."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from multipose.poses import Poses
-from multipose.similarity import iou
+from multipose.similarity import common_oks
 
 SIGMA = 0.08  # one OKS sigma for every keypoint, whatever the layout
 MIN_COMMON = 3  # fewer keypoints in common than this: boxes are compared instead
@@ -70,10 +71,12 @@ class Tracker:
                 track.unseen += 1
                 if track.unseen > self.memory:
                     self.ended[track_id] = self.live.pop(track_id)
+        seen = [t.velocity for t in self.live.values() if t.last == self.frame and t.frames > 1]
+        drift = np.median(seen, axis=0) if seen else np.zeros(2)
         for person in np.flatnonzero(ids < 0):
             ids[person] = self.next_id
             self.live[self.next_id] = Track(
-                poses.keypoints[person].copy(), np.zeros(2), 0, self.frame, self.frame
+                poses.keypoints[person].copy(), drift, 0, self.frame, self.frame
             )
             self.next_id += 1
         return Poses(poses.keypoints, poses.scores, poses.layout, poses.boxes, ids)
@@ -82,19 +85,8 @@ class Tracker:
         """(people, tracks) likeness of each person to each track's prediction."""
         if not len(poses) or not track_ids:
             return np.zeros((len(poses), len(track_ids)))
-        predicted = Poses(
-            np.stack([self.live[t].predicted() for t in track_ids]), None, poses.layout
-        )
-        a, b = poses.keypoints, predicted.keypoints
-        common = (a[:, None, :, 2] > 0) & (b[None, :, :, 2] > 0)
-        boxes = predicted.keypoint_boxes()
-        area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
-        d2 = ((a[:, None, :, :2] - b[None, :, :, :2]) ** 2).sum(-1)
-        e = np.exp(-d2 / (2 * area[None, :, None] * (2 * SIGMA) ** 2))
-        counts = common.sum(-1)
-        oks = (e * common).sum(-1) / np.maximum(counts, 1)
-        overlap = iou(poses.keypoint_boxes(), boxes)
-        return np.where(counts >= MIN_COMMON, oks, overlap)
+        predicted = np.stack([self.live[t].predicted() for t in track_ids])
+        return common_oks(poses.keypoints, predicted, SIGMA, MIN_COMMON)
 
     def _seen(self, track: Track, keypoints: np.ndarray) -> None:
         common = (keypoints[:, 2] > 0) & (track.keypoints[:, 2] > 0)

@@ -18,18 +18,14 @@ import torch
 
 from multipose.codecs.blazepose import rois_from_alignment
 from multipose.pipelines.base import Pipeline, one_by_one
-from multipose.pipelines.blazepose import (
-    ALIGNMENT_LANDMARKS,
-    BlazePosePipeline,
-    _distinct_people,
-    oks,
-)
+from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
 from multipose.pipelines.blazepose_regions import box_rois
 from multipose.pipelines.hybrid import HybridPipeline
 from multipose.poses import Poses
+from multipose.similarity import common_oks
 from multipose.skeleton import BLAZEPOSE33
 
-SAME_OKS = 0.3  # a person of the whole pipeline this alike to one followed is that one
+SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
 HIPS, SHOULDERS = (23, 24), (11, 12)
 
 
@@ -70,9 +66,9 @@ class VideoMode:
             found = self.pipeline(image, image_id)
             extra = dict(self.pipeline.timing)
             if len(people) and len(found):
-                found = found[oks(found, people).max(axis=1) <= SAME_OKS]
+                found = found[common_oks(found.keypoints, people.keypoints).max(axis=1) <= SAME]
             people = Poses.concatenate([people, found])
-            self.rois = np.concatenate([self.rois, keypoint_rois(found)])
+            self.rois = np.concatenate([self.rois, self._first_rois(image, found)])
             self.misses = np.concatenate([self.misses, np.zeros(len(found), int)])
             self.since_full, self.full_passes = 0, self.full_passes + 1
         elapsed = 1000 * (time.perf_counter() - start)
@@ -81,6 +77,18 @@ class VideoMode:
             "decode_ms": elapsed - 1000 * network_s - extra["network_ms"],
         }
         return people
+
+    def _first_rois(self, image: np.ndarray, people: Poses) -> np.ndarray:
+        """ROIs to follow new people in: of the ROI from their keypoints and the square about
+        their keypoint box, the one where the landmark network is surer they are, turned into
+        the ROI of the landmarks found there."""
+        if not len(people):
+            return np.zeros((0, 4))
+        tries = np.concatenate([keypoint_rois(people), box_rois(people.keypoint_boxes())])
+        landmarks, presence, _ = self.blazepose._landmarks(image, tries)
+        best = np.where(presence[: len(people)] >= presence[len(people) :], 0, len(people))
+        best += np.arange(len(people))
+        return rois_from_alignment(*(landmarks[best][:, i, :2] for i in ALIGNMENT_LANDMARKS))
 
     def _follow(self, image: np.ndarray) -> Poses:
         """The people followed, found again in their ROIs; their next ROIs set."""
@@ -104,7 +112,7 @@ class VideoMode:
         self.lost = len(retry) < len(missed)
         order = np.concatenate([keep, retry])
         self.rois, self.misses = self.rois[order], self.misses[order]
-        return people[keep].filter(min_score=settings.min_score)
+        return people[keep]  # found once, a person followed is kept at any score
 
 
 def keypoint_rois(people: Poses) -> np.ndarray:
