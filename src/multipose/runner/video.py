@@ -97,6 +97,6 @@ def estimate_video(
             outputs.write_csv(rows, stem)
             if smooth is not None:
                 outputs.write_coco(raw, f"{stem}_raw")
-        if tracker is not None:
-            summary.tracks[stem] = tracker.summary()
-            write_json(outputs.folder / f"{stem}_tracks.json", summary.tracks[stem], indent=1)
+            if tracker is not None:
+                summary.tracks[stem] = tracker.summary()
+                write_json(outputs.folder / f"{stem}_tracks.json", summary.tracks[stem], indent=1)
