@@ -1,10 +1,10 @@
 """Steadier keypoints in video: a One-Euro filter (Casiez et al., CHI 2012) per keypoint per
 track. Each coordinate is low-pass filtered with a cut-off frequency that rises with its speed:
 `min_cutoff` (Hz) sets how still a keypoint at rest is held, `beta` how fast the cut-off rises
-with speed, so that motion is followed without lag. What is filtered is each keypoint's place
-relative to the person's centre (the mean of their keypoints found), which moves with the body
-and is passed through as it is: a person walking or a camera panning moves the whole body
-without lag, while the limbs' own shake is smoothed. Speeds are measured in person heights per
+with speed, so that motion is followed without lag. The filter works in the body's moving
+frame: last frame's keypoints are first moved by the body's shift (the mean motion of the raw
+keypoints found in both frames), so that a person walking or a camera panning moves the whole
+body without lag, while the limbs' own shake is smoothed. Speeds are measured in person heights per
 second (the height of the track's keypoint box), so one `beta` suits near and far people."""
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
 
 @dataclass
 class _State:
-    """One track's filter: last filtered keypoints (K, 2), their speed (K, 2), which keypoints
-    it holds (K,), the time of its last frame."""
+    """One track's filter: last filtered keypoints (K, 2), last raw ones (K, 2), the speed of
+    the filtered ones relative to the body (K, 2), which keypoints were found (K,), the time of
+    its last frame."""
 
     value: np.ndarray
+    raw: np.ndarray
     speed: np.ndarray
     held: np.ndarray
     time: float
@@ -37,9 +39,8 @@ class _State:
 @dataclass
 class OneEuro:
     """Smooths the keypoints of tracked people (`track_ids` set) frame after frame; a keypoint
-    that was not found restarts its filter when it is found again. The defaults halved the
-    jitter of the hybrid's keypoints on bench/video.py's ski clip with AP a little higher
-    (chosen there among min_cutoff 0.3-3 and beta 1-80)."""
+    that was not found restarts its filter when it is found again. The defaults were chosen
+    on bench/video.py's clips (15 frames; min_cutoff 0.3-3 Hz, beta 1-20)."""
 
     min_cutoff: float = 0.3
     beta: float = 1.0
@@ -54,29 +55,28 @@ class OneEuro:
 
     def _smooth(self, track_id: int, keypoints: np.ndarray, time_s: float) -> np.ndarray:
         found = keypoints[:, 2] > 0
-        if not found.any():
-            return keypoints[:, :2]
-        centre = keypoints[found, :2].astype(np.float64).mean(0)
-        return centre + self._filter(track_id, keypoints[:, :2] - centre, found, time_s)
-
-    def _filter(
-        self, track_id: int, xy: np.ndarray, found: np.ndarray, time_s: float
-    ) -> np.ndarray:
-        """The One-Euro filter of one track's (K, 2) points at `time_s`."""
-        xy = xy.astype(np.float64)
+        xy = keypoints[:, :2].astype(np.float64)
         state = self.states.get(track_id)
         if state is None or time_s <= state.time:
-            self.states[track_id] = _State(xy, np.zeros_like(xy), found, time_s)
+            self.states[track_id] = _State(xy, xy, np.zeros_like(xy), found, time_s)
             return xy
         dt = time_s - state.time
+        both = found & state.held
+        shift = (xy[both] - state.raw[both]).mean(0) if both.any() else np.zeros(2)
+        prior = state.value + shift  # where the body's motion takes last frame's keypoints
         height = np.ptp(xy[found, 1]) if found.sum() > 1 else 1.0
-        speed = (xy - state.value) / dt / max(height, 1.0)
+        speed = (xy - prior) / dt / max(height, 1.0)
         speed = state.speed + _alpha(DERIVATIVE_CUTOFF, dt) * (speed - state.speed)
         cutoff = self.min_cutoff + self.beta * np.linalg.norm(speed, axis=1, keepdims=True)
-        smooth = state.value + _alpha(cutoff, dt) * (xy - state.value)
+        smooth = prior + _alpha(cutoff, dt) * (xy - prior)
         restart = found & ~state.held
         smooth[restart], speed[restart] = xy[restart], 0.0
-        value = np.where(found[:, None], smooth, state.value)
-        speed = np.where(found[:, None], speed, state.speed)
-        self.states[track_id] = _State(value, speed, found, time_s)
-        return np.where(found[:, None], smooth, xy)
+        keep = found[:, None]
+        self.states[track_id] = _State(
+            np.where(keep, smooth, prior),
+            np.where(keep, xy, state.raw + shift),
+            np.where(keep, speed, state.speed),
+            found,
+            time_s,
+        )
+        return np.where(keep, smooth, xy)
