@@ -2,11 +2,12 @@
 followed from frame to frame as mediapipe's own video mode does. Each person found is looked
 for in the next frame in the ROI of their own alignment landmarks (one landmark-network crop
 per person); the whole pipeline (its detectors, and the hybrid's bottom-up pass) runs only
-every `every` frames, and on the frame after someone was lost, and adds just the people not
-already followed. A person the landmark network misses keeps their ROI and is looked for
-again there for `patience` frames before being dropped (lost), so one bad frame loses nobody
-for good.
-Other pipelines have no video mode: they estimate each frame as a photo."""
+every `every` frames, and on the frame after someone was lost: its people replace those
+followed that they match, and the new ones are followed from then on. A person the landmark
+network misses keeps their ROI and is looked for again there for `patience` frames before
+being dropped (lost), so one bad frame loses nobody for good. The hybrid's people that the
+landmark network cannot follow (small, lying) are followed by its bottom-up model on a crop
+about each. Other pipelines have no video mode: they estimate each frame as a photo."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from multipose.codecs.blazepose import rois_from_alignment
 from multipose.pipelines.base import Pipeline, one_by_one
 from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
 from multipose.pipelines.blazepose_regions import box_rois
-from multipose.pipelines.hybrid import HybridPipeline
+from multipose.pipelines.hybrid import HybridPipeline, rescored
 from multipose.poses import Poses
 from multipose.similarity import common_oks
-from multipose.skeleton import BLAZEPOSE33
+from multipose.skeleton import BLAZEPOSE33, COCO17
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
 HIPS, SHOULDERS = (23, 24), (11, 12)
@@ -45,6 +46,9 @@ class VideoMode:
         self.spec = pipeline.spec
         self.rois = np.zeros((0, 4))  # (x, y, side, rotation) of each person followed
         self.misses = np.zeros(0, int)  # frames each has been missed in a row
+        self.others = Poses.empty(BLAZEPOSE33)  # the hybrid's people BlazePose cannot follow
+        self.other_misses = np.zeros(0, int)
+        self.others_lost = False
         self.since_full: int | None = None
         self.lost = False
         self.full_passes = 0
@@ -59,18 +63,27 @@ class VideoMode:
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         start = time.perf_counter()
         people, network_s = self._follow(image), self.blazepose._network_s
-        full = self.since_full is None or self.since_full + 1 >= self.every or self.lost
+        full = self.since_full is None or self.since_full + 1 >= self.every
+        full = full or self.lost or self.others_lost
+        self.others_lost = False
         self.since_full = None if self.since_full is None else self.since_full + 1
         extra = {"network_ms": 0.0, "decode_ms": 0.0}
         if full:
             found = self.pipeline(image, image_id)
             extra = dict(self.pipeline.timing)
-            if len(people) and len(found):
-                found = found[common_oks(found.keypoints, people.keypoints).max(axis=1) <= SAME]
-            people = Poses.concatenate([people, found])
-            self.rois = np.concatenate([self.rois, self._first_rois(image, found)])
-            self.misses = np.concatenate([self.misses, np.zeros(len(found), int)])
+            similar = common_oks(found.keypoints, people.keypoints)
+            known = similar.max(axis=1, initial=0.0) > SAME
+            people = Poses.concatenate([found, people[similar.max(axis=0, initial=0.0) <= SAME]])
+            found = found[~known]
+            rois, followable = self._first_rois(image, found)
+            self.rois = np.concatenate([self.rois, rois[followable]])
+            self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
+            if isinstance(self.pipeline, HybridPipeline):
+                self.others = found[~followable]
+                self.other_misses = np.zeros(len(self.others), int)
             self.since_full, self.full_passes = 0, self.full_passes + 1
+        elif len(self.others):
+            people = Poses.concatenate([people, self._follow_others(image)])
         elapsed = 1000 * (time.perf_counter() - start)
         self.timing = {
             "network_ms": 1000 * network_s + extra["network_ms"],
@@ -78,17 +91,53 @@ class VideoMode:
         }
         return people
 
-    def _first_rois(self, image: np.ndarray, people: Poses) -> np.ndarray:
+    def _first_rois(self, image: np.ndarray, people: Poses) -> tuple[np.ndarray, np.ndarray]:
         """ROIs to follow new people in: of the ROI from their keypoints and the square about
         their keypoint box, the one where the landmark network is surer they are, turned into
-        the ROI of the landmarks found there."""
+        the ROI of the landmarks found there; and whether it is sure enough to follow them."""
         if not len(people):
-            return np.zeros((0, 4))
+            return np.zeros((0, 4)), np.zeros(0, bool)
         tries = np.concatenate([keypoint_rois(people), box_rois(people.keypoint_boxes())])
         landmarks, presence, _ = self.blazepose._landmarks(image, tries)
         best = np.where(presence[: len(people)] >= presence[len(people) :], 0, len(people))
         best += np.arange(len(people))
-        return rois_from_alignment(*(landmarks[best][:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        rois = rois_from_alignment(*(landmarks[best][:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        return rois, presence[best] >= self.blazepose.settings.presence
+
+    def _follow_others(self, image: np.ndarray) -> Poses:
+        """The hybrid's people that BlazePose cannot follow, found again by its bottom-up
+        model on a crop about each (their box grown by its longer side each way), at the scale
+        it sees the whole frame at; those not found for `patience` frames are dropped (lost)."""
+        bottom_up = self.pipeline.bottom_up
+        height, width = image.shape[:2]
+        scale = bottom_up.spec.input.height / height
+        found = []
+        for x0, y0, x1, y1 in self.others.keypoint_boxes():
+            grow = max(x1 - x0, y1 - y0, 32.0)
+            left, top = np.maximum(np.floor([x0, y0] - grow), 0).astype(int)
+            right, bottom = np.minimum(np.ceil([x1, y1] + grow), [width, height]).astype(int)
+            crop = image[top:bottom, left:right]
+            maps, base = bottom_up.maps(
+                np.ascontiguousarray(crop), max(round(scale * len(crop)), 16)
+            )
+            people = bottom_up.codec.decode(maps).resized(1 / base).transform(1.0, (left, top))
+            found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
+        found = Poses.concatenate(found)
+        similar = common_oks(found.keypoints, self.others.keypoints)
+        pairs = np.full(len(self.others), -1)
+        for flat in np.argsort(-similar, axis=None, kind="stable"):
+            person, other = np.unravel_index(flat, similar.shape)
+            if similar[person, other] < SAME:
+                break
+            if pairs[other] < 0 and person not in pairs:
+                pairs[other] = person
+        seen = pairs >= 0
+        self.others.keypoints[seen] = found.keypoints[pairs[seen]]
+        self.other_misses = np.where(seen, 0, self.other_misses + 1)
+        keep = self.other_misses <= self.patience
+        self.others, self.other_misses = self.others[keep], self.other_misses[keep]
+        self.others_lost = not keep.all()
+        return found[pairs[seen]]
 
     def _follow(self, image: np.ndarray) -> Poses:
         """The people followed, found again in their ROIs; their next ROIs set."""
