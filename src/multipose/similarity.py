@@ -32,17 +32,16 @@ def common_oks(
     a: np.ndarray, b: np.ndarray, sigma: float = 0.08, min_common: int = 3
 ) -> np.ndarray:
     """(len(a), len(b)) likeness of people (N, K, 3: x, y, score; score 0 where not found) of
-    any layout: OKS with one `sigma` for all keypoints over those found in both, scaled by the
-    area of the second's keypoint box; where fewer than `min_common` are found in both, the
-    IoU of the two keypoint boxes."""
-    both = (a[:, None, :, 2] > 0) & (b[None, :, :, 2] > 0)
+    any layout: OKS with one `sigma` for all keypoints over those found in both, each weighted
+    by the lesser of its two scores, scaled by the area of the second's keypoint box; where
+    fewer than `min_common` are found in both, the IoU of the two keypoint boxes."""
+    weight = np.minimum(a[:, None, :, 2], b[None, :, :, 2]).astype(np.float64)
     boxes_a, boxes_b = keypoint_boxes(a), keypoint_boxes(b)
     area = np.maximum(np.prod(boxes_b[:, 2:] - boxes_b[:, :2], axis=1), 1.0)
     d2 = ((a[:, None, :, :2].astype(np.float64) - b[None, :, :, :2]) ** 2).sum(-1)
     close = np.exp(-d2 / (2 * area[None, :, None] * (2 * sigma) ** 2))
-    counts = both.sum(-1)
-    similar = (close * both).sum(-1) / np.maximum(counts, 1)
-    return np.where(counts >= min_common, similar, iou(boxes_a, boxes_b))
+    similar = (close * weight).sum(-1) / np.maximum(weight.sum(-1), 1e-9)
+    return np.where((weight > 0).sum(-1) >= min_common, similar, iou(boxes_a, boxes_b))
 
 
 def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:

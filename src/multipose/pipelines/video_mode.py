@@ -79,7 +79,7 @@ class VideoMode:
             self.rois = np.concatenate([self.rois, rois[followable]])
             self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
             if isinstance(self.pipeline, HybridPipeline):
-                self.others = found[~followable]
+                self.others = distinct(found[~followable])
                 self.other_misses = np.zeros(len(self.others), int)
             self.since_full, self.full_passes = 0, self.full_passes + 1
         elif len(self.others):
@@ -114,15 +114,16 @@ class VideoMode:
         found = []
         for x0, y0, x1, y1 in self.others.keypoint_boxes():
             grow = max(x1 - x0, y1 - y0, 32.0)
-            left, top = np.maximum(np.floor([x0, y0] - grow), 0).astype(int)
-            right, bottom = np.minimum(np.ceil([x1, y1] + grow), [width, height]).astype(int)
+            left, top = np.maximum(np.floor(np.array([x0, y0]) - grow), 0).astype(int)
+            right, bottom = np.minimum(np.ceil(np.array([x1, y1]) + grow), [width, height])
+            right, bottom = int(right), int(bottom)
             crop = image[top:bottom, left:right]
             maps, base = bottom_up.maps(
                 np.ascontiguousarray(crop), max(round(scale * len(crop)), 16)
             )
             people = bottom_up.codec.decode(maps).resized(1 / base).transform(1.0, (left, top))
             found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
-        found = Poses.concatenate(found)
+        found = distinct(Poses.concatenate(found))
         similar = common_oks(found.keypoints, self.others.keypoints)
         pairs = np.full(len(self.others), -1)
         for flat in np.argsort(-similar, axis=None, kind="stable"):
@@ -180,3 +181,15 @@ def keypoint_rois(people: Poses) -> np.ndarray:
         end = hips + up / max(np.linalg.norm(up), 1e-6) * radius
         rois[person] = rois_from_alignment(hips[None], end[None])[0]
     return rois
+
+
+def distinct(people: Poses) -> Poses:
+    """The people, best first, without any more alike than SAME to a better one (the same
+    person found on two crops, or twice by the hybrid)."""
+    order = np.argsort(-people.scores, kind="stable")
+    similar = common_oks(people.keypoints, people.keypoints)
+    kept: list[int] = []
+    for i in order:
+        if all(max(similar[i, j], similar[j, i]) <= SAME for j in kept):
+            kept.append(int(i))
+    return people[np.array(kept, int)]
