@@ -149,7 +149,8 @@ def main() -> None:
         f"beta {smoothing.beta}. AP: COCO keypoint AP over the clip's frames; recall: true "
         "people (any keypoint labelled and in view) matched at OKS >= 0.5; complete: frames "
         "with every true person matched; switches: a true person matched to another id than "
-        "last time; fragments: ids beyond the first per true person; jitter: mean |acceleration "
+        "last time (one keeps their last id while it still matches, as in CLEAR MOT); "
+        "fragments: ids beyond the first per true person; jitter: mean |acceleration "
         "found - true| of keypoints labelled and found in 3 frames in a row (px/frame^2); "
         "s/frame: 1 thread, each frame through both modes in turn.",
         "",

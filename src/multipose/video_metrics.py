@@ -1,7 +1,8 @@
 """How well a video's people were found and followed, against per-frame truth with identities:
 recall, identity switches, fragmented tracks and keypoint jitter. In each frame the people
-found are matched to the true ones greedily, most alike first, by OKS (COCO-17) of at least
-`min_oks`."""
+found are matched to the true ones by OKS (COCO-17) of at least `min_oks`: a true person keeps
+the id they were last matched to while it still matches (as in the CLEAR MOT metrics), the
+others are matched greedily, most alike first."""
 
 from __future__ import annotations
 
@@ -49,13 +50,26 @@ def coco_oks(found: np.ndarray, truth: np.ndarray, areas: np.ndarray) -> np.ndar
     return (close * labelled).sum(-1) / np.maximum(labelled.sum(-1), 1)
 
 
-def match(truth: Poses, areas: np.ndarray, found: Poses, min_oks: float = 0.5) -> np.ndarray:
-    """For each true person, the index of the person found matched to them, or -1."""
+def match(
+    truth: Poses,
+    areas: np.ndarray,
+    found: Poses,
+    min_oks: float = 0.5,
+    last: dict[int, int] | None = None,
+) -> np.ndarray:
+    """For each true person, the index of the person found matched to them, or -1. As in the
+    CLEAR MOT metrics, a true person keeps the id they were last matched to (`last`: true id
+    -> found id) while it is still found at `min_oks`; the others are matched greedily."""
     pairs = np.full(len(truth), -1)
     if not len(truth) or not len(found):
         return pairs
     found = found.convert(COCO17)
     similar = coco_oks(found.keypoints, truth.keypoints, areas)
+    for true, true_id in enumerate(truth.track_ids if last else ()):
+        at = np.flatnonzero(found.track_ids == last.get(int(true_id), -2))
+        if len(at) and similar[at[0], true] >= min_oks:
+            pairs[true] = at[0]
+            similar[at[0]] = -1.0
     for flat in np.argsort(-similar, axis=None, kind="stable"):
         person, true = np.unravel_index(flat, similar.shape)
         if similar[person, true] < min_oks:
@@ -76,7 +90,7 @@ def score_video(frames: Sequence[Frame], min_oks: float = 0.5) -> VideoScores:
     for frame in frames:
         labelled = frame.truth.keypoints[..., 2] > 0
         present = labelled.any(1)
-        pairs = match(frame.truth, frame.areas, frame.found, min_oks)
+        pairs = match(frame.truth, frame.areas, frame.found, min_oks, last_id)
         total += int(present.sum())
         hits = present & (pairs >= 0)
         matched += int(hits.sum())
