@@ -31,6 +31,8 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
     args = [
         "estimate",
         str(photos),
+        "--model",
+        "blazepose-full",
         "--weights",
         str(data_dir.parent / BLAZEPOSE),
         "--out",
@@ -57,7 +59,8 @@ def test_estimate_a_folder_with_a_bad_file(photos, data_dir, tmp_path):
 def test_estimate_a_glob(photos, data_dir, tmp_path):
     """A quoted pattern picks its files only (broken.jpg beside them is not touched)."""
     out = tmp_path / "out"
-    weights = ["--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(out)]
+    weights = ["--model", "blazepose-full", "--weights", str(data_dir.parent / BLAZEPOSE)]
+    weights += ["--out", str(out)]
     result = CliRunner().invoke(main, ["estimate", str(photos / "COCO_*.jpg"), *weights])
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.glob("*_keypoints.json")] == [
@@ -157,7 +160,15 @@ def test_estimate_a_video_with_tracking(tmp_path, data_dir, clip):
 
 
 def test_a_missing_camera_is_reported(tmp_path, data_dir):
-    args = ["estimate", "7", "--weights", str(data_dir.parent / BLAZEPOSE), "--out", str(tmp_path)]
+    args = [
+        "estimate",
+        "7",
+        "--model",
+        "blazepose-full",
+        "--weights",
+        str(data_dir.parent / BLAZEPOSE),
+    ]
+    args += ["--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "camera 7: no such camera" in result.output
 
