@@ -67,3 +67,18 @@ def test_ids_are_never_reused_and_the_summary_lists_ended_tracks():
     seen = [tracker.update(p).track_ids[0] for p in (scene.poses, far, scene.poses, far)]
     assert seen == [0, 1, 2, 3]
     assert [t["id"] for t in tracker.summary()] == [0, 1, 2, 3]
+
+
+def test_a_weaker_duplicate_does_not_take_a_persons_id():
+    person = make_scene(1, 640, 480, seed=6, p_missing=0.0, max_iou=0.0).poses
+    shifted = lambda dx, score: Poses(  # noqa: E731
+        person.keypoints + np.array([dx, 0, 0], np.float32), [score], person.layout
+    )
+    tracker = Tracker()
+    for _ in range(5):
+        assert tracker.update(shifted(0, 0.9)).track_ids.tolist() == [0]
+    # the duplicate lies nearer the track than the person does: the surer one chooses first
+    both = tracker.update(Poses.concatenate([shifted(1, 0.3), shifted(2, 0.9)]))
+    assert both.track_ids.tolist() == [1, 0]
+    # one person again, nearer the duplicate's young track: the settled track keeps them
+    assert tracker.update(shifted(1.2, 0.9)).track_ids.tolist() == [0]

@@ -1,8 +1,10 @@
 """Identities across video frames. Each track remembers its person's last keypoints and their
 velocity (pixels per frame, the mean motion of the keypoints seen in both of its last two
-sightings); a frame's people are matched greedily, most alike first, to where the tracks of
-the last `memory` frames are predicted to be now (constant velocity), by OKS on the keypoints
-both have (IoU of keypoint boxes where they share fewer than three). The unmatched start new
+sightings); a frame's people, the surest first (so that a weaker duplicate of a person does not
+take their id), each take the free track most alike to them among those of the last `memory`
+frames, predicted to where they are now (constant velocity), by OKS on the keypoints both have
+(IoU of keypoint boxes where they share fewer than three), tracks seen longer preferred by a
+little. The unmatched start new
 tracks, moving at first as the median track seen in the frame does (the camera's motion, where
 it moves); ids are never reused, so a person missing for longer than `memory` frames comes back
 under a new id."""
@@ -18,6 +20,7 @@ from multipose.similarity import common_oks
 
 SIGMA = 0.08  # one OKS sigma for every keypoint, whatever the layout
 MIN_COMMON = 3  # fewer keypoints in common than this: boxes are compared instead
+SETTLED, SENIORITY = 10, 0.1  # tracks seen in 10 frames lead newer ones by 0.1 of likeness
 
 
 @dataclass
@@ -57,12 +60,13 @@ class Tracker:
         ids = np.full(len(poses), -1, np.int64)
         track_ids = list(self.live)
         similar = self.similarity(poses, track_ids)
-        for flat in np.argsort(-similar, axis=None, kind="stable"):
-            person, column = np.unravel_index(flat, similar.shape)
-            if similar[person, column] < self.min_similarity:
-                break
-            track_id = track_ids[column]
-            if ids[person] < 0 and track_id not in ids:
+        settled = np.array([min(self.live[t].frames, SETTLED) / SETTLED for t in track_ids])
+        for person in np.argsort(-poses.scores, kind="stable"):  # surest people choose first
+            free = np.array([t not in ids for t in track_ids], bool)
+            fits = free & (similar[person] >= self.min_similarity)
+            if fits.any():
+                choice = np.where(fits, similar[person] + SENIORITY * settled, -np.inf)
+                track_id = track_ids[int(choice.argmax())]
                 ids[person] = track_id
                 self._seen(self.live[track_id], poses.keypoints[person])
         for track_id in track_ids:
