@@ -4,7 +4,8 @@ sightings); a frame's people, the surest first (so that a weaker duplicate of a 
 take their id), each take the free track most alike to them among those of the last `memory`
 frames, predicted to where they are now (constant velocity), by OKS on the keypoints both have
 (IoU of keypoint boxes where they share fewer than three), tracks seen longer preferred by a
-little. The unmatched start new
+little. People that come with ids of the estimator's own (video mode follows people) keep the
+track those ids had. The unmatched start new
 tracks, moving at first as the median track seen in the frame does (the camera's motion, where
 it moves); ids are never reused, so a person missing for longer than `memory` frames comes back
 under a new id."""
@@ -53,15 +54,24 @@ class Tracker:
         self.ended: dict[int, Track] = {}
         self.frame = -1
         self.next_id = 0
+        self.hinted: dict[int, int] = {}  # the estimator's ids (video mode's) -> track ids
 
     def update(self, poses: Poses) -> Poses:
         """The next frame's people with `track_ids` set."""
         self.frame += 1
         ids = np.full(len(poses), -1, np.int64)
         track_ids = list(self.live)
+        hints = poses.track_ids if poses.track_ids is not None else np.full(len(poses), -1)
+        for person, hint in enumerate(hints.tolist()):  # the estimator's own ids, where known
+            track_id = self.hinted.get(hint, -1)
+            if hint >= 0 and track_id in self.live and track_id not in ids:
+                ids[person] = track_id
+                self._seen(self.live[track_id], poses.keypoints[person])
         similar = self.similarity(poses, track_ids)
         settled = np.array([min(self.live[t].frames, SETTLED) / SETTLED for t in track_ids])
         for person in np.argsort(-poses.scores, kind="stable"):  # surest people choose first
+            if ids[person] >= 0:
+                continue
             free = np.array([t not in ids for t in track_ids], bool)
             fits = free & (similar[person] >= self.min_similarity)
             if fits.any():
@@ -83,6 +93,9 @@ class Tracker:
                 poses.keypoints[person].copy(), drift, 0, self.frame, self.frame
             )
             self.next_id += 1
+        for hint, track_id in zip(hints.tolist(), ids.tolist(), strict=True):
+            if hint >= 0:
+                self.hinted[hint] = track_id
         return Poses(poses.keypoints, poses.scores, poses.layout, poses.boxes, ids)
 
     def similarity(self, poses: Poses, track_ids: list[int]) -> np.ndarray:

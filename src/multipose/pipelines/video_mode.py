@@ -46,6 +46,8 @@ class VideoMode:
         self.spec = pipeline.spec
         self.rois = np.zeros((0, 4))  # (x, y, side, rotation) of each person followed
         self.misses = np.zeros(0, int)  # frames each has been missed in a row
+        self.ids = np.zeros(0, np.int64)  # the id each is followed under
+        self.next_id = 0
         self.others = Poses.empty(BLAZEPOSE33)  # the hybrid's people BlazePose cannot follow
         self.other_misses = np.zeros(0, int)
         self.others_lost = False
@@ -71,13 +73,24 @@ class VideoMode:
         if full:
             found = self.pipeline(image, image_id)
             extra = dict(self.pipeline.timing)
-            similar = common_oks(found.keypoints, people.keypoints)
+            followed = Poses.concatenate([people, self.others])
+            similar = common_oks(found.keypoints, followed.keypoints)
             known = similar.max(axis=1, initial=0.0) > SAME
-            people = Poses.concatenate([found, people[similar.max(axis=0, initial=0.0) <= SAME]])
-            found = found[~known]
-            rois, followable = self._first_rois(image, found)
+            ids = np.arange(self.next_id, self.next_id + len(found))
+            self.next_id += len(found)
+            for person in np.argsort(-similar.max(axis=1, initial=0.0), kind="stable"):
+                if known[person] and followed.track_ids[similar[person].argmax()] not in ids:
+                    ids[person] = followed.track_ids[similar[person].argmax()]
+            found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
+            unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
+            people = Poses.concatenate([found, people[unmatched]])
+            followed_ids = set(self.ids.tolist())
+            new = found[np.array([i not in followed_ids for i in ids], bool)]
+            rois, followable = self._first_rois(image, new)
             self.rois = np.concatenate([self.rois, rois[followable]])
             self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
+            self.ids = np.concatenate([self.ids, new.track_ids[followable]])
+            found = new
             if isinstance(self.pipeline, HybridPipeline):
                 self.others = distinct(found[~followable])
                 self.other_misses = np.zeros(len(self.others), int)
@@ -132,13 +145,14 @@ class VideoMode:
                 break
             if pairs[other] < 0 and person not in pairs:
                 pairs[other] = person
-        seen = pairs >= 0
+        seen, ids = pairs >= 0, self.others.track_ids
         self.others.keypoints[seen] = found.keypoints[pairs[seen]]
         self.other_misses = np.where(seen, 0, self.other_misses + 1)
         keep = self.other_misses <= self.patience
         self.others, self.other_misses = self.others[keep], self.other_misses[keep]
         self.others_lost = not keep.all()
-        return found[pairs[seen]]
+        people = found[pairs[seen]]
+        return Poses(people.keypoints, people.scores, people.layout, None, ids[seen])
 
     def _follow(self, image: np.ndarray) -> Poses:
         """The people followed, found again in their ROIs; their next ROIs set."""
@@ -146,12 +160,14 @@ class VideoMode:
         blazepose._network_s = 0.0
         if not len(self.rois):
             self.lost = False
-            return Poses.empty(BLAZEPOSE33)
+            empty = Poses.empty(BLAZEPOSE33)
+            return Poses(empty.keypoints, empty.scores, empty.layout, None, np.zeros(0, np.int64))
         landmarks, presence, masks = blazepose._landmarks(image, self.rois)
         seen = presence >= settings.presence
         people = blazepose.codec.poses(landmarks, presence)
         keep = np.flatnonzero(seen)
-        keep = keep[_distinct_people(people[keep], masks[keep], settings)]
+        oldest_first = Poses(people.keypoints[keep], -self.ids[keep], people.layout)
+        keep = keep[_distinct_people(oldest_first, masks[keep], settings)]  # ROIs met: one
         self.rois[keep] = rois_from_alignment(
             *(landmarks[keep][:, i, :2] for i in ALIGNMENT_LANDMARKS)
         )
@@ -161,8 +177,9 @@ class VideoMode:
         retry = missed[self.misses[missed] <= self.patience]
         self.lost = len(retry) < len(missed)
         order = np.concatenate([keep, retry])
-        self.rois, self.misses = self.rois[order], self.misses[order]
-        return people[keep]  # found once, a person followed is kept at any score
+        people = Poses(people.keypoints, people.scores, people.layout, None, self.ids)[keep]
+        self.rois, self.misses, self.ids = self.rois[order], self.misses[order], self.ids[order]
+        return people  # found once, a person followed is kept at any score
 
 
 def keypoint_rois(people: Poses) -> np.ndarray:
