@@ -82,3 +82,16 @@ def test_a_weaker_duplicate_does_not_take_a_persons_id():
     assert both.track_ids.tolist() == [1, 0]
     # one person again, nearer the duplicate's young track: the settled track keeps them
     assert tracker.update(shifted(1.2, 0.9)).track_ids.tolist() == [0]
+
+
+def test_the_estimators_own_ids_are_kept():
+    """Video mode knows whom it followed: its ids win over likeness (here two people swap
+    places between frames, which likeness alone would not see)."""
+    scene = make_scene(2, 640, 480, seed=1, p_missing=0.0, max_iou=0.0).poses
+    tracker = Tracker()
+    first = tracker.update(Poses(scene.keypoints, track_ids=[10, 11])).track_ids.tolist()
+    swapped = Poses(scene.keypoints[::-1], track_ids=[10, 11])
+    assert tracker.update(swapped).track_ids.tolist() == first
+    alone = Tracker()  # without ids, likeness decides
+    alone.update(Poses(scene.keypoints))
+    assert alone.update(Poses(scene.keypoints[::-1])).track_ids.tolist() == first[::-1]
