@@ -119,21 +119,24 @@ class VideoMode:
 
     def _follow_others(self, image: np.ndarray) -> Poses:
         """The hybrid's people that BlazePose cannot follow, found again by its bottom-up
-        model on a crop about each (their box grown by its longer side each way), at the scale
-        it sees the whole frame at; those not found for `patience` frames are dropped (lost)."""
+        model on a crop about each (their box grown by its longer side each way; the whole
+        frame where the crops would cover more than half of it), at the scale it sees the whole
+        frame at; those not found for `patience` frames are dropped (lost)."""
         bottom_up = self.pipeline.bottom_up
         height, width = image.shape[:2]
         scale = bottom_up.spec.input.height / height
-        found = []
+        crops = []
         for x0, y0, x1, y1 in self.others.keypoint_boxes():
             grow = max(x1 - x0, y1 - y0, 32.0)
             left, top = np.maximum(np.floor(np.array([x0, y0]) - grow), 0).astype(int)
             right, bottom = np.minimum(np.ceil(np.array([x1, y1]) + grow), [width, height])
-            right, bottom = int(right), int(bottom)
-            crop = image[top:bottom, left:right]
-            maps, base = bottom_up.maps(
-                np.ascontiguousarray(crop), max(round(scale * len(crop)), 16)
-            )
+            crops.append((int(left), int(top), int(right), int(bottom)))
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > width * height / 2:
+            crops = [(0, 0, width, height)]  # one pass over the frame costs less
+        found = []
+        for left, top, right, bottom in crops:
+            crop = np.ascontiguousarray(image[top:bottom, left:right])
+            maps, base = bottom_up.maps(crop, max(round(scale * len(crop)), 16))
             people = bottom_up.codec.decode(maps).resized(1 / base).transform(1.0, (left, top))
             found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
         found = distinct(Poses.concatenate(found))
