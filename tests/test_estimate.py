@@ -1,3 +1,4 @@
+import csv
 import json
 import shutil
 
@@ -292,3 +293,42 @@ def test_an_empty_folder_is_an_error(tmp_path):
     assert result.output.startswith(
         f"error: {tmp_path / 'empty'}: no image or video in this folder"
     )
+
+
+def test_a_video_as_csv_smoothed_with_a_track_summary_and_a_browser_video(tmp_path, data_dir, clip):
+    import av
+
+    out = tmp_path / "out"
+    args = ["estimate", str(clip), *_mobilenet(data_dir, out), "--format", "all", "--smooth"]
+    result = CliRunner().invoke(main, [*args, "--render"])
+    assert result.exit_code == 0, result.output
+    tracks = json.loads((out / "clip_tracks.json").read_text())
+    assert tracks and all(t["frames"] >= 1 for t in tracks)
+    assert f"clip: {len(tracks)} ids (frames per id: {tracks[0]['id']}: " in result.output
+    with (out / "clip.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    index = json.loads((out / "clip_frames.json").read_text())
+    assert len(rows) == sum(f["people"] for f in index)
+    assert {int(r["frame"]) for r in rows} <= set(range(5)) and "right_wrist_x" in rows[0]
+    assert {int(r["id"]) for r in rows} == {t["id"] for t in tracks}
+    smoothed = json.loads((out / "clip_coco_results.json").read_text())
+    raw = json.loads((out / "clip_raw_coco_results.json").read_text())
+    assert len(raw) == len(smoothed) and raw != smoothed  # the raw keypoints are kept
+    with av.open(str(out / "clip_rendered.mp4")) as video:
+        stream = video.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.average_rate == 10
+        assert stream.frames == 5
+
+
+def test_images_as_csv(tmp_path, data_dir):
+    out = tmp_path / "out"
+    photo = data_dir / "photos" / "ski.jpg"
+    result = CliRunner().invoke(
+        main, ["estimate", str(photo), *_mobilenet(data_dir, out), "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    with (out / "poses.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 3 and {r["file"] for r in rows} == {str(photo)}
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(rows))]
+    assert not list(out.glob("*.json"))  # csv alone

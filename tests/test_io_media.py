@@ -5,7 +5,9 @@ from PIL import Image
 from multipose.errors import MultiposeError
 from multipose.io.media import (
     ImageReadError,
+    VideoWriter,
     iter_images,
+    iter_video,
     list_images,
     list_inputs,
     read_image,
@@ -189,3 +191,29 @@ def test_an_image_over_the_pixel_limit_is_one_line(tmp_path, monkeypatch):
         ImageReadError, match=r"far_over.png: too large to read \(3,600 pixels, over"
     ):
         read_image(tmp_path / "far_over.png")
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "h264"), (".webm", "vp9")])
+def test_videos_are_written_in_codecs_browsers_play_at_the_given_rate(tmp_path, suffix, codec):
+    import av
+
+    path = tmp_path / f"clip{suffix}"
+    writer = VideoWriter(path, fps=12.5)
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    for colour in colours:
+        writer.write(np.full((47, 63, 3), colour, np.uint8))  # odd sides are padded
+        assert not path.exists()  # written aside until closed
+    writer.close()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == codec and stream.average_rate == 12.5
+        assert (stream.width, stream.height) == (64, 48)
+    frames = [image for _, _, image in iter_video(path)]
+    assert len(frames) == 3
+    for frame, colour in zip(frames, colours, strict=True):
+        assert np.abs(frame[:47, :63].mean((0, 1)) - colour).max() < 12
+
+
+def test_unplayable_video_types_are_refused(tmp_path):
+    with pytest.raises(MultiposeError, match="mp4"):
+        VideoWriter(tmp_path / "clip.avi", fps=10)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from multipose.errors import MultiposeError
+from multipose.similarity import keypoint_boxes
 from multipose.skeleton import COCO17, Layout, convert_keypoints, get_layout, layout_for_count
 from multipose.values import integer_problem, number_problem, numbers_problem, shown
 
@@ -149,22 +150,7 @@ class Poses:
 
     def keypoint_boxes(self) -> np.ndarray:
         """(N, 4) x0, y0, x1, y1 boxes around each person's found keypoints (zeros if none)."""
-        found = self.keypoints[..., 2] > 0
-        if len(self) == 0:
-            return np.zeros((0, 4), np.float32)
-        x, y = self.keypoints[..., 0], self.keypoints[..., 1]
-        big = np.float32(np.inf)
-        boxes = np.stack(
-            [
-                np.where(found, x, big).min(1),
-                np.where(found, y, big).min(1),
-                np.where(found, x, -big).max(1),
-                np.where(found, y, -big).max(1),
-            ],
-            axis=1,
-        )
-        boxes[~found.any(1)] = 0
-        return boxes
+        return keypoint_boxes(self.keypoints).astype(np.float32)
 
     def convert(self, layout: Layout | str) -> Poses:
         """The same people in another keypoint layout (see `skeleton.convert_keypoints`)."""

@@ -26,3 +26,37 @@ def oks(a: np.ndarray, b: np.ndarray, areas: np.ndarray, sigmas: Sequence[float]
     k2 = (2 * np.asarray(sigmas, np.float64)) ** 2
     d2 = ((a[:, None].astype(np.float64) - b[None].astype(np.float64)) ** 2).sum(-1)
     return np.exp(-d2 / (2 * np.asarray(areas, np.float64)[None, :, None] * k2)).mean(-1)
+
+
+def common_oks(
+    a: np.ndarray, b: np.ndarray, sigma: float = 0.08, min_common: int = 3
+) -> np.ndarray:
+    """(len(a), len(b)) likeness of people (N, K, 3: x, y, score; score 0 where not found) of
+    any layout: OKS with one `sigma` for all keypoints over those found in both, each weighted
+    by the lesser of its two scores, scaled by the area of the second's keypoint box; where
+    fewer than `min_common` are found in both, the IoU of the two keypoint boxes."""
+    weight = np.minimum(a[:, None, :, 2], b[None, :, :, 2]).astype(np.float64)
+    boxes_a, boxes_b = keypoint_boxes(a), keypoint_boxes(b)
+    area = np.maximum(np.prod(boxes_b[:, 2:] - boxes_b[:, :2], axis=1), 1.0)
+    d2 = ((a[:, None, :, :2].astype(np.float64) - b[None, :, :, :2]) ** 2).sum(-1)
+    close = np.exp(-d2 / (2 * area[None, :, None] * (2 * sigma) ** 2))
+    similar = (close * weight).sum(-1) / np.maximum(weight.sum(-1), 1e-9)
+    return np.where((weight > 0).sum(-1) >= min_common, similar, iou(boxes_a, boxes_b))
+
+
+def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
+    """(N, 4) x0, y0, x1, y1 boxes around the found keypoints of (N, K, 3) (zeros if none)."""
+    found = keypoints[..., 2] > 0
+    x = np.where(found, keypoints[..., 0], np.inf)
+    y = np.where(found, keypoints[..., 1], np.inf)
+    boxes = np.stack(
+        [
+            x.min(1, initial=np.inf),
+            y.min(1, initial=np.inf),
+            np.where(found, keypoints[..., 0], -np.inf).max(1, initial=-np.inf),
+            np.where(found, keypoints[..., 1], -np.inf).max(1, initial=-np.inf),
+        ],
+        axis=1,
+    )
+    boxes[~found.any(1)] = 0
+    return boxes

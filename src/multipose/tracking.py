@@ -1,46 +1,122 @@
-"""Identities across video frames: each frame's people are matched greedily, best overlap first,
-to the tracks seen in the last `memory` frames by the IoU of their keypoint boxes; the unmatched
-start new tracks. Ids are never reused."""
+"""Identities across video frames. Each track remembers its person's last keypoints and their
+velocity (pixels per frame, the mean motion of the keypoints seen in both of its last two
+sightings); a frame's people, the surest first (so that a weaker duplicate of a person does not
+take their id), each take the free track most alike to them among those of the last `memory`
+frames, predicted to where they are now (constant velocity), by OKS on the keypoints both have
+(IoU of keypoint boxes where they share fewer than three), tracks seen longer preferred by a
+little. People that come with ids of the estimator's own (video mode follows people) keep the
+track those ids had. The unmatched start new
+tracks, moving at first as the median track seen in the frame does (the camera's motion, where
+it moves); ids are never reused, so a person missing for longer than `memory` frames comes back
+under a new id."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from multipose.poses import Poses
-from multipose.similarity import iou
+from multipose.similarity import common_oks
+
+SIGMA = 0.08  # one OKS sigma for every keypoint, whatever the layout
+MIN_COMMON = 3  # fewer keypoints in common than this: boxes are compared instead
+SETTLED, SENIORITY = 10, 0.1  # tracks seen in 10 frames lead newer ones by 0.1 of likeness
+
+
+@dataclass
+class Track:
+    """One identity: its last keypoints (K, 3), velocity (2,) in pixels per frame, frames
+    since it was last seen, and the frames it was seen in (first, last, how many)."""
+
+    keypoints: np.ndarray
+    velocity: np.ndarray
+    unseen: int
+    first: int
+    last: int
+    frames: int = 1
+
+    def predicted(self) -> np.ndarray:
+        """Its keypoints moved on to the next frame at constant velocity."""
+        keypoints = self.keypoints.copy()
+        found = keypoints[:, 2] > 0
+        keypoints[found, :2] += self.velocity * (self.unseen + 1)
+        return keypoints
 
 
 class Tracker:
-    def __init__(self, min_iou: float = 0.3, memory: int = 5) -> None:
-        self.min_iou, self.memory = min_iou, memory
-        self.boxes = np.zeros((0, 4), np.float32)  # last box of each live track
-        self.ids = np.zeros(0, np.int64)
-        self.unseen = np.zeros(0, np.int64)  # frames since each track was last matched
+    """Gives the people of successive frames `track_ids` (see the module docstring); people
+    less alike than `min_similarity` to every track start new ones."""
+
+    def __init__(self, min_similarity: float = 0.2, memory: int = 10) -> None:
+        self.min_similarity, self.memory = min_similarity, memory
+        self.live: dict[int, Track] = {}  # tracks seen in the last `memory` frames, by id
+        self.ended: dict[int, Track] = {}
+        self.frame = -1
         self.next_id = 0
+        self.hinted: dict[int, int] = {}  # the estimator's ids (video mode's) -> track ids
 
     def update(self, poses: Poses) -> Poses:
-        """The frame's people with `track_ids` set."""
-        boxes = poses.keypoint_boxes()
+        """The next frame's people with `track_ids` set."""
+        self.frame += 1
         ids = np.full(len(poses), -1, np.int64)
-        overlap = iou(boxes, self.boxes) if len(boxes) and len(self.boxes) else np.zeros((0, 0))
-        matched_tracks = set()
-        for flat in np.argsort(-overlap, axis=None, kind="stable"):
-            person, track = np.unravel_index(flat, overlap.shape)
-            if overlap[person, track] < self.min_iou:
-                break
-            if ids[person] < 0 and track not in matched_tracks:
-                ids[person] = self.ids[track]
-                matched_tracks.add(track)
-                self.boxes[track] = boxes[person]
-                self.unseen[track] = 0
-        keep = np.array([t in matched_tracks for t in range(len(self.ids))], bool)
-        self.unseen[~keep] += 1
-        alive = self.unseen <= self.memory
-        self.boxes, self.ids, self.unseen = self.boxes[alive], self.ids[alive], self.unseen[alive]
-        new = np.flatnonzero(ids < 0)
-        ids[new] = self.next_id + np.arange(len(new))
-        self.next_id += len(new)
-        self.boxes = np.concatenate([self.boxes, boxes[new]])
-        self.ids = np.concatenate([self.ids, ids[new]])
-        self.unseen = np.concatenate([self.unseen, np.zeros(len(new), np.int64)])
+        track_ids = list(self.live)
+        hints = poses.track_ids if poses.track_ids is not None else np.full(len(poses), -1)
+        for person, hint in enumerate(hints.tolist()):  # the estimator's own ids, where known
+            track_id = self.hinted.get(hint, -1)
+            if hint >= 0 and track_id in self.live and track_id not in ids:
+                ids[person] = track_id
+                self._seen(self.live[track_id], poses.keypoints[person])
+        similar = self.similarity(poses, track_ids)
+        settled = np.array([min(self.live[t].frames, SETTLED) / SETTLED for t in track_ids])
+        for person in np.argsort(-poses.scores, kind="stable"):  # surest people choose first
+            if ids[person] >= 0:
+                continue
+            free = np.array([t not in ids for t in track_ids], bool)
+            fits = free & (similar[person] >= self.min_similarity)
+            if fits.any():
+                choice = np.where(fits, similar[person] + SENIORITY * settled, -np.inf)
+                track_id = track_ids[int(choice.argmax())]
+                ids[person] = track_id
+                self._seen(self.live[track_id], poses.keypoints[person])
+        for track_id in track_ids:
+            track = self.live[track_id]
+            if track.last != self.frame:
+                track.unseen += 1
+                if track.unseen > self.memory:
+                    self.ended[track_id] = self.live.pop(track_id)
+        seen = [t.velocity for t in self.live.values() if t.last == self.frame and t.frames > 1]
+        drift = np.median(seen, axis=0) if seen else np.zeros(2)
+        for person in np.flatnonzero(ids < 0):
+            ids[person] = self.next_id
+            self.live[self.next_id] = Track(
+                poses.keypoints[person].copy(), drift, 0, self.frame, self.frame
+            )
+            self.next_id += 1
+        for hint, track_id in zip(hints.tolist(), ids.tolist(), strict=True):
+            if hint >= 0:
+                self.hinted[hint] = track_id
         return Poses(poses.keypoints, poses.scores, poses.layout, poses.boxes, ids)
+
+    def similarity(self, poses: Poses, track_ids: list[int]) -> np.ndarray:
+        """(people, tracks) likeness of each person to each track's prediction."""
+        if not len(poses) or not track_ids:
+            return np.zeros((len(poses), len(track_ids)))
+        predicted = np.stack([self.live[t].predicted() for t in track_ids])
+        return common_oks(poses.keypoints, predicted, SIGMA, MIN_COMMON)
+
+    def _seen(self, track: Track, keypoints: np.ndarray) -> None:
+        common = (keypoints[:, 2] > 0) & (track.keypoints[:, 2] > 0)
+        if common.any():
+            step = (keypoints[common, :2] - track.keypoints[common, :2]).mean(0)
+            track.velocity = step / (track.unseen + 1)
+        track.keypoints, track.unseen = keypoints.copy(), 0
+        track.last, track.frames = self.frame, track.frames + 1
+
+    def summary(self) -> list[dict]:
+        """Each id so far with its first and last frame and the frames it was seen in."""
+        tracks = {**self.ended, **self.live}
+        return [
+            {"id": i, "first": t.first, "last": t.last, "frames": t.frames}
+            for i, t in sorted(tracks.items())
+        ]

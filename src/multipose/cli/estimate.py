@@ -46,9 +46,12 @@ INTERRUPTED = {
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["openpose", "coco", "both"]),
+    type=click.Choice(["openpose", "coco", "both", "csv", "all"]),
     default="both",
     show_default=True,
+    help="openpose: JSON per image or frame; coco: COCO results; both: the two; csv: one row "
+    "per person per image or frame (poses.csv for the images, <stem>.csv per video); all: "
+    "the three.",
 )
 @click.option(
     "--render",
@@ -97,7 +100,27 @@ INTERRUPTED = {
     help="Skip images whose outputs are all there (OpenPose JSON, and with --render the "
     "overlay), and videos whose frame index is complete.",
 )
-@click.option("--track", is_flag=True, help="Give people in videos ids stable across frames.")
+@click.option(
+    "--track",
+    is_flag=True,
+    help="Give people in videos ids stable across frames (kept through gaps of up to 10 "
+    "frames); the ids and their frames go into <stem>_tracks.json and the summary.",
+)
+@click.option(
+    "--smooth",
+    is_flag=True,
+    help="Smooth tracked keypoints in videos with a One-Euro filter (implies --track); the raw "
+    "ones stay in <stem>_raw_coco_results.json.",
+)
+@click.option(
+    "--detect-every",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Video mode (models built on BlazePose): people are followed from frame to frame, "
+    "the whole model runs every this many frames and after someone is lost (0: every frame "
+    "estimated as a photo).",
+)
 @click.option(
     "--ray",
     "ray_address",
@@ -130,6 +153,8 @@ def estimate(
     batch_size: int,
     resume: bool,
     track: bool,
+    smooth: bool,
+    detect_every: int,
     ray_address: str | None,
     ray_actors: int | None,
 ) -> None:
@@ -143,6 +168,7 @@ def estimate(
     done and exits with 130."""
     from multipose.io.media import list_inputs
     from multipose.runner import Cluster, Job, ModelChoice, Options, Outputs
+    from multipose.smoothing import OneEuro
     from multipose.specs import get_spec
 
     try:
@@ -162,14 +188,23 @@ def estimate(
         ModelChoice(spec.name, weights, device, scale_values, boxes, backend, flip, threads),
         Outputs(
             out_dir,
-            openpose=output_format in ("openpose", "both"),
-            coco=output_format in ("coco", "both"),
+            openpose=output_format in ("openpose", "both", "all"),
+            coco=output_format in ("coco", "both", "all"),
             render=render,
             layout=spec.output_layout,
+            csv=output_format in ("csv", "all"),
         ),
         paths,
         videos,
-        Options(min_score, resume, workers, batch_size, track),
+        Options(
+            min_score,
+            resume,
+            workers,
+            batch_size,
+            track or smooth,
+            (OneEuro.min_cutoff, OneEuro.beta) if smooth else None,
+            detect_every,
+        ),
         None if ray_address is None else Cluster(ray_address, ray_actors),
     )
     with _progress() as progress:
@@ -216,6 +251,9 @@ def _report(summary: Summary, out_dir: Path) -> None:
         f"{seconds:.1f} s ({rate:.1f} images/s; model loaded in {summary.load_seconds:.1f} s) "
         f"-> {out_dir}"
     )
+    for stem, tracks in summary.tracks.items():
+        frames = ", ".join(f"{t['id']}: {t['frames']}" for t in tracks)
+        click.echo(f"{stem}: {_count(len(tracks), 'id')} (frames per id: {frames})")
 
 
 def _count(n: int, one: str, many: str = "") -> str:

@@ -7,8 +7,11 @@ import re
 import time
 import warnings
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
+import av
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -221,21 +224,37 @@ def video_fps(path: str | Path) -> float:
 
 
 class VideoWriter:
-    """Writes RGB frames to an .mp4 (mp4v), .webm (VP8, which browsers play) or .avi (MJPG)
-    file, sized by the first frame."""
+    """Writes RGB frames at `fps` into a video browsers play: H.264 in .mp4 or VP9 in .webm
+    (PyAV, whose wheels carry both encoders), sized by the first frame (an odd side padded by a
+    pixel). The file appears when it is closed (written aside, then renamed)."""
+
+    CODECS: ClassVar[dict[str, str]] = {".mp4": "libx264", ".webm": "libvpx-vp9"}
 
     def __init__(self, path: str | Path, fps: float) -> None:
-        self.path, self.fps, self._writer = Path(path), fps, None
+        self.path, self.fps = Path(path), fps
+        if self.path.suffix.lower() not in self.CODECS:
+            raise MultiposeError("videos are written as .mp4 (H.264) or .webm (VP9)", self.path)
+        self._part = self.path.with_name(f".{self.path.name}.part{self.path.suffix}")
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
 
     def write(self, frame: np.ndarray) -> None:
-        if self._writer is None:
+        if self._container is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            codec = {".mp4": "mp4v", ".webm": "VP80"}.get(self.path.suffix, "MJPG")
-            fourcc = cv2.VideoWriter_fourcc(*codec)
-            size = (frame.shape[1], frame.shape[0])
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
-        self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
+            self._container = av.open(str(self._part), "w")
+            rate = Fraction(self.fps).limit_denominator(1001)
+            self._stream = self._container.add_stream(self.CODECS[self.path.suffix.lower()], rate)
+            self._stream.width = frame.shape[1] + frame.shape[1] % 2
+            self._stream.height = frame.shape[0] + frame.shape[0] % 2
+            self._stream.pix_fmt = "yuv420p"
+        pad = ((0, self._stream.height - frame.shape[0]), (0, self._stream.width - frame.shape[1]))
+        frame = np.pad(frame, (*pad, (0, 0)), mode="edge")
+        self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
+        """Flushes the encoder and puts the file in place."""
+        if self._container is not None:
+            self._container.mux(self._stream.encode())
+            self._container.close()
+            self._part.replace(self.path)
+            self._container = None

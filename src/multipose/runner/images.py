@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from multipose.errors import MultiposeError
+from multipose.io.csv_file import csv_rows
 from multipose.io.media import read_image
 from multipose.io.openpose_json import read_openpose_json
 from multipose.poses import Poses
@@ -29,9 +30,10 @@ Item = tuple[Entry, np.ndarray | None, str | None]
 @dataclass
 class Summary:
     """What a job did: images and video frames estimated, images skipped as already done,
-    people found, one line per failure, the COCO results of the images' people; for a whole
-    job, also its seconds (`load_seconds` of them loading the model) and what Ctrl-C cut off
-    ("images" or "videos", else None)."""
+    people found, one line per failure, the COCO results and CSV rows of the images' people
+    (rows only where the outputs ask for CSV); for a whole job, also its seconds
+    (`load_seconds` of them loading the model), what Ctrl-C cut off ("images" or "videos",
+    else None) and each video's tracks (ids and their frames)."""
 
     images: int = 0
     frames: int = 0
@@ -39,9 +41,11 @@ class Summary:
     people: int = 0
     failures: list[str] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
     seconds: float = 0.0
     load_seconds: float = 0.0
     interrupted: str | None = None
+    tracks: dict[str, list[dict]] = field(default_factory=dict)
 
     def add(self, other: Summary) -> None:
         """Counts, failures and results of `other` added to these."""
@@ -51,6 +55,8 @@ class Summary:
         self.people += other.people
         self.failures += other.failures
         self.results += other.results
+        self.rows += other.rows
+        self.tracks.update(other.tracks)
 
 
 def images_to_do(
@@ -67,6 +73,8 @@ def images_to_do(
             todo.append(entry)
         else:
             summary.results += people.to_coco(entry.id)
+            if outputs.csv:
+                summary.rows += csv_rows(str(entry.path), people, outputs.layout)
             summary.skipped += 1
     return summary, todo
 
@@ -151,6 +159,8 @@ class Ledger:
         self.summary.images += 1
         self.summary.people += len(people)
         self.summary.results += people.to_coco(entry.id)
+        if self.outputs.csv:
+            self.summary.rows += csv_rows(str(entry.path), people, self.outputs.layout)
         self.writes.append((entry.path, self.run(self.outputs.write, entry.name, image, people)))
         return None
 

@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multipose.errors import MultiposeError
 from multipose.io.media import video_frames
+from multipose.pipelines.video_mode import VideoMode, follows
 from multipose.runner.images import Estimate, Summary
 from multipose.runner.local import estimate_images
 from multipose.runner.model import ModelChoice
@@ -17,7 +19,11 @@ from multipose.runner.outputs import Outputs
 from multipose.runner.ray import estimate_images_on_ray
 from multipose.runner.register import Entry
 from multipose.runner.video import estimate_video, video_done, video_names
+from multipose.smoothing import OneEuro
 from multipose.threads import default_threads
+
+if TYPE_CHECKING:
+    from multipose.pipelines import Pipeline
 
 
 @dataclass(frozen=True)
@@ -25,13 +31,19 @@ class Options:
     """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose
     outputs are all there and videos whose frame index is complete skipped; `workers` threads
     reading and writing behind the network (local images); `batch_size` images or frames per
-    network call; with `track`, people in videos keep ids across frames."""
+    network call; with `track`, people in videos keep ids across frames; with `smooth`
+    (min_cutoff in Hz, beta), their keypoints are smoothed by a One-Euro filter (implies
+    `track`); `detect_every`: in video mode (pipelines built on BlazePose), the whole pipeline
+    runs every this many frames and people are followed in between (0: every frame is
+    estimated as a photo)."""
 
     min_score: float = 0.0
     resume: bool = False
     workers: int = 2
     batch_size: int = 1
     track: bool = False
+    smooth: tuple[float, float] | None = None
+    detect_every: int = 10
 
 
 @dataclass(frozen=True)
@@ -91,16 +103,18 @@ class Job:
             self.outputs.prepare()
             entries = self.outputs.register(self.paths) if self.paths else []
             loading = time.perf_counter()
-            estimate = None if self.cluster else self.model.load().batch
+            pipeline = None if self.cluster else self.model.load()
+            estimate = None if pipeline is None else pipeline.batch
             summary.load_seconds = time.perf_counter() - loading
             stage = "images"
             if entries:
                 events.begin("estimating", len(entries))
                 self._images(estimate, entries, events, summary)
                 self.outputs.merge_coco(summary.results, {entry.id for entry in entries})
+                self.outputs.write_csv(summary.rows)
             stage = "videos"
             for video, name in zip(self.videos, video_names(self.videos), strict=True):
-                self._video(estimate, video, name, summary, events)
+                self._video(pipeline, video, name, summary, events)
         except KeyboardInterrupt:
             summary.interrupted = stage
         summary.seconds = time.perf_counter() - start
@@ -144,10 +158,11 @@ class Job:
             )
 
     def _video(
-        self, estimate: Estimate, video: Path | int, name: str, summary: Summary, events: Events
+        self, pipeline: Pipeline, video: Path | int, name: str, summary: Summary, events: Events
     ) -> None:
-        """One video or camera into `summary` under `name`, unless `resume` finds it done; a
-        video that fails is a failure and the job goes on."""
+        """One video or camera into `summary` under `name`, unless `resume` finds it done, in
+        video mode where the pipeline has one; a video that fails is a failure and the job goes
+        on."""
         if self.options.resume and video_done(video, self.outputs, name):
             summary.skipped += 1
             return
@@ -156,6 +171,10 @@ class Job:
         else:
             events.begin(video.name, video_frames(video))
         options = self.options
+        estimate = pipeline.batch
+        if options.detect_every and follows(pipeline):
+            estimate = VideoMode(pipeline, options.detect_every).batch
+        smooth = OneEuro(*options.smooth) if options.smooth else None
         try:
             estimate_video(
                 estimate,
@@ -167,6 +186,7 @@ class Job:
                 options.batch_size,
                 events.frame,
                 name,
+                smooth,
             )
         except MultiposeError as exc:
             summary.failures.append(str(exc))

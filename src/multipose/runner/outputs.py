@@ -10,6 +10,7 @@ import numpy as np
 
 from multipose.errors import MultiposeError
 from multipose.io.coco import read_coco_results, write_coco_results
+from multipose.io.csv_file import Row, write_csv
 from multipose.io.files import locked
 from multipose.io.media import write_image
 from multipose.io.openpose_json import write_openpose_json
@@ -24,14 +25,16 @@ COCO_FILE = "coco_results.json"
 class Outputs:
     """Where and what a job writes: OpenPose JSON per image or frame (`<stem>_keypoints.json`,
     in `layout`, a model spec's `output_layout`), COCO results (`coco_results.json` for the
-    images, merged with what is there; one file per video) and overlays
-    (`<stem>_rendered.png`, or an .mp4 per video)."""
+    images, merged with what is there; one file per video), CSV (`poses.csv` for the images,
+    `<stem>.csv` per video; see `io.csv_file`) and overlays (`<stem>_rendered.png`, or an .mp4
+    per video)."""
 
     folder: Path
     openpose: bool = True
     coco: bool = True
     render: bool = False
     layout: str = "coco18"
+    csv: bool = False
 
     def keypoints_path(self, name: str) -> Path:
         return self.folder / f"{name}_keypoints.json"
@@ -91,3 +94,8 @@ class Outputs:
             ours = [isinstance(r["image_id"], int) and r["image_id"] in ids for r in there]
             kept = [r for r, replaced in zip(there, ours, strict=True) if not replaced]
             write_coco_results(path, kept + results)
+
+    def write_csv(self, rows: list[Row], stem: str = "") -> None:
+        """The CSV of the job's images (`poses.csv`) or of the video `stem` (`<stem>.csv`)."""
+        if self.csv:
+            write_csv(self.folder / f"{stem or 'poses'}.csv", self.layout, rows)

@@ -6,12 +6,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from multipose.errors import MultiposeError
+from multipose.io.csv_file import csv_rows
 from multipose.io.jsonfile import read_json, write_json
 from multipose.io.media import VideoWriter, iter_video, video_fps, video_frames
 from multipose.render import draw
 from multipose.runner.images import Estimate, Summary, batches
 from multipose.runner.outputs import Outputs
 from multipose.runner.register import free_name
+from multipose.smoothing import OneEuro
 from multipose.tracking import Tracker
 
 
@@ -49,24 +51,28 @@ def estimate_video(
     batch_size: int = 1,
     on_frame: Callable[[], None] | None = None,
     name: str | None = None,
+    smooth: OneEuro | None = None,
 ) -> None:
     """Every frame of a video file or camera, `batch_size` frames per call of `estimate`, into
     outputs called `name` (default: the video's stem, `camera<N>`): OpenPose JSON per frame in
     a folder of its own, as OpenPose's `--write_json` writes it
     (`<name>_keypoints/<name>_<frame>_keypoints.json`), an index of the frames' times and files
     (`<name>_frames.json`), the video's COCO results (`<name>_coco_results.json`, image id =
-    frame number), an overlay video; with `track`, people keep an id across frames. Frames and
-    people are counted into `summary` as each frame is done. If the video breaks off or the job
-    is interrupted, what was done stays: files closed, index and results written; a video that
-    gives fewer frames than its header states is then a `MultiposeError`."""
+    frame number), its CSV (`<name>.csv`), an overlay video at the input's frame rate; with
+    `track`, people keep an id across frames, and the ids with their frames go into
+    `summary.tracks` and `<name>_tracks.json`. With `smooth` (which implies `track`), the
+    keypoints written are smoothed, and the raw ones kept in `<name>_raw_coco_results.json`.
+    Frames and people are counted into `summary` as each frame is done. If the video breaks off
+    or the job is interrupted, what was done stays: files closed, index and results written; a
+    video that gives fewer frames than its header states is then a `MultiposeError`."""
     camera = isinstance(video, int)
     name = name or (f"camera{video}" if camera else video.stem)
     fps = 25.0 if camera else video_fps(video)
-    tracker = Tracker() if track else None
+    tracker = Tracker() if track or smooth else None
     writer = VideoWriter(outputs.folder / f"{name}_rendered.mp4", fps) if outputs.render else None
     folder = f"{name}_keypoints"
     frames_only = Outputs(outputs.folder / folder, outputs.openpose, layout=outputs.layout)
-    index, results = [], []
+    index, results, raw, rows = [], [], [], []
     try:
         for batch in batches(iter_video(video), batch_size):
             frames, times, images = zip(*batch, strict=True)
@@ -76,11 +82,16 @@ def estimate_video(
                 people = people.filter(min_score=min_score)
                 if tracker is not None:
                     people = tracker.update(people)
+                if smooth is not None:
+                    raw += people.to_coco(frame)
+                    people = smooth(people, time_ms / 1000)
                 frame_name = f"{name}_{frame:012d}"
                 frames_only.write(frame_name, image, people)
                 summary.frames += 1
                 summary.people += len(people)
                 results += people.to_coco(frame)
+                if outputs.csv:
+                    rows += csv_rows(str(video), people, outputs.layout, frame, time_ms)
                 index.append(
                     {
                         "frame": frame,
@@ -90,7 +101,7 @@ def estimate_video(
                     }
                 )
                 if writer is not None:
-                    writer.write(draw(image, people, 0.05, ids=track))
+                    writer.write(draw(image, people, 0.05, ids=tracker is not None))
                 if on_frame is not None:
                     on_frame()
     finally:
@@ -99,6 +110,12 @@ def estimate_video(
         if index:
             write_json(outputs.folder / f"{name}_frames.json", index, indent=1)
             outputs.write_coco(results, name)
+            outputs.write_csv(rows, name)
+            if smooth is not None:
+                outputs.write_coco(raw, f"{name}_raw")
+            if tracker is not None:
+                summary.tracks[name] = tracker.summary()
+                write_json(outputs.folder / f"{name}_tracks.json", summary.tracks[name], indent=1)
     stated = None if camera else video_frames(video)
     if stated is not None and len(index) < stated:
         raise MultiposeError(

@@ -1,0 +1,215 @@
+"""Video mode for the pipelines built on BlazePose (BlazePose itself and the hybrid): people are
+followed from frame to frame as mediapipe's own video mode does. Each person found is looked
+for in the next frame in the ROI of their own alignment landmarks (one landmark-network crop
+per person); the whole pipeline (its detectors, and the hybrid's bottom-up pass) runs only
+every `every` frames, and on the frame after someone was lost: its people replace those
+followed that they match, and the new ones are followed from then on. A person the landmark
+network misses keeps their ROI and is looked for again there for `patience` frames before
+being dropped (lost), so one bad frame loses nobody for good. The hybrid's people that the
+landmark network cannot follow (small, lying) are followed by its bottom-up model on a crop
+about each. Other pipelines have no video mode: they estimate each frame as a photo."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from multipose.codecs.blazepose import rois_from_alignment
+from multipose.pipelines.base import Pipeline, one_by_one
+from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
+from multipose.pipelines.blazepose_regions import box_rois
+from multipose.pipelines.hybrid import HybridPipeline, rescored
+from multipose.poses import Poses
+from multipose.similarity import common_oks
+from multipose.skeleton import BLAZEPOSE33, COCO17
+
+SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
+HIPS, SHOULDERS = (23, 24), (11, 12)
+
+
+def follows(pipeline: Pipeline) -> bool:
+    """Whether `pipeline` has a video mode."""
+    return isinstance(pipeline, (BlazePosePipeline, HybridPipeline))
+
+
+class VideoMode:
+    """A pipeline with a video mode (see `follows`) run on successive frames of one video;
+    `batch` and `__call__` as a pipeline's, `timing` adding the whole pipeline's when it ran.
+    `full_passes` counts the frames on which the whole pipeline ran."""
+
+    def __init__(self, pipeline: Pipeline, every: int = 10, patience: int = 3) -> None:
+        self.pipeline, self.every, self.patience = pipeline, max(every, 1), patience
+        self.blazepose: BlazePosePipeline = getattr(pipeline, "blazepose", pipeline)
+        self.spec = pipeline.spec
+        self.rois = np.zeros((0, 4))  # (x, y, side, rotation) of each person followed
+        self.misses = np.zeros(0, int)  # frames each has been missed in a row
+        self.ids = np.zeros(0, np.int64)  # the id each is followed under
+        self.next_id = 0
+        self.others = Poses.empty(BLAZEPOSE33)  # the hybrid's people BlazePose cannot follow
+        self.other_misses = np.zeros(0, int)
+        self.others_lost = False
+        self.since_full: int | None = None
+        self.lost = False
+        self.full_passes = 0
+        self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+
+    def batch(
+        self, images: Sequence[np.ndarray], image_ids: Sequence[int | None] | None = None
+    ) -> list[Poses]:
+        return one_by_one(self, images, image_ids)
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
+        start = time.perf_counter()
+        people, network_s = self._follow(image), self.blazepose._network_s
+        full = self.since_full is None or self.since_full + 1 >= self.every
+        full = full or self.lost or self.others_lost
+        self.others_lost = False
+        self.since_full = None if self.since_full is None else self.since_full + 1
+        extra = {"network_ms": 0.0, "decode_ms": 0.0}
+        if full:
+            found = self.pipeline(image, image_id)
+            extra = dict(self.pipeline.timing)
+            followed = Poses.concatenate([people, self.others])
+            similar = common_oks(found.keypoints, followed.keypoints)
+            known = similar.max(axis=1, initial=0.0) > SAME
+            ids = np.arange(self.next_id, self.next_id + len(found))
+            self.next_id += len(found)
+            for person in np.argsort(-similar.max(axis=1, initial=0.0), kind="stable"):
+                if known[person] and followed.track_ids[similar[person].argmax()] not in ids:
+                    ids[person] = followed.track_ids[similar[person].argmax()]
+            found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
+            unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
+            people = Poses.concatenate([found, people[unmatched]])
+            followed_ids = set(self.ids.tolist())
+            new = found[np.array([i not in followed_ids for i in ids], bool)]
+            rois, followable = self._first_rois(image, new)
+            self.rois = np.concatenate([self.rois, rois[followable]])
+            self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
+            self.ids = np.concatenate([self.ids, new.track_ids[followable]])
+            found = new
+            if isinstance(self.pipeline, HybridPipeline):
+                self.others = distinct(found[~followable])
+                self.other_misses = np.zeros(len(self.others), int)
+            self.since_full, self.full_passes = 0, self.full_passes + 1
+        elif len(self.others):
+            people = Poses.concatenate([people, self._follow_others(image)])
+        elapsed = 1000 * (time.perf_counter() - start)
+        self.timing = {
+            "network_ms": 1000 * network_s + extra["network_ms"],
+            "decode_ms": elapsed - 1000 * network_s - extra["network_ms"],
+        }
+        return people
+
+    def _first_rois(self, image: np.ndarray, people: Poses) -> tuple[np.ndarray, np.ndarray]:
+        """ROIs to follow new people in: of the ROI from their keypoints and the square about
+        their keypoint box, the one where the landmark network is surer they are, turned into
+        the ROI of the landmarks found there; and whether it is sure enough to follow them."""
+        if not len(people):
+            return np.zeros((0, 4)), np.zeros(0, bool)
+        tries = np.concatenate([keypoint_rois(people), box_rois(people.keypoint_boxes())])
+        landmarks, presence, _ = self.blazepose._landmarks(image, tries)
+        best = np.where(presence[: len(people)] >= presence[len(people) :], 0, len(people))
+        best += np.arange(len(people))
+        rois = rois_from_alignment(*(landmarks[best][:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        return rois, presence[best] >= self.blazepose.settings.presence
+
+    def _follow_others(self, image: np.ndarray) -> Poses:
+        """The hybrid's people that BlazePose cannot follow, found again by its bottom-up
+        model on a crop about each (their box grown by its longer side each way; the whole
+        frame where the crops would cover more than half of it), at the scale it sees the whole
+        frame at; those not found for `patience` frames are dropped (lost)."""
+        bottom_up = self.pipeline.bottom_up
+        height, width = image.shape[:2]
+        scale = bottom_up.spec.input.height / height
+        crops = []
+        for x0, y0, x1, y1 in self.others.keypoint_boxes():
+            grow = max(x1 - x0, y1 - y0, 32.0)
+            left, top = np.maximum(np.floor(np.array([x0, y0]) - grow), 0).astype(int)
+            right, bottom = np.minimum(np.ceil(np.array([x1, y1]) + grow), [width, height])
+            crops.append((int(left), int(top), int(right), int(bottom)))
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > width * height / 2:
+            crops = [(0, 0, width, height)]  # one pass over the frame costs less
+        found = []
+        for left, top, right, bottom in crops:
+            crop = np.ascontiguousarray(image[top:bottom, left:right])
+            maps, base = bottom_up.maps(crop, max(round(scale * len(crop)), 16))
+            people = bottom_up.codec.decode(maps).resized(1 / base).transform(1.0, (left, top))
+            found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
+        found = distinct(Poses.concatenate(found))
+        similar = common_oks(found.keypoints, self.others.keypoints)
+        pairs = np.full(len(self.others), -1)
+        for flat in np.argsort(-similar, axis=None, kind="stable"):
+            person, other = np.unravel_index(flat, similar.shape)
+            if similar[person, other] < SAME:
+                break
+            if pairs[other] < 0 and person not in pairs:
+                pairs[other] = person
+        seen, ids = pairs >= 0, self.others.track_ids
+        self.others.keypoints[seen] = found.keypoints[pairs[seen]]
+        self.other_misses = np.where(seen, 0, self.other_misses + 1)
+        keep = self.other_misses <= self.patience
+        self.others, self.other_misses = self.others[keep], self.other_misses[keep]
+        self.others_lost = not keep.all()
+        people = found[pairs[seen]]
+        return Poses(people.keypoints, people.scores, people.layout, None, ids[seen])
+
+    def _follow(self, image: np.ndarray) -> Poses:
+        """The people followed, found again in their ROIs; their next ROIs set."""
+        blazepose, settings = self.blazepose, self.blazepose.settings
+        blazepose._network_s = 0.0
+        if not len(self.rois):
+            self.lost = False
+            empty = Poses.empty(BLAZEPOSE33)
+            return Poses(empty.keypoints, empty.scores, empty.layout, None, np.zeros(0, np.int64))
+        landmarks, presence, masks = blazepose._landmarks(image, self.rois)
+        seen = presence >= settings.presence
+        people = blazepose.codec.poses(landmarks, presence)
+        keep = np.flatnonzero(seen)
+        oldest_first = Poses(people.keypoints[keep], -self.ids[keep], people.layout)
+        keep = keep[_distinct_people(oldest_first, masks[keep], settings)]  # ROIs met: one
+        self.rois[keep] = rois_from_alignment(
+            *(landmarks[keep][:, i, :2] for i in ALIGNMENT_LANDMARKS)
+        )
+        self.misses[keep] = 0
+        missed = np.flatnonzero(~seen)
+        self.misses[missed] += 1
+        retry = missed[self.misses[missed] <= self.patience]
+        self.lost = len(retry) < len(missed)
+        order = np.concatenate([keep, retry])
+        people = Poses(people.keypoints, people.scores, people.layout, None, self.ids)[keep]
+        self.rois, self.misses, self.ids = self.rois[order], self.misses[order], self.ids[order]
+        return people  # found once, a person followed is kept at any score
+
+
+def keypoint_rois(people: Poses) -> np.ndarray:
+    """ROIs of BlazePose-33 people from their keypoints, after mediapipe's alignment points:
+    about the hips' midpoint, tilted along the line to the shoulders' midpoint, through the
+    circle about the hips holding every keypoint found; a person without hips and shoulders
+    gets the upright square about their keypoint box."""
+    rois = box_rois(people.keypoint_boxes()) if len(people) else np.zeros((0, 4))
+    for person, keypoints in enumerate(people.keypoints):
+        found = keypoints[:, 2] > 0
+        if not found[list(HIPS + SHOULDERS)].all():
+            continue
+        hips = keypoints[list(HIPS), :2].mean(0)
+        up = keypoints[list(SHOULDERS), :2].mean(0) - hips
+        radius = np.linalg.norm(keypoints[found, :2] - hips, axis=1).max()
+        end = hips + up / max(np.linalg.norm(up), 1e-6) * radius
+        rois[person] = rois_from_alignment(hips[None], end[None])[0]
+    return rois
+
+
+def distinct(people: Poses) -> Poses:
+    """The people, best first, without any more alike than SAME to a better one (the same
+    person found on two crops, or twice by the hybrid)."""
+    order = np.argsort(-people.scores, kind="stable")
+    similar = common_oks(people.keypoints, people.keypoints)
+    kept: list[int] = []
+    for i in order:
+        if all(max(similar[i, j], similar[j, i]) <= SAME for j in kept):
+            kept.append(int(i))
+    return people[np.array(kept, int)]

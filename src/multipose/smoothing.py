@@ -1,0 +1,87 @@
+"""Steadier keypoints in video: a One-Euro filter (Casiez et al., CHI 2012) per keypoint per
+track. Each coordinate is low-pass filtered with a cut-off frequency that rises with its speed:
+`min_cutoff` (Hz) sets how still a keypoint at rest is held, `beta` how fast the cut-off rises
+with speed, so that motion is followed without lag. The filter works in the body's moving
+frame: last frame's keypoints are first moved by the body's shift (the mean motion of the raw
+keypoints found in both frames, weighted by the lesser of their two scores), so that a person
+walking or a camera panning moves the whole body without lag, while the limbs' own shake is
+smoothed. Speeds are measured in person heights per second (the height of the track's keypoint
+box), so one `beta` suits near and far people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from multipose.poses import Poses
+
+DERIVATIVE_CUTOFF = 1.0  # Hz, the cut-off of the filtered speed itself
+
+
+def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
+    """The smoothing factor of a first-order low-pass filter at `cutoff` Hz over `dt` s."""
+    return 1.0 / (1.0 + 1.0 / (2 * np.pi * np.asarray(cutoff) * dt))
+
+
+@dataclass
+class _State:
+    """One track's filter: last filtered keypoints (K, 2), last raw ones (K, 2) and their
+    scores (K,), the speed of the filtered ones relative to the body (K, 2), which keypoints
+    were found (K,), the time of its last frame."""
+
+    value: np.ndarray
+    raw: np.ndarray
+    score: np.ndarray
+    speed: np.ndarray
+    held: np.ndarray
+    time: float
+
+
+@dataclass
+class OneEuro:
+    """Smooths the keypoints of tracked people (`track_ids` set) frame after frame; a keypoint
+    that was not found restarts its filter when it is found again. The defaults were chosen
+    on bench/video.py's clips (15 frames; min_cutoff 0.3-3 Hz, beta 1-20)."""
+
+    min_cutoff: float = 1.0
+    beta: float = 5.0
+    states: dict[int, _State] = field(default_factory=dict)
+
+    def __call__(self, poses: Poses, time_s: float) -> Poses:
+        """The people of the frame at `time_s` (seconds) with smoothed keypoints."""
+        keypoints = poses.keypoints.copy()
+        for person, track_id in enumerate(poses.track_ids):
+            keypoints[person, :, :2] = self._smooth(int(track_id), keypoints[person], time_s)
+        return Poses(keypoints, poses.scores, poses.layout, poses.boxes, poses.track_ids)
+
+    def _smooth(self, track_id: int, keypoints: np.ndarray, time_s: float) -> np.ndarray:
+        found = keypoints[:, 2] > 0
+        xy = keypoints[:, :2].astype(np.float64)
+        state = self.states.get(track_id)
+        if state is None or time_s <= state.time:
+            self.states[track_id] = _State(
+                xy, xy, keypoints[:, 2], np.zeros_like(xy), found, time_s
+            )
+            return xy
+        dt = time_s - state.time
+        weight = np.where(found & state.held, np.minimum(keypoints[:, 2], state.score), 0.0)
+        shift = weight @ (xy - state.raw) / weight.sum() if weight.sum() > 0 else np.zeros(2)
+        prior = state.value + shift  # where the body's motion takes last frame's keypoints
+        height = np.ptp(xy[found, 1]) if found.sum() > 1 else 1.0
+        speed = (xy - prior) / dt / max(height, 1.0)
+        speed = state.speed + _alpha(DERIVATIVE_CUTOFF, dt) * (speed - state.speed)
+        cutoff = self.min_cutoff + self.beta * np.linalg.norm(speed, axis=1, keepdims=True)
+        smooth = prior + _alpha(cutoff, dt) * (xy - prior)
+        restart = found & ~state.held
+        smooth[restart], speed[restart] = xy[restart], 0.0
+        keep = found[:, None]
+        self.states[track_id] = _State(
+            np.where(keep, smooth, prior),
+            np.where(keep, xy, state.raw + shift),
+            keypoints[:, 2],
+            np.where(keep, speed, state.speed),
+            found,
+            time_s,
+        )
+        return np.where(keep, smooth, xy)

@@ -1,0 +1,52 @@
+import numpy as np
+
+from multipose.data.synthetic import make_scene
+from multipose.poses import Poses
+from multipose.smoothing import OneEuro
+
+
+def frames(velocity: float, noise: float, n: int = 60, seed: int = 0) -> tuple[list, Poses]:
+    """One tracked person moving right at `velocity` px per frame, keypoints shaken by `noise`."""
+    person = make_scene(1, 640, 480, seed=4, p_missing=0.0, max_iou=0.0).poses
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in range(n):
+        kp = person.keypoints.copy()
+        kp[..., 0] += velocity * frame
+        kp[..., :2] += rng.normal(0, noise, kp[..., :2].shape)
+        out.append(Poses(kp, layout=person.layout, track_ids=[7]))
+    return out, person
+
+
+def test_keypoints_at_rest_shake_far_less_and_stay_put():
+    noisy, truth = frames(0.0, 2.0)
+    smooth = OneEuro()
+    out = np.stack([smooth(p, t / 30).keypoints[0, :, :2] for t, p in enumerate(noisy)])
+    raw = np.stack([p.keypoints[0, :, :2] for p in noisy])
+    shake = lambda xy: np.abs(np.diff(xy[10:], 2, axis=0)).mean()  # noqa: E731
+    assert shake(out) < shake(raw) / 2  # the centre, a mean of 17, is passed through
+    assert np.abs(out[30:] - truth.keypoints[0, :, :2]).mean() < 1.5
+
+
+def test_fast_motion_is_followed_with_little_lag():
+    moving, _ = frames(20.0, 0.0)
+    smooth = OneEuro()
+    out = [smooth(p, t / 30) for t, p in enumerate(moving)]
+    lag = moving[-1].keypoints[0, :, 0] - out[-1].keypoints[0, :, 0]
+    assert np.abs(lag).mean() < 20.0  # under one frame of motion
+
+
+def test_a_keypoint_found_again_restarts_and_ids_are_smoothed_apart():
+    noisy, _ = frames(0.0, 0.0, n=3)
+    smooth = OneEuro()
+    smooth(noisy[0], 0.0)
+    k = int(np.flatnonzero(noisy[0].keypoints[0, :, 2] > 0)[0])
+    gone = noisy[1].keypoints.copy()
+    gone[0, k] = 0
+    assert smooth(Poses(gone, layout=noisy[1].layout, track_ids=[7]), 0.033).keypoints[0, k, 2] == 0
+    back = noisy[2].keypoints.copy()
+    back[0, k, :2] += 50
+    out = smooth(Poses(back, layout=noisy[2].layout, track_ids=[7]), 0.066)
+    np.testing.assert_allclose(out.keypoints[0, k, :2], back[0, k, :2], atol=1e-3)
+    other = smooth(Poses(back, layout=noisy[2].layout, track_ids=[8]), 0.066)
+    np.testing.assert_allclose(other.keypoints, back, atol=1e-3)  # a new track starts raw
