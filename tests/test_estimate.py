@@ -331,4 +331,4 @@ def test_images_as_csv(tmp_path, data_dir):
         rows = list(csv.DictReader(f))
     assert len(rows) >= 3 and {r["file"] for r in rows} == {str(photo)}
     assert [r["id"] for r in rows] == [str(i) for i in range(len(rows))]
-    assert not list(out.glob("*.json"))  # csv alone
+    assert not list(out.glob("*_keypoints.json")) and not (out / "coco_results.json").exists()

@@ -225,15 +225,22 @@ def video_fps(path: str | Path) -> float:
 
 class VideoWriter:
     """Writes RGB frames at `fps` into a video browsers play: H.264 in .mp4 or VP9 in .webm
-    (PyAV, whose wheels carry both encoders), sized by the first frame (an odd side padded by a
-    pixel). The file appears when it is closed (written aside, then renamed)."""
+    (PyAV, whose wheels carry both encoders), or Motion JPEG in .avi (every frame on its own,
+    for tools that want that), sized by the first frame (an odd side padded by a pixel). The
+    file appears when it is closed (written aside, then renamed)."""
 
-    CODECS: ClassVar[dict[str, str]] = {".mp4": "libx264", ".webm": "libvpx-vp9"}
+    CODECS: ClassVar[dict[str, tuple[str, str]]] = {  # suffix: codec, pixel format
+        ".mp4": ("libx264", "yuv420p"),
+        ".webm": ("libvpx-vp9", "yuv420p"),
+        ".avi": ("mjpeg", "yuvj420p"),
+    }
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path, self.fps = Path(path), fps
         if self.path.suffix.lower() not in self.CODECS:
-            raise MultiposeError("videos are written as .mp4 (H.264) or .webm (VP9)", self.path)
+            raise MultiposeError(
+                "videos are written as .mp4 (H.264), .webm (VP9) or .avi (MJPEG)", self.path
+            )
         self._part = self.path.with_name(f".{self.path.name}.part{self.path.suffix}")
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -243,10 +250,11 @@ class VideoWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._container = av.open(str(self._part), "w")
             rate = Fraction(self.fps).limit_denominator(1001)
-            self._stream = self._container.add_stream(self.CODECS[self.path.suffix.lower()], rate)
+            codec, pixels = self.CODECS[self.path.suffix.lower()]
+            self._stream = self._container.add_stream(codec, rate)
             self._stream.width = frame.shape[1] + frame.shape[1] % 2
             self._stream.height = frame.shape[0] + frame.shape[0] % 2
-            self._stream.pix_fmt = "yuv420p"
+            self._stream.pix_fmt = pixels
         pad = ((0, self._stream.height - frame.shape[0]), (0, self._stream.width - frame.shape[1]))
         frame = np.pad(frame, (*pad, (0, 0)), mode="edge")
         self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
