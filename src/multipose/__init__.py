@@ -4,8 +4,9 @@ BlazePose)."""
 import os
 
 # OpenMP threads (PyTorch's) that wait passively: spinning ones, on a machine busy with other
-# work, kept each other waiting at every op (2 threads ran 3-6x slower than 1 beside other
-# jobs, bench/results/cpu_speed.md). libgomp reads it once, when torch is first imported.
+# work, kept each other waiting at every op (2 threads ran 3-10x slower than 1 beside other
+# jobs; on a quiet machine passive ones cost ~20%: bench/results/cpu_speed.md). libgomp reads
+# it once, when torch is first imported; OMP_WAIT_POLICY=ACTIVE keeps them spinning.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from multipose.errors import MultiposeError
