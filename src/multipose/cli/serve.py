@@ -37,7 +37,8 @@ from multipose import DEFAULT_MODEL
 def serve(
     models: tuple[str, ...], host: str, port: int, workers: int, queue: int, device: str
 ) -> None:
-    """Serve the HTTP API (its schema at /docs) and the web page at / until Ctrl-C."""
+    """Serve the HTTP API (its OpenAPI schema at /openapi.json) and the web page at / until
+    Ctrl-C."""
     try:
         import uvicorn
 

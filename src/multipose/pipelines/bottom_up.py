@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,9 +19,6 @@ import torch
 from multipose.pipelines.base import MapPipeline, check_image
 from multipose.poses import Poses
 from multipose.preprocess import describe_height, resized_input
-
-if TYPE_CHECKING:
-    pass
 
 
 class BottomUpPipeline(MapPipeline):

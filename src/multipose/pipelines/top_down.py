@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,9 +16,6 @@ from multipose.geometry import apply, box_regions, check_boxes, crop_transforms,
 from multipose.pipelines.base import MapPipeline, check_image
 from multipose.poses import Poses
 from multipose.preprocess import describe_crops, normalise
-
-if TYPE_CHECKING:
-    pass
 
 
 class TopDownPipeline(MapPipeline):
