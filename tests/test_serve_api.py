@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
@@ -29,6 +28,8 @@ from multipose.io.media import VideoWriter, read_image
 from multipose.serve import Limits, create_app
 from multipose.specs import SPECS
 
+from conftest import threads_kept
+
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 SKI = PHOTOS / "ski.jpg"
 LIMITS = Limits(image_bytes=400_000, video_bytes=2_000_000, pixels=1_000_000, frames=8)
@@ -37,10 +38,8 @@ LIMITS = Limits(image_bytes=400_000, video_bytes=2_000_000, pixels=1_000_000, fr
 @pytest.fixture(scope="module", autouse=True)
 def _threads() -> Iterator[None]:
     """The app sets torch's and OpenCV's threads for the whole process: restored after."""
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv2_threads)
+    with threads_kept():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import httpx
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+from conftest import threads_kept
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
@@ -42,10 +42,8 @@ WAIT_MS = 180_000  # a busy CI machine may take long over the first estimate
 @pytest.fixture(scope="module", autouse=True)
 def _threads() -> Iterator[None]:
     """The app sets torch's and OpenCV's threads for the whole process: restored after."""
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv2_threads)
+    with threads_kept():
+        yield
 
 
 @pytest.fixture(scope="module")

