@@ -19,13 +19,23 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def oks(a: np.ndarray, b: np.ndarray, areas: np.ndarray, sigmas: Sequence[float]) -> np.ndarray:
+def oks(
+    a: np.ndarray,
+    b: np.ndarray,
+    areas: np.ndarray,
+    sigmas: Sequence[float],
+    labelled: np.ndarray | None = None,
+) -> np.ndarray:
     """(len(a), len(b)) object keypoint similarity of keypoints (N, K, 2) `a` to `b`, each
     pair scaled by the area of the second person (`areas`, (len(b),)) and the keypoints'
-    `sigmas` (K,); the mean over all K keypoints."""
+    `sigmas` (K,); the mean over all K keypoints, or over those `labelled` ((len(b), K)
+    booleans) in the second person, as COCO's evaluation counts them."""
     k2 = (2 * np.asarray(sigmas, np.float64)) ** 2
     d2 = ((a[:, None].astype(np.float64) - b[None].astype(np.float64)) ** 2).sum(-1)
-    return np.exp(-d2 / (2 * np.asarray(areas, np.float64)[None, :, None] * k2)).mean(-1)
+    close = np.exp(-d2 / (2 * np.asarray(areas, np.float64)[None, :, None] * k2))
+    if labelled is None:
+        return close.mean(-1)
+    return (close * labelled[None]).sum(-1) / np.maximum(labelled.sum(-1), 1)[None]
 
 
 def common_oks(
@@ -60,3 +70,19 @@ def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
     )
     boxes[~found.any(1)] = 0
     return boxes
+
+
+def greedy_pairs(
+    similar: np.ndarray, minimum: float, pairs: np.ndarray | None = None
+) -> np.ndarray:
+    """For each column of `similar` (rows x columns), the row paired with it, or -1: the most
+    similar pairs first, each row and column in one pair at most, none less similar than
+    `minimum`. `pairs` (one per column, -1 where none) holds pairs made already, kept."""
+    pairs = np.full(similar.shape[1], -1) if pairs is None else pairs.copy()
+    for flat in np.argsort(-similar, axis=None, kind="stable"):
+        row, column = np.unravel_index(flat, similar.shape)
+        if similar[row, column] < minimum:
+            break
+        if pairs[column] < 0 and row not in pairs:
+            pairs[column] = row
+    return pairs

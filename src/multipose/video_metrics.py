@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from multipose.poses import Poses
+from multipose.similarity import greedy_pairs, oks
 from multipose.skeleton import COCO17
 
 
@@ -43,11 +44,9 @@ class VideoScores:
 def coco_oks(found: np.ndarray, truth: np.ndarray, areas: np.ndarray) -> np.ndarray:
     """(found, truth) COCO OKS of COCO-17 keypoints (N, 17, 3) over each true person's
     labelled keypoints (score > 0), scaled by their `areas`."""
-    labelled = truth[None, :, :, 2] > 0
-    d2 = ((found[:, None, :, :2].astype(np.float64) - truth[None, :, :, :2]) ** 2).sum(-1)
-    k2 = (2 * np.asarray(COCO17.sigmas)) ** 2
-    close = np.exp(-d2 / (2 * np.maximum(areas, 1.0)[None, :, None] * k2))
-    return (close * labelled).sum(-1) / np.maximum(labelled.sum(-1), 1)
+    return oks(
+        found[..., :2], truth[..., :2], np.maximum(areas, 1.0), COCO17.sigmas, truth[..., 2] > 0
+    )
 
 
 def match(
@@ -70,13 +69,7 @@ def match(
         if len(at) and similar[at[0], true] >= min_oks:
             pairs[true] = at[0]
             similar[at[0]] = -1.0
-    for flat in np.argsort(-similar, axis=None, kind="stable"):
-        person, true = np.unravel_index(flat, similar.shape)
-        if similar[person, true] < min_oks:
-            break
-        if pairs[true] < 0 and person not in pairs:
-            pairs[true] = person
-    return pairs
+    return greedy_pairs(similar, min_oks, pairs)
 
 
 def score_video(frames: Sequence[Frame], min_oks: float = 0.5) -> VideoScores:

@@ -23,7 +23,7 @@ from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline
 from multipose.pipelines.blazepose_regions import box_rois
 from multipose.pipelines.hybrid import HybridPipeline, rescored
 from multipose.poses import Poses
-from multipose.similarity import common_oks
+from multipose.similarity import common_oks, greedy_pairs
 from multipose.skeleton import BLAZEPOSE33, COCO17
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
@@ -141,13 +141,7 @@ class VideoMode:
             found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
         found = distinct(Poses.concatenate(found))
         similar = common_oks(found.keypoints, self.others.keypoints)
-        pairs = np.full(len(self.others), -1)
-        for flat in np.argsort(-similar, axis=None, kind="stable"):
-            person, other = np.unravel_index(flat, similar.shape)
-            if similar[person, other] < SAME:
-                break
-            if pairs[other] < 0 and person not in pairs:
-                pairs[other] = person
+        pairs = greedy_pairs(similar, SAME)
         seen, ids = pairs >= 0, self.others.track_ids
         self.others.keypoints[seen] = found.keypoints[pairs[seen]]
         self.other_misses = np.where(seen, 0, self.other_misses + 1)
