@@ -203,13 +203,11 @@ def test_a_camera_is_read_until_it_stops(tmp_path, data_dir, clip, monkeypatch):
     assert len(list(iter_video(out / "camera0_rendered.mp4"))) == 5
 
 
-def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkeypatch):
-    """Ctrl-C in the middle of a video (the third network call): the frames done are written,
-    the index and COCO results hold them, the overlay video is closed and readable."""
-    from multipose.pipelines import BottomUpPipeline as Estimator
+def _interrupt_the_third_network_call(monkeypatch) -> None:
+    """Ctrl-C (KeyboardInterrupt) at the bottom-up pipeline's third batch."""
+    from multipose.pipelines import BottomUpPipeline
 
-    calls = []
-    batch = Estimator.batch
+    calls, batch = [], BottomUpPipeline.batch
 
     def interrupted(self, images, ids=None):
         calls.append(len(images))
@@ -217,7 +215,13 @@ def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkey
             raise KeyboardInterrupt
         return batch(self, images, ids)
 
-    monkeypatch.setattr(Estimator, "batch", interrupted)
+    monkeypatch.setattr(BottomUpPipeline, "batch", interrupted)
+
+
+def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkeypatch):
+    """Ctrl-C in the middle of a video (the third network call): the frames done are written,
+    the index and COCO results hold them, the overlay video is closed and readable."""
+    _interrupt_the_third_network_call(monkeypatch)
     out = tmp_path / "out"
     args = ["estimate", str(clip), "--render", *_mobilenet(data_dir, out)]
     result = CliRunner().invoke(main, args)
@@ -230,7 +234,7 @@ def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkey
     assert not (out / "coco_results.json").exists()  # no images in this job
     assert len(list(iter_video(out / "clip_rendered.mp4"))) == 2
 
-    monkeypatch.setattr(Estimator, "batch", batch)
+    monkeypatch.undo()  # the network runs on
     again = CliRunner().invoke(main, [*args, "--resume"])  # the cut-off video is done again
     assert again.exit_code == 0 and "5 video frames" in again.output
     assert len(json.loads((out / "clip_frames.json").read_text())) == 5
@@ -243,7 +247,6 @@ def test_ctrl_c_is_exit_130_and_the_summary_counts_what_was_written(
 ):
     """Ctrl-C at the third image's network call: the two images before it are written and
     counted; Ctrl-C while starting (before or while the model loads) is 130 too."""
-    from multipose.pipelines import BottomUpPipeline as Estimator
     from multipose.runner import ModelChoice
 
     photos = tmp_path / "photos"
@@ -251,15 +254,7 @@ def test_ctrl_c_is_exit_130_and_the_summary_counts_what_was_written(
     small = cv2.resize(read_image(data_dir / "photos" / "ski.jpg"), (160, 120))
     for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
         write_image(photos / name, small)
-    calls, batch = [], Estimator.batch
-
-    def interrupted(self, images, ids=None):
-        calls.append(len(images))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return batch(self, images, ids)
-
-    monkeypatch.setattr(Estimator, "batch", interrupted)
+    _interrupt_the_third_network_call(monkeypatch)
     out = tmp_path / "out"
     args = ["estimate", str(photos), *_mobilenet(data_dir, out), "--workers", "0"]
     result = CliRunner().invoke(main, args)
