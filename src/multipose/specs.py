@@ -565,7 +565,8 @@ def _hybrid(bottom_up: ModelSpec, blazepose: ModelSpec, pipeline: LazyClass = HY
 
 # The hybrid's thin part sees more pixels and stops a stage early: on coco-mini-train2017 its
 # people score AP 0.246 at height 368 with the last stage, 0.272 at 496 and 0.282 at 496 with
-# stage 5, which costs 16% less than the full graph (bench/hybrid.py).
+# stage 5, which cost 16% less than the full graph (one-thread timings while tuning, scripts not
+# kept; bench/hybrid.py measures the part chosen beside the others).
 SPECS["mobilenet-thin+blazepose"] = _hybrid(
     replace(
         SPECS["openpose-mobilenet-thin"].with_input(height=496),

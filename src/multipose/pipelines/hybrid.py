@@ -134,7 +134,7 @@ def rescored(people: Poses) -> Poses:
 
 class ThoroughHybridPipeline(HybridPipeline):
     """The hybrid with all of BlazePose's seeding steps (tiles and masked re-detection too):
-    more people found for about 40% more time (bench/results/hybrid.md)."""
+    more people found for about 30% more time (bench/results/hybrid.md)."""
 
     steps = BLAZEPOSE_STEPS
 
