@@ -50,7 +50,7 @@ class Tracker:
     """Gives the people of successive frames `track_ids` (see the module docstring); people
     less alike than `min_similarity` to every track start new ones."""
 
-    def __init__(self, min_similarity: float = 0.2, memory: int = 10) -> None:
+    def __init__(self, min_similarity: float = 0.1, memory: int = 10) -> None:
         self.min_similarity, self.memory = min_similarity, memory
         self.live: dict[int, Track] = {}  # tracks seen in the last `memory` frames, by id
         self.ended: dict[int, Track] = {}
