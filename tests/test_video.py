@@ -166,3 +166,33 @@ def test_the_hybrids_video_mode_follows_people_blazepose_cannot(hybrid_weights, 
     assert len(video.others) >= 1  # followed by the bottom-up model
     scores = score_video(frames)
     assert scores.recall == 1.0 and scores.id_switches == 0
+
+
+def test_between_full_passes_video_mode_keeps_the_full_passes_corrections(
+    hybrid_weights, data_dir, monkeypatch
+):
+    """The hybrid's keypoints (fused with the bottom-up model's) differ from BlazePose's own;
+    video mode carries that difference, in units of each person's ROI, to the frames between
+    full passes: on a still clip, the frame after a full pass gives the full pass's keypoints
+    (offsets not capped here), not BlazePose's own."""
+    import multipose.pipelines.video_mode as video_mode
+
+    hybrid = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
+    photo = read_image(data_dir / "coco-mini-val2017" / "images" / "000000192699.jpg")
+
+    def two_frames(farthest: float) -> tuple[Poses, Poses, np.ndarray]:
+        monkeypatch.setattr(video_mode, "FARTHEST", farthest)
+        video = VideoMode(hybrid, every=10)
+        full, after = video(photo), video(photo)
+        assert video.full_passes == 1
+        return full, after, video.ids  # the ids of those BlazePose follows
+
+    full, after, followed = two_frames(np.inf)
+    assert len(followed) >= 1
+    for track_id in followed:
+        ours = after.keypoints[after.track_ids == track_id][0]
+        theirs = full.keypoints[full.track_ids == track_id][0]
+        both = (ours[:, 2] > 0) & (theirs[:, 2] > 0)
+        np.testing.assert_allclose(ours[both, :2], theirs[both, :2], atol=1e-3)
+    _, own, _ = two_frames(0.0)
+    assert np.abs(own.keypoints[:, :, :2] - after.keypoints[: len(own), :, :2]).max() > 1.0
