@@ -29,7 +29,8 @@ def require_onnxruntime() -> ModuleType:
         import onnxruntime
     except ImportError:
         raise MultiposeError(
-            "the onnxruntime backend needs: pip install onnxruntime onnx"
+            "the onnxruntime backend needs: pip install onnxruntime onnx (dependencies of "
+            "multipose: reinstall it)"
         ) from None
     return onnxruntime
 
