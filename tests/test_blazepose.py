@@ -235,7 +235,7 @@ def test_clear_errors(tmp_path, networks, monkeypatch):
         multipose.load("blazepose-full", WEIGHTS, flip=True)
     with pytest.raises(MultiposeError, match="one scale"):
         multipose.load("blazepose-full", WEIGHTS, scales=(1.0, 1.5))
-    with pytest.raises(MultiposeError, match="backend must be torch or onnxruntime"):
+    with pytest.raises(MultiposeError, match="backend must be auto, torch or onnxruntime"):
         BlazePosePipeline(spec, networks, backend="tensorflow")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     with pytest.raises(MultiposeError, match="pip install onnxruntime onnx"):

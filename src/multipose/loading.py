@@ -19,7 +19,7 @@ def load(
     device: str = "cpu",
     scales: Sequence[float] = (1.0,),
     boxes: BoxSource | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
     flip: bool = False,
     threads: int | None = None,
 ) -> Pipeline:
@@ -28,8 +28,9 @@ def load(
     the user cache directory, else downloaded from the address the spec names. BlazePose takes
     the folder of its TFLite files (by default the one `multipose weights fetch blazepose`
     fills). `boxes`: person boxes (top-down models need them; BlazePose takes them as extra
-    seeds); `flip`: also run the mirrored input and merge the maps; `backend` "onnxruntime"
-    runs the network's ONNX export. `threads`: the CPU threads its networks and image
+    seeds); `flip`: also run the mirrored input and merge the maps; `backend`: "onnxruntime"
+    runs the network's ONNX export, "torch" the module, "auto" the first on the CPU and the
+    second on a GPU. `threads`: the CPU threads its networks and image
     operations run on, process-wide (see multipose.threads; default: the CPUs this process
     may use, at most OMP_NUM_THREADS)."""
     use_threads(threads)

@@ -68,7 +68,11 @@ INTERRUPTED = {
 @click.option("--scales", default="1", show_default=True, help="Comma-separated input scales.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
 @click.option(
-    "--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True
+    "--backend",
+    type=click.Choice(["auto", "torch", "onnxruntime"]),
+    default="auto",
+    show_default=True,
+    help="auto: onnxruntime on the CPU, PyTorch on a GPU.",
 )
 @click.option("--flip", is_flag=True, help="Also run the mirrored input and merge the two.")
 @click.option(

@@ -58,7 +58,7 @@ class MapPipeline(ABC):
         scales: Sequence[float] = (1.0,),
         codec: MapCodec | None = None,
         boxes: BoxSource | None = None,
-        backend: str = "torch",
+        backend: str = "auto",
         flip: bool = False,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):

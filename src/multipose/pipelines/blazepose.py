@@ -104,7 +104,7 @@ class BlazePosePipeline:
         scales: Sequence[float] = (1.0,),
         codec: BlazePoseCodec | None = None,
         boxes: BoxSource | None = None,
-        backend: str = "torch",
+        backend: str = "auto",
         flip: bool = False,
         steps: Iterable[str] = STEPS,
         settings: Settings | None = None,

@@ -76,7 +76,7 @@ class HybridPipeline:
         scales: Sequence[float] = (1.0,),
         codec: object | None = None,
         boxes: BoxSource | None = None,
-        backend: str = "torch",
+        backend: str = "auto",
         flip: bool = False,
     ) -> None:
         bottom_up_spec, blazepose_spec = spec.parts

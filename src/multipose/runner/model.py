@@ -23,7 +23,7 @@ class ModelChoice:
     device: str = "cpu"
     scales: tuple[float, ...] = (1.0,)
     boxes: Path | None = None
-    backend: str = "torch"
+    backend: str = "auto"
     flip: bool = False
     threads: int | None = None
 
