@@ -196,3 +196,27 @@ def test_between_full_passes_video_mode_keeps_the_full_passes_corrections(
         np.testing.assert_allclose(ours[both, :2], theirs[both, :2], atol=1e-3)
     _, own, _ = two_frames(0.0)
     assert np.abs(own.keypoints[:, :, :2] - after.keypoints[: len(own), :, :2]).max() > 1.0
+
+
+def test_carried_offsets_are_in_roi_units_capped_and_blended():
+    from types import SimpleNamespace
+
+    from multipose.pipelines.video_mode import FARTHEST, from_roi
+    from multipose.skeleton import BLAZEPOSE33
+
+    video = VideoMode(SimpleNamespace(spec=None))
+    video.ids = np.array([5])
+    video.offsets = np.zeros((1, 33, 2))
+    seen = np.zeros((1, 33, 3), np.float32)
+    seen[0, :, :2], seen[0, :, 2] = 100.0, 1.0
+    found = seen.copy()
+    found[0, 0, 0] += 4.0  # 4 px right of BlazePose's
+    found[0, 1, 1] += 200.0  # a disagreement: capped
+    roi = np.array([[100.0, 100.0, 400.0, np.pi / 2]])  # turned a quarter, 400 px wide
+    as_poses = lambda kp: Poses(kp, layout=BLAZEPOSE33, track_ids=[5])  # noqa: E731
+    video._carry(as_poses(found), as_poses(seen), roi)
+    np.testing.assert_allclose(from_roi(video.offsets[0], roi[0])[0], [4.0, 0.0], atol=1e-6)
+    assert np.linalg.norm(video.offsets[0, 1]) == pytest.approx(FARTHEST)
+    assert np.abs(video.offsets[0, 0]).max() == pytest.approx(0.01)  # 4 px of 400, turned
+    video._carry(as_poses(seen), as_poses(seen), roi, blend=0.5)  # now they agree
+    np.testing.assert_allclose(from_roi(video.offsets[0], roi[0])[0], [2.0, 0.0], atol=1e-6)

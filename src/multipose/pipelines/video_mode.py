@@ -8,7 +8,8 @@ network misses keeps their ROI and is looked for again there for `patience` fram
 being dropped (lost), so one bad frame loses nobody for good. Between full passes, the keypoints
 of each person followed are moved by the offsets by which the last full pass (for the hybrid,
 its fusion with the bottom-up keypoints) differed from BlazePose's own, turned and scaled with
-the person's ROI (BlazePose's bias for that person). The hybrid's people that the
+the person's ROI (BlazePose's bias for that person; at each full pass, the mean of the new
+offsets and the last). The hybrid's people that the
 landmark network cannot follow (small, lying) are followed by its bottom-up model on a crop
 about each. Other pipelines have no video mode: they estimate each frame as a photo."""
 
@@ -31,6 +32,7 @@ from multipose.skeleton import BLAZEPOSE33, COCO17
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
+BLEND = 0.5  # a full pass's offsets for someone followed already: their mean with the last
 HIPS, SHOULDERS = (23, 24), (11, 12)
 
 
@@ -89,7 +91,7 @@ class VideoMode:
                 if known[person] and followed.track_ids[similar[person].argmax()] not in ids:
                     ids[person] = followed.track_ids[similar[person].argmax()]
             found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
-            self._carry(found, people, self.rois[: len(people)])
+            self._carry(found, people, self.rois[: len(people)], BLEND)
             unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
             people = Poses.concatenate([found, people[unmatched]])
             followed_ids = set(self.ids.tolist())
@@ -128,11 +130,11 @@ class VideoMode:
         seen = Poses(people.keypoints, people.scores, people.layout, None, ids)
         return seen, rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
 
-    def _carry(self, found: Poses, seen: Poses, rois: np.ndarray) -> None:
+    def _carry(self, found: Poses, seen: Poses, rois: np.ndarray, blend: float = 1.0) -> None:
         """Keep, for each person followed whom BlazePose saw as `seen` (their landmarks' ROIs
         `rois`) and the whole pipeline found (`found`, same ids), the offsets of the latter's
         keypoints from BlazePose's in ROI units, each at most FARTHEST long (farther is a
-        disagreement, not BlazePose's bias)."""
+        disagreement, not BlazePose's bias), weighted `blend` against those kept before."""
         at = {int(i): row for row, i in enumerate(self.ids.tolist())}
         by_id = {int(i): person for person, i in enumerate(found.track_ids.tolist())}
         for person, track_id in enumerate(seen.track_ids.tolist()):
@@ -145,7 +147,8 @@ class VideoMode:
             row = at[track_id]
             offsets = to_roi(offsets, rois[person])
             norm = np.linalg.norm(offsets, axis=1, keepdims=True)
-            self.offsets[row] = offsets * np.minimum(1.0, FARTHEST / np.maximum(norm, 1e-9))
+            offsets = offsets * np.minimum(1.0, FARTHEST / np.maximum(norm, 1e-9))
+            self.offsets[row] = (1 - blend) * self.offsets[row] + blend * offsets
 
     def _carried(self, people: Poses) -> Poses:
         """The people followed (those of the first ROIs) with the offsets of the last full
