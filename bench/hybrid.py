@@ -37,7 +37,7 @@ DEFAULT = SPECS[multipose.DEFAULT_MODEL]
 MODELS = {
     "blazepose-full (the old default)": (SPECS["blazepose-full"], None),
     "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], None),
-    "thin at height 496, stage 5 (the default's first pass)": (DEFAULT.parts[0], None),
+    "thin at height 496, stage 4 (the default's first pass)": (DEFAULT.parts[0], None),
     f"{DEFAULT.name} (the default)": (DEFAULT, None),
     "hybrid before tuning (thin at 368, stage 6)": (
         _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),

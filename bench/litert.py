@@ -171,13 +171,13 @@ def main() -> None:
         "OMP_WAIT_POLICY=ACTIVE (the ACTIVE rows: they spin during a run)."
         + (
             " Beside a burner: the rows of more than one thread again, all rounds beside a "
-            "process burning one CPU; x quiet: over the row's own median above."
+            "process burning one CPU; x before: over the row's own median without it."
             if args.burn
             else ""
         ),
         "",
         "| network | runtime | threads | median ms | x LiteRT | max diff |"
-        + (" beside a burner ms | x LiteRT | x quiet |" if args.burn else ""),
+        + (" beside a burner ms | x LiteRT | x before |" if args.burn else ""),
         "|---|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.burn else ""),
     ]
     for row in rows:
