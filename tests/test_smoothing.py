@@ -76,3 +76,21 @@ def test_a_limb_moving_on_a_still_body_is_followed_within_a_frame():
     assert abs(moved[0, k, 0] - out[k, 0]) < 10.0
     others = np.arange(len(out)) != k
     np.testing.assert_allclose(out[others, :2], still[0].keypoints[0, others, :2], atol=0.5)
+
+
+def test_a_one_frame_jump_of_the_whole_body_is_spread_but_a_start_is_followed():
+    still, _ = frames(0.0, 0.0, n=40)
+    found = still[0].keypoints[..., 2:] > 0
+    smooth = OneEuro()
+    for t, p in enumerate(still[:20]):
+        jump = 12.0 if t == 10 else 0.0  # the whole person 12 px off for one frame
+        kp = p.keypoints + np.array([jump, 0.0, 0.0], np.float32) * found
+        out = smooth(Poses(kp, layout=p.layout, track_ids=[7]), t / 30).keypoints
+        if t == 10:
+            assert np.abs(out[0, :, 0] - p.keypoints[0, :, 0]).max() < 9.0  # not 12
+    lags = []
+    for t, p in enumerate(still[20:], 20):  # the body starts walking 20 px a frame
+        kp = p.keypoints + np.array([20.0 * (t - 20), 0.0, 0.0], np.float32) * found
+        out = smooth(Poses(kp, layout=p.layout, track_ids=[7]), t / 30).keypoints
+        lags.append(np.abs(kp[0, :, 0] - out[0, :, 0]).max())
+    assert max(lags) < 10.0 and lags[-1] < 0.5  # under half a frame, then none

@@ -6,8 +6,11 @@ frame: last frame's keypoints are first moved by the body's shift (a robust mean
 of the raw keypoints found in both frames, weighted by the lesser of their two scores: keypoints
 that move unlike the rest, a limb in motion or a keypoint found astray, are weighted down), so
 that a person walking or a camera panning moves the whole body without lag, while the limbs'
-own shake is smoothed. Speeds are measured in person heights per second (the height of the
-track's keypoint box), so one `beta` suits near and far people."""
+own shake is smoothed. The body's velocity (its shift per frame) is itself low-pass filtered at
+BODY_CUTOFF: a steady pan or walk passes unchanged, while a jump of the whole person in one frame
+(a detector's wobble; a full pass in video mode) is spread over a few frames. Speeds are
+measured in person heights per second (the height of the track's keypoint box), so one `beta`
+suits near and far people."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 from multipose.poses import Poses
 
 DERIVATIVE_CUTOFF = 1.0  # Hz, the cut-off of the filtered speed itself
+BODY_CUTOFF = 6.0  # Hz, the cut-off of the body's velocity (its shift per frame)
 REWEIGHTS = 3  # rounds of weighting down the keypoints that move unlike the body
 
 
@@ -45,7 +49,7 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
 class _State:
     """One track's filter: last filtered keypoints (K, 2), last raw ones (K, 2) and their
     scores (K,), the speed of the filtered ones relative to the body (K, 2), which keypoints
-    were found (K,), the time of its last frame."""
+    were found (K,), the time of its last frame and the body's filtered shift then (2,)."""
 
     value: np.ndarray
     raw: np.ndarray
@@ -53,6 +57,7 @@ class _State:
     speed: np.ndarray
     held: np.ndarray
     time: float
+    shift: np.ndarray | None = None
 
 
 @dataclass
@@ -84,7 +89,10 @@ class OneEuro:
             return xy
         dt = time_s - state.time
         weight = np.where(found & state.held, np.minimum(keypoints[:, 2], state.score), 0.0)
-        shift = body_shift(xy - state.raw, weight)
+        raw_shift = body_shift(xy - state.raw, weight)
+        shift = raw_shift  # the body's velocity, low-pass filtered
+        if state.shift is not None:
+            shift = state.shift + _alpha(BODY_CUTOFF, dt) * (raw_shift - state.shift)
         prior = state.value + shift  # where the body's motion takes last frame's keypoints
         height = np.ptp(xy[found, 1]) if found.sum() > 1 else 1.0
         speed = (xy - prior) / dt / max(height, 1.0)
@@ -96,10 +104,11 @@ class OneEuro:
         keep = found[:, None]
         self.states[track_id] = _State(
             np.where(keep, smooth, prior),
-            np.where(keep, xy, state.raw + shift),
+            np.where(keep, xy, state.raw + raw_shift),
             keypoints[:, 2],
             np.where(keep, speed, state.speed),
             found,
             time_s,
+            shift,
         )
         return np.where(keep, smooth, xy)
