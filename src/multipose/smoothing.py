@@ -2,11 +2,12 @@
 track. Each coordinate is low-pass filtered with a cut-off frequency that rises with its speed:
 `min_cutoff` (Hz) sets how still a keypoint at rest is held, `beta` how fast the cut-off rises
 with speed, so that motion is followed without lag. The filter works in the body's moving
-frame: last frame's keypoints are first moved by the body's shift (the mean motion of the raw
-keypoints found in both frames, weighted by the lesser of their two scores), so that a person
-walking or a camera panning moves the whole body without lag, while the limbs' own shake is
-smoothed. Speeds are measured in person heights per second (the height of the track's keypoint
-box), so one `beta` suits near and far people."""
+frame: last frame's keypoints are first moved by the body's shift (a robust mean of the motion
+of the raw keypoints found in both frames, weighted by the lesser of their two scores: keypoints
+that move unlike the rest, a limb in motion or a keypoint found astray, are weighted down), so
+that a person walking or a camera panning moves the whole body without lag, while the limbs'
+own shake is smoothed. Speeds are measured in person heights per second (the height of the
+track's keypoint box), so one `beta` suits near and far people."""
 
 from __future__ import annotations
 
@@ -17,6 +18,22 @@ import numpy as np
 from multipose.poses import Poses
 
 DERIVATIVE_CUTOFF = 1.0  # Hz, the cut-off of the filtered speed itself
+REWEIGHTS = 3  # rounds of weighting down the keypoints that move unlike the body
+
+
+def body_shift(motion: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The body's shift (2,) from its keypoints' motions (K, 2), weighted (K,): the weighted
+    mean, then REWEIGHTS times again with each keypoint's weight divided by 1 + (d / 2s)^2 (d
+    its distance from the shift, s the robust spread of those distances: Cauchy weights)."""
+    if weight.sum() <= 0:
+        return np.zeros(2)
+    shift = weight @ motion / weight.sum()
+    for _ in range(REWEIGHTS):
+        distance = np.linalg.norm(motion - shift, axis=1)
+        spread = 1.4826 * np.median(distance[weight > 0]) + 1e-6
+        robust = weight / (1 + (distance / (2 * spread)) ** 2)
+        shift = robust @ motion / robust.sum()
+    return shift
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
@@ -42,7 +59,8 @@ class _State:
 class OneEuro:
     """Smooths the keypoints of tracked people (`track_ids` set) frame after frame; a keypoint
     that was not found restarts its filter when it is found again. The defaults were chosen
-    on bench/video.py's clips (15 frames; min_cutoff 0.3-3 Hz, beta 1-20)."""
+    on the tuning clips made from coco-mini-train2017 (`bench/video.py --tuning`; min_cutoff
+    0.5-2 Hz, beta 2-10: a lower beta steadies more but lowers AP and follows limbs later)."""
 
     min_cutoff: float = 1.0
     beta: float = 5.0
@@ -66,7 +84,7 @@ class OneEuro:
             return xy
         dt = time_s - state.time
         weight = np.where(found & state.held, np.minimum(keypoints[:, 2], state.score), 0.0)
-        shift = weight @ (xy - state.raw) / weight.sum() if weight.sum() > 0 else np.zeros(2)
+        shift = body_shift(xy - state.raw, weight)
         prior = state.value + shift  # where the body's motion takes last frame's keypoints
         height = np.ptp(xy[found, 1]) if found.sum() > 1 else 1.0
         speed = (xy - prior) / dt / max(height, 1.0)
