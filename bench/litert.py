@@ -98,7 +98,11 @@ def median_times(rows: dict[tuple[str, str, int], Call], repeats: int) -> dict:
     return {row: float(np.median(values)) for row, values in times.items()}
 
 
-def _burn() -> None:
+def _burn(own_session: bool = True) -> None:
+    """Burn one CPU, as another program would: in its own session (with the kernel's
+    autogroups, a child in ours would take its CPU from our session's share alone)."""
+    if own_session:
+        os.setsid()
     while True:
         pass
 
