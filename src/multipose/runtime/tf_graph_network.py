@@ -8,7 +8,8 @@ that gives its size, Identity, Placeholder and Const. Four-dimensional tensors a
 and in the inputs and outputs (TensorFlow's are NHWC); padding follows TensorFlow's SAME rule
 (the odd extra pixel after). Constants become buffers when the module is built, so it moves
 to any device, takes any batch and exports to ONNX. Batch statistics are taken per image, as
-the graph's authors ran it one image at a time.
+the graph's authors ran it one image at a time. Concatenations that feed depthwise
+convolutions get zero channels up to a multiple of 16, for onnxruntime's blocked layout.
 """
 
 from __future__ import annotations
