@@ -26,11 +26,12 @@ import torch
 from torch import nn
 
 from multipose.box_sources import BoxSource
-from multipose.codecs.blazepose import COCO_LANDMARKS
-from multipose.geometry import Boxes, pose_boxes
+from multipose.codecs.blazepose import COCO_LANDMARKS, rois_from_alignment
+from multipose.geometry import pose_boxes
 from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
+from multipose.pipelines.blazepose_regions import box_rois
 from multipose.poses import Poses
 from multipose.preprocess import describe_parts
 from multipose.similarity import oks
@@ -67,6 +68,10 @@ class HybridPipeline:
     average: ClassVar[bool] = True  # COCO keypoints of both averaged where both have them
     unmatched_weight: ClassVar[float] = UNMATCHED_WEIGHT
     steps: ClassVar[tuple[str, ...]] = STEPS  # BlazePose's, beside the seeds
+    skeleton_rois: ClassVar[bool] = False
+    reach: ClassVar[float] = 1.1  # skeleton ROIs' alignment circle, in farthest keypoints
+    match_oks: ClassVar[float] = MATCH_OKS
+    unconfirmed_weight: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -88,10 +93,11 @@ class HybridPipeline:
             blazepose_spec,
             network.blazepose,
             device,
-            boxes=self._seeds,
+            boxes=boxes,
             backend=backend,
             steps=self.steps,
             settings=Settings(min_score=0.0),
+            rois=self._seeds,
         )
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         self._found: Poses = Poses.empty(COCO17)
@@ -111,17 +117,44 @@ class HybridPipeline:
         first = self.bottom_up.timing
         refined = self.blazepose(image, image_id)
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
-        return fuse(self._found, refined, self.average, self.unmatched_weight)
-
-    def _seeds(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
-        """Boxes around the bottom-up people of this image, and any given."""
-        seeds = pose_boxes(self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS))
-        if self.boxes is None:
-            return seeds
-        given = self.boxes(image, image_id)
-        return Boxes(
-            np.concatenate([seeds.boxes, given.boxes]), np.concatenate([seeds.scores, given.scores])
+        return fuse(
+            self._found,
+            refined,
+            self.average,
+            self.unmatched_weight,
+            self.match_oks,
+            self.unconfirmed_weight,
         )
+
+    def _seeds(self, image: np.ndarray, image_id: int | None = None) -> np.ndarray:
+        """ROIs around the bottom-up people of this image."""
+        people = self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS)
+        if self.skeleton_rois:
+            return skeleton_rois(people, self.reach)
+        return box_rois(pose_boxes(people).boxes)
+
+
+def skeleton_rois(people: Poses, reach: float = 1.1) -> np.ndarray:
+    """BlazePose ROIs (N, 4) from COCO-17 people, aligned as mediapipe aligns its own: about
+    the hip centre, turned so that the shoulders' centre is straight above it, the alignment
+    circle `reach` times the farthest keypoint's distance from the hip centre. People without
+    both hips and a shoulder get the upright square around their keypoints."""
+    rois = box_rois(pose_boxes(people).boxes)
+    kp = people.keypoints
+    found = kp[..., 2] > 0
+    hips = found[:, 11] & found[:, 12]
+    shoulders = found[:, 5] | found[:, 6]
+    use = hips & shoulders
+    if not use.any():
+        return rois
+    kp, found = kp[use], found[use]
+    centre = (kp[:, 11, :2] + kp[:, 12, :2]) / 2
+    weights = found[:, 5:7, None].astype(np.float64)
+    up = (kp[:, 5:7, :2] * weights).sum(axis=1) / weights.sum(axis=1) - centre
+    up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-6)
+    distance = np.where(found, np.linalg.norm(kp[..., :2] - centre[:, None], axis=2), 0)
+    rois[use] = rois_from_alignment(centre, centre + up * reach * distance.max(axis=1)[:, None])
+    return rois
 
 
 def rescored(people: Poses) -> Poses:
@@ -156,6 +189,8 @@ def fuse(
     blazepose: Poses,
     average: bool = True,
     unmatched_weight: float = UNMATCHED_WEIGHT,
+    match_oks: float = MATCH_OKS,
+    unconfirmed_weight: float = 1.0,
 ) -> Poses:
     """Bottom-up people (COCO-17) and BlazePose people (BlazePose-33) as one set of people in
     the BlazePose-33 layout (see the module docstring; with `average` False the bottom-up
@@ -163,20 +198,24 @@ def fuse(
     people = bottom_up.convert(BLAZEPOSE33)
     keypoints = people.keypoints.copy()
     unmatched = np.ones(len(blazepose), bool)
+    confirmed = np.zeros(len(bottom_up), bool)
     if len(bottom_up) and len(blazepose):
         tight = bottom_up.keypoint_boxes()
         areas = np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
         coco = blazepose.keypoints[:, COCO_LANDMARKS]
         similar = oks(coco[..., :2], bottom_up.keypoints[..., :2], areas, COCO17.sigmas)
-        unmatched = similar.max(axis=1) <= MATCH_OKS
+        unmatched = similar.max(axis=1) <= match_oks
         for person in range(len(bottom_up)):
             best = int(similar[:, person].argmax())
-            if similar[best, person] > MATCH_OKS:
+            if similar[best, person] > match_oks:
+                confirmed[person] = True
                 keypoints[person] = _merged(keypoints[person], blazepose.keypoints[best], average)
     extra = blazepose[unmatched]
     return Poses.concatenate(
         [
-            Poses(keypoints, people.scores, BLAZEPOSE33),
+            Poses(
+                keypoints, people.scores * np.where(confirmed, 1, unconfirmed_weight), BLAZEPOSE33
+            ),
             Poses(extra.keypoints, extra.scores * unmatched_weight, BLAZEPOSE33),
         ]
     )
