@@ -4,8 +4,8 @@ the BlazePose part and the fusion, the only part that varies). The thin network 
 image; each variant decodes its maps and runs the rest, every image through each variant in
 turn, on one thread.
 
-    python bench/hybrid_tuning.py [--data coco-mini-train2017] [--variants NAME ...]
-    # writes bench/results/hybrid_tuning.md
+    cd bench && python hybrid_tuning.py [--data coco-mini-train2017] [--variants NAME ...]
+    # writes bench/results/hybrid_tuning_train2017.md (or _val2017)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 import multipose
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
+from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
 from multipose.pipelines.hybrid import STEPS
 from multipose.poses import Poses
 
@@ -35,17 +36,21 @@ DATASETS = {
 # label: attributes of the default's HybridPipeline to change (its class variables), and
 # "codec": fields of the thin part's PafCodec to change, "steps": BlazePose's steps
 VARIANTS: dict[str, dict] = {
-    "the default before this tuning": {},
-    "seeds aligned on the skeleton": {"skeleton_rois": True},
-    "skeleton, no refine": {"skeleton_rois": True, "steps": ("detect", "faces")},
-    "skeleton, no faces": {"skeleton_rois": True, "steps": ("detect", "refine")},
-    "skeleton, unconfirmed x0.7": {"skeleton_rois": True, "unconfirmed_weight": 0.7},
-    "skeleton, unconfirmed x0.5": {"skeleton_rois": True, "unconfirmed_weight": 0.5},
-    "skeleton, unmatched x0.5, unconfirmed x0.7": {
-        "skeleton_rois": True,
-        "unmatched_weight": 0.5,
-        "unconfirmed_weight": 0.7,
+    "the default (seeds aligned on the skeleton)": {},
+    "box seeds (the default before)": {"skeleton_rois": False},
+    "box seeds, keypoints not averaged": {"skeleton_rois": False, "average": False},
+    "alignment circle 1.0 x the farthest keypoint": {"reach": 1.0},
+    "alignment circle 1.25 x the farthest keypoint": {"reach": 1.25},
+    "keypoints not averaged": {"average": False},
+    "BlazePose-only people at 0.5 of their score": {"unmatched_weight": 0.5},
+    "seeds from a looser decoding (2+ parts, mean score 0.2)": {
+        "codec": {"min_parts": 2, "min_mean_score": 0.2}
     },
+    "without the refine pass": {"steps": ("detect", "faces")},
+    "without BlazePose's face seeds": {"steps": ("detect", "refine")},
+    "without BlazePose's detector": {"steps": ("faces", "refine")},
+    "with re-detection": {"steps": ("detect", "faces", "refine", "redetect")},
+    "with all BlazePose's steps (tiles, re-detection)": {"steps": BLAZEPOSE_STEPS},
 }
 
 
@@ -93,7 +98,7 @@ def main() -> None:
     lines = [
         f"# The default hybrid's variants on {args.data}",
         "",
-        "`python bench/hybrid_tuning.py` (one thread). Recall: people with >= 8 labelled "
+        "`cd bench && python hybrid_tuning.py` (one thread). Recall: people with >= 8 labelled "
         "keypoints matched with OKS >= 0.5; large: area >= 96^2, medium: 32^2 to 96^2. ms: "
         "median per image of the BlazePose part and the fusion (the thin network's maps are "
         "computed once).",

@@ -3,17 +3,20 @@ pipeline finds everyone in one pass) finds everyone, and BlazePose's landmark ne
 each of them.
 
 Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
-their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
-seed BlazePose (beside its own detector on the whole image and the faces its face detector
-finds, which bring in close-ups the bottom-up pass misses; one refine pass). A BlazePose
-person that matches a bottom-up one (OKS on the COCO keypoints above `match_oks`) lends it
-its other landmarks (hands, feet) and its confident COCO keypoints, averaged with the
-bottom-up ones where both have them and filling those the bottom-up person lacks. Bottom-up
-people keep their score; BlazePose people that match none are kept at `unmatched_weight`
-times their own. People come out in the BlazePose-33 layout. Seeded by YOLO-pose
-(`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet and hands.
+their found keypoints times sqrt(found / 17); those with three or more keypoints seed
+BlazePose with ROIs aligned on their skeleton as mediapipe aligns its own (about the hip
+centre, the shoulders straight above it: people lying or leaning come upright in the crop;
+a box for those without hips), beside BlazePose's own detector on the whole image and the
+faces its face detector finds, which bring in close-ups the bottom-up pass misses; one
+refine pass. A BlazePose person that matches a bottom-up one (OKS on the COCO keypoints above
+MATCH_OKS) lends it its other landmarks (hands, feet) and its confident COCO keypoints,
+averaged with the bottom-up ones where both have them and filling those the bottom-up person
+lacks. Bottom-up people keep their score; BlazePose people that match none are kept at
+`unmatched_weight` times their own. People come out in the BlazePose-33 layout. Seeded by
+YOLO-pose (`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet
+and hands.
 
-Tuned on coco-mini-train2017 (bench/hybrid.py).
+Tuned on coco-mini-train2017 (bench/hybrid_tuning.py, bench/hybrid.py).
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ MATCH_OKS = 0.3  # a BlazePose person this alike to a bottom-up one is that pers
 CONFIDENT = 0.5  # BlazePose keypoints of at least this visibility are used
 UNMATCHED_WEIGHT = 0.3  # score factor of BlazePose people that match no bottom-up one
 MIN_SEED_KEYPOINTS = 3
+# Seeds' alignment circle, in farthest keypoints from the hip centre (the head's top and the
+# feet lie beyond the nose and ankles). On coco-mini-train2017: AP 0.297 at 1.0, 0.305 at 1.1,
+# 0.294 at 1.25; box seeds 0.290 (bench/results/hybrid_tuning_train2017.md).
+REACH = 1.1
 # BlazePose's steps beside the seeds. On coco-mini-train2017 (AP): detect+refine 0.292, with
 # faces 0.295 for 11% more BlazePose time; tiles and re-detection added 0.003 for twice it.
 STEPS = ("detect", "faces", "refine")
@@ -68,10 +75,8 @@ class HybridPipeline:
     average: ClassVar[bool] = True  # COCO keypoints of both averaged where both have them
     unmatched_weight: ClassVar[float] = UNMATCHED_WEIGHT
     steps: ClassVar[tuple[str, ...]] = STEPS  # BlazePose's, beside the seeds
-    skeleton_rois: ClassVar[bool] = False
-    reach: ClassVar[float] = 1.1  # skeleton ROIs' alignment circle, in farthest keypoints
-    match_oks: ClassVar[float] = MATCH_OKS
-    unconfirmed_weight: ClassVar[float] = 1.0
+    skeleton_rois: ClassVar[bool] = True  # seeds aligned on the skeleton, else boxes
+    reach: ClassVar[float] = REACH
 
     def __init__(
         self,
@@ -117,43 +122,33 @@ class HybridPipeline:
         first = self.bottom_up.timing
         refined = self.blazepose(image, image_id)
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
-        return fuse(
-            self._found,
-            refined,
-            self.average,
-            self.unmatched_weight,
-            self.match_oks,
-            self.unconfirmed_weight,
-        )
+        return fuse(self._found, refined, self.average, self.unmatched_weight)
 
     def _seeds(self, image: np.ndarray, image_id: int | None = None) -> np.ndarray:
-        """ROIs around the bottom-up people of this image."""
+        """BlazePose ROIs from the bottom-up people of this image."""
         people = self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS)
         if self.skeleton_rois:
             return skeleton_rois(people, self.reach)
         return box_rois(pose_boxes(people).boxes)
 
 
-def skeleton_rois(people: Poses, reach: float = 1.1) -> np.ndarray:
+def skeleton_rois(people: Poses, reach: float = REACH) -> np.ndarray:
     """BlazePose ROIs (N, 4) from COCO-17 people, aligned as mediapipe aligns its own: about
     the hip centre, turned so that the shoulders' centre is straight above it, the alignment
     circle `reach` times the farthest keypoint's distance from the hip centre. People without
-    both hips and a shoulder get the upright square around their keypoints."""
+    both hips and a shoulder get the upright square around their keypoints (`box_rois`)."""
     rois = box_rois(pose_boxes(people).boxes)
-    kp = people.keypoints
-    found = kp[..., 2] > 0
-    hips = found[:, 11] & found[:, 12]
-    shoulders = found[:, 5] | found[:, 6]
-    use = hips & shoulders
+    kp, found = people.keypoints[..., :2].astype(np.float64), people.keypoints[..., 2] > 0
+    use = found[:, 11] & found[:, 12] & found[:, 5:7].any(axis=1)
     if not use.any():
         return rois
     kp, found = kp[use], found[use]
-    centre = (kp[:, 11, :2] + kp[:, 12, :2]) / 2
+    centre = (kp[:, 11] + kp[:, 12]) / 2
     weights = found[:, 5:7, None].astype(np.float64)
-    up = (kp[:, 5:7, :2] * weights).sum(axis=1) / weights.sum(axis=1) - centre
+    up = (kp[:, 5:7] * weights).sum(axis=1) / weights.sum(axis=1) - centre
     up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-6)
-    distance = np.where(found, np.linalg.norm(kp[..., :2] - centre[:, None], axis=2), 0)
-    rois[use] = rois_from_alignment(centre, centre + up * reach * distance.max(axis=1)[:, None])
+    farthest = np.where(found, np.linalg.norm(kp - centre[:, None], axis=2), 0).max(axis=1)
+    rois[use] = rois_from_alignment(centre, centre + up * reach * farthest[:, None])
     return rois
 
 
@@ -177,9 +172,11 @@ class YoloHybridPipeline(HybridPipeline):
     COCO keypoints: BlazePose's are less accurate, and averaging or rescoring them cost AP on
     coco-mini-train2017, 0.463 and 0.318 against 0.481 for YOLO's alone; per-keypoint
     errors in bench/results/yolo_pose.md); BlazePose adds its other landmarks (feet, hands) to
-    them, and the people YOLO missed at 0.1 of their score."""
+    them, and the people YOLO missed at 0.1 of their score. Its seeds are boxes, as tuned
+    (skeleton-aligned seeds were measured for the thin OpenPose only)."""
 
     rescore = False
+    skeleton_rois = False
     average = False
     unmatched_weight = 0.1
 
@@ -189,8 +186,6 @@ def fuse(
     blazepose: Poses,
     average: bool = True,
     unmatched_weight: float = UNMATCHED_WEIGHT,
-    match_oks: float = MATCH_OKS,
-    unconfirmed_weight: float = 1.0,
 ) -> Poses:
     """Bottom-up people (COCO-17) and BlazePose people (BlazePose-33) as one set of people in
     the BlazePose-33 layout (see the module docstring; with `average` False the bottom-up
@@ -198,24 +193,20 @@ def fuse(
     people = bottom_up.convert(BLAZEPOSE33)
     keypoints = people.keypoints.copy()
     unmatched = np.ones(len(blazepose), bool)
-    confirmed = np.zeros(len(bottom_up), bool)
     if len(bottom_up) and len(blazepose):
         tight = bottom_up.keypoint_boxes()
         areas = np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
         coco = blazepose.keypoints[:, COCO_LANDMARKS]
         similar = oks(coco[..., :2], bottom_up.keypoints[..., :2], areas, COCO17.sigmas)
-        unmatched = similar.max(axis=1) <= match_oks
+        unmatched = similar.max(axis=1) <= MATCH_OKS
         for person in range(len(bottom_up)):
             best = int(similar[:, person].argmax())
-            if similar[best, person] > match_oks:
-                confirmed[person] = True
+            if similar[best, person] > MATCH_OKS:
                 keypoints[person] = _merged(keypoints[person], blazepose.keypoints[best], average)
     extra = blazepose[unmatched]
     return Poses.concatenate(
         [
-            Poses(
-                keypoints, people.scores * np.where(confirmed, 1, unconfirmed_weight), BLAZEPOSE33
-            ),
+            Poses(keypoints, people.scores, BLAZEPOSE33),
             Poses(extra.keypoints, extra.scores * unmatched_weight, BLAZEPOSE33),
         ]
     )
