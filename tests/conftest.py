@@ -67,5 +67,6 @@ def rng() -> np.random.Generator:
 
 
 def pipeline_of(spec, network, **options):
-    """The spec's pipeline around a network, as `multipose.load` builds it."""
-    return spec.pipeline(spec, network, **options)
+    """The spec's pipeline around a network, as `multipose.load` builds it, in PyTorch unless
+    `backend` says otherwise (test networks such as the oracles are not exportable)."""
+    return spec.pipeline(spec, network, **{"backend": "torch", **options})

@@ -163,6 +163,20 @@ def test_onnxruntime_gives_the_network_outputs(tmp_path, name):
             assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
 
 
+@pytest.mark.parametrize(("policy", "spin"), [("PASSIVE", "0"), ("ACTIVE", "1"), ("active", "1")])
+def test_onnxruntime_threads_spin_only_when_openmp_threads_would(monkeypatch, policy, spin):
+    """Sessions follow OMP_WAIT_POLICY (multipose sets PASSIVE unless told otherwise), and
+    spinning pools stop at the end of each run."""
+    ort = pytest.importorskip("onnxruntime")
+    from multipose.runtime.onnx import session_options
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", policy)
+    options = session_options(ort, 2)
+    assert options.intra_op_num_threads == 2
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spin
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+
+
 def test_convert_and_export_commands(tmp_path):
     from click.testing import CliRunner
 

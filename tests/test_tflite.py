@@ -1,5 +1,8 @@
-"""The TFLite reader and its PyTorch executor, checked against the LiteRT interpreter."""
+"""The TFLite reader and its PyTorch executor, checked against the LiteRT interpreter; its ONNX
+export."""
 
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +68,38 @@ def test_executor_matches_litert_on_a_real_photo(name: str, side: int, low: floa
         assert got.shape[1:] == want.shape[1:]
         for item in got:  # every member of the batch
             assert np.abs(item - want[0]).max() <= 1e-3 * np.abs(want).max()
+
+
+def onnx_ops(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
+    """The op types of the module's ONNX export (as OnnxModule exports it)."""
+    onnx = pytest.importorskip("onnx")
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), buffer, opset_version=17, dynamo=False)
+    return {node.op_type for node in onnx.load_from_string(buffer.getvalue()).graph.node}
+
+
+@pytest.mark.parametrize(("name", "side", "low"), MODELS)
+def test_onnx_export_pads_inside_the_convolutions(name: str, side: int, low: float) -> None:
+    """PADs and uneven SAME paddings become the Conv's own pads, DEPTH_TO_SPACE one
+    DepthToSpace (onnxruntime fuses no Pad into a Conv, and reorders its blocked layout around
+    each one: 2.6x LiteRT's time on the face detector), and the export computes what the
+    module does."""
+    pytest.importorskip("onnxruntime")
+    from multipose.runtime.onnx import OnnxModule
+
+    network = load_tflite(_model(name))
+    x = torch.from_numpy(_photo_input(side, low)).permute(2, 0, 1)[None]
+    ops = onnx_ops(network, x)
+    assert "Pad" not in ops and "Conv" in ops
+    if name == "pose_detection.tflite":
+        assert "DepthToSpace" in ops
+    with torch.inference_mode():
+        expected = network(x)
+    found = OnnxModule(network, x.shape)(x)
+    for want, got in zip(expected, found, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4 * float(want.abs().max()), rtol=1e-4)
 
 
 def test_reader_decodes_the_landmark_model() -> None:

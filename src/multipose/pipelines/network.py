@@ -1,9 +1,11 @@
 """A network as the pipelines call it: input batches in, its outputs as NumPy arrays out; a
 torch module on a device, or its ONNX export run by onnxruntime on the CPU. Backend "auto" (the
 default) is onnxruntime on the CPU, where it runs our networks 1.3-2x faster than PyTorch
-(bench/results/cpu_speed.md), and PyTorch on a GPU."""
+(bench/results/cpu_speed.md), and PyTorch on a GPU or where onnxruntime is missing."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import torch
@@ -14,6 +16,8 @@ from multipose.errors import MultiposeError
 from multipose.runtime.onnx import OnnxModule, require_onnxruntime
 
 BACKENDS = ("auto", "torch", "onnxruntime")
+# One export at a time: torch's tracer is not thread-safe (serve's workers share networks).
+_EXPORTING = threading.Lock()
 
 
 class Network:
@@ -34,7 +38,7 @@ class Network:
             raise MultiposeError(f"backend must be auto, torch or onnxruntime, not {backend!r}")
         self.device = torch_device(device)
         if backend == "auto":
-            backend = "onnxruntime" if self.device.type == "cpu" else "torch"
+            backend = "onnxruntime" if self.device.type == "cpu" and _has_onnxruntime() else "torch"
         if backend == "onnxruntime":
             if self.device.type != "cpu":
                 raise MultiposeError("the onnxruntime backend runs on the CPU: use --device cpu")
@@ -53,8 +57,17 @@ class Network:
 
     def _session(self, batch: torch.Tensor) -> OnnxModule:
         key = None if self.dynamic_size else tuple(batch.shape[1:])
-        if key not in self.sessions:
-            free = (0, 2, 3) if self.dynamic_size else (0,)
-            threads = torch.get_num_threads()  # as many as PyTorch would use
-            self.sessions[key] = OnnxModule(self.module, batch.shape, free, threads)
+        with _EXPORTING:
+            if key not in self.sessions:
+                free = (0, 2, 3) if self.dynamic_size else (0,)
+                threads = torch.get_num_threads()  # as many as PyTorch would use
+                self.sessions[key] = OnnxModule(self.module, batch.shape, free, threads)
         return self.sessions[key]
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        require_onnxruntime()
+    except MultiposeError:
+        return False
+    return True

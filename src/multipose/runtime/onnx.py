@@ -5,6 +5,7 @@ where the architecture allows)."""
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,16 +38,21 @@ def require_onnxruntime() -> ModuleType:
 
 def session_options(ort: ModuleType, threads: int | None = None) -> object:
     """onnxruntime's options for our networks: every graph optimisation, one op at a time
-    (sequential, one inter-op thread), `threads` intra-op threads (its default when None) that
-    sleep rather than spin between runs: a pipeline holds several sessions, each with its own
-    pool, and spinning pools would take the CPU from the session or PyTorch running."""
+    (sequential, one inter-op thread), `threads` intra-op threads (its default when None).
+    They sleep between ops, as PyTorch's OpenMP threads do (multipose sets OMP_WAIT_POLICY to
+    PASSIVE unless it is set): spinning ones, beside other work, wait on a descheduled peer at
+    every op (1.5-3x slower per call beside a CPU burner); with OMP_WAIT_POLICY=ACTIVE they
+    spin during a run and stop at its end (up to ~1.4x faster on an idle machine; figures in
+    bench/results/litert.md)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
 
 

@@ -1,11 +1,13 @@
 """TensorFlow's conventions that its models' weights assume, for our executors and modules:
-SAME padding (the odd extra pixel after) and TF1's legacy bilinear resize."""
+SAME padding (the odd extra pixel after), convolutions padded unevenly, and TF1's legacy
+bilinear resize."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -30,6 +32,50 @@ def same_pads(
         for size, k, s, d in zip(x.shape[2:], kernel, stride, dilation, strict=True)
     )
     return left, right, top, bottom
+
+
+def padded_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: Sequence[int],
+    pads: Sequence[int],
+    dilation: Sequence[int] = (1, 1),
+    groups: int = 1,
+) -> torch.Tensor:
+    """`F.conv2d` of `x` zero-padded by `pads` = (left, right, top, bottom), which may be
+    uneven (SAME padding at stride 2). Exported to ONNX it is one Conv with those pads, not a
+    Pad and a Conv: onnxruntime fuses neither, and converts the layout to and from its blocked
+    one around every Pad."""
+    left, right, top, bottom = pads
+    if left == right and top == bottom:
+        return F.conv2d(x, weight, bias, stride, (top, left), dilation, groups)
+    if torch.onnx.is_in_onnx_export():
+        return _PaddedConv.apply(
+            x, weight, bias, tuple(stride), tuple(pads), tuple(dilation), groups
+        )
+    return F.conv2d(F.pad(x, tuple(pads)), weight, bias, stride, 0, dilation, groups)
+
+
+class _PaddedConv(torch.autograd.Function):
+    """The padded convolution as the ONNX exporter sees it (used only there)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pads, dilation, groups):
+        return F.conv2d(F.pad(x, pads), weight, bias, stride, 0, dilation, groups)
+
+    @staticmethod
+    def symbolic(g, x, weight, bias, stride, pads, dilation, groups):
+        left, right, top, bottom = pads
+        inputs = (x, weight) if bias is None else (x, weight, bias)
+        return g.op(
+            "Conv",
+            *inputs,
+            strides_i=list(stride),
+            pads_i=[top, left, bottom, right],
+            dilations_i=list(dilation),
+            group_i=groups,
+        )
 
 
 def legacy_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multipose.errors import MultiposeError
-from multipose.runtime.tf_conventions import legacy_resize, same_pads
+from multipose.runtime.tf_conventions import legacy_resize, padded_conv2d, same_pads
 from multipose.runtime.tf_graph import Graph, Node
 
 # NHWC axis -> NCHW axis.
@@ -132,15 +132,11 @@ class TfGraphNetwork(nn.Module):
         stride = node.attrs["strides"][1:3]
         dilation = node.attrs.get("dilations", [1, 1, 1, 1])[1:3]
         same = _text(node.attrs["padding"]) == "SAME"
-        fixed = same and stride == [1, 1] and kh % 2 == 1 and kw % 2 == 1
-        padding = ((kh - 1) * dilation[0] // 2, (kw - 1) * dilation[1] // 2) if fixed else 0
 
         def conv(values: dict[str, Value]) -> torch.Tensor:
             x = values[inputs[0]]
-            if same and not fixed:
-                x = F.pad(x, same_pads(x, (kh, kw), stride, dilation))
-            w = getattr(self, name)
-            return F.conv2d(x, w, None, stride, padding, dilation, groups)
+            pads = same_pads(x, (kh, kw), stride, dilation) if same else (0, 0, 0, 0)
+            return padded_conv2d(x, getattr(self, name), None, stride, pads, dilation, groups)
 
         return conv
 

@@ -4,11 +4,13 @@ The graph's constant ops (DEQUANTIZE of float16 weights, DENSIFY of sparse ones)
 when the module is built; the rest run in order on torch tensors, batched (any batch size) on
 any device, and export to ONNX. Four-dimensional tensors are kept NCHW inside and in the
 inputs and outputs (TFLite's are NHWC); padding follows TFLite's SAME rule (the odd extra
-pixel after), resizing its half-pixel or corner-aligned bilinear modes.
+pixel after), resizing its half-pixel or corner-aligned bilinear modes. A PAD of height and
+width read only by convolutions becomes their padding.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multipose.errors import MultiposeError
-from multipose.runtime.tf_conventions import same_padding
+from multipose.runtime.tf_conventions import padded_conv2d, same_padding
 from multipose.runtime.tflite import ACTIVATIONS, PADDING, TfliteModel, densify, read_tflite
 
 # NHWC axis -> NCHW axis.
@@ -30,6 +32,7 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "RELU_N1_TO_1": lambda x: x.clamp_(-1.0, 1.0),
     "TANH": torch.tanh,
 }
+_CONVS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 _CONSTANT_OPS = {"DEQUANTIZE": lambda a: a.astype(np.float32), "DENSIFY": lambda a: a}
 
 
@@ -44,6 +47,8 @@ class TfliteNetwork(nn.Module):
             if tensor.data is not None:
                 constants[index] = densify(tensor)
         self.steps: list[tuple[Callable[..., torch.Tensor], tuple[int, ...], int]] = []
+        self._readers = _readers(model)
+        self._padded: dict[int, tuple[int, tuple[int, ...]]] = {}  # PADs left to the convs
         for op in model.operators:
             if op.op in _CONSTANT_OPS and all(i in constants for i in op.inputs):
                 constants[op.outputs[0]] = _CONSTANT_OPS[op.op](constants[op.inputs[0]])
@@ -51,8 +56,9 @@ class TfliteNetwork(nn.Module):
             build = getattr(self, f"_{op.op.lower()}", None)
             if build is None:
                 raise MultiposeError(f"operator {op.op} is not supported by multipose", source)
-            run, inputs = build(op, constants)
-            self.steps.append((run, inputs, op.outputs[0]))
+            step = build(op, constants)
+            if step is not None:
+                self.steps.append((*step, op.outputs[0]))
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.model.inputs):
@@ -101,20 +107,18 @@ class TfliteNetwork(nn.Module):
         groups = self._input_shape(op)[3] if depthwise else 1
         stride = (op.options["stride_h"], op.options["stride_w"])
         dilation = (op.options["dilation_h"], op.options["dilation_w"])
-        pad = self._padding(op, weight.shape[2:], dilation)
-        symmetric = pad[0] == pad[1] and pad[2] == pad[3]
+        pads = self._padding(op, weight.shape[2:], dilation)
+        source, before = self._padded.get(op.inputs[0], (op.inputs[0], (0, 0, 0, 0)))
+        pads = tuple(a + b for a, b in zip(pads, before, strict=True))
         activation = self._activation(op.options)
         get_weight = self._fetch(op.inputs[1])
         get_bias = self._fetch(op.inputs[2]) if has_bias else lambda: None
 
         def run(x: torch.Tensor) -> torch.Tensor:
-            padding = (pad[2], pad[0]) if symmetric else 0
-            if not symmetric:
-                x = F.pad(x, pad)
-            y = F.conv2d(x, get_weight(), get_bias(), stride, padding, dilation, groups)
+            y = padded_conv2d(x, get_weight(), get_bias(), stride, pads, dilation, groups)
             return activation(y)
 
-        return run, (op.inputs[0],)
+        return run, (source,)
 
     def _conv_2d(self, op, constants):
         return self._convolution(op, constants, depthwise=False)
@@ -174,6 +178,9 @@ class TfliteNetwork(nn.Module):
         else:
             flat = tuple(int(v) for pair in pads[:0:-1] for v in pair)
         flat = tuple(int(v) for v in flat)
+        if rank == 4 and not any(flat[4:]) and set(self._readers[op.outputs[0]]) <= _CONVS:
+            self._padded[op.outputs[0]] = (op.inputs[0], flat[:4])  # the convs pad it
+            return None
         return (lambda x: F.pad(x, flat)), (op.inputs[0],)
 
     def _concatenation(self, op, constants):
@@ -211,12 +218,43 @@ class TfliteNetwork(nn.Module):
         block = op.options["block_size"]
 
         def run(x: torch.Tensor) -> torch.Tensor:
-            # TFLite's order: the block position is the slower-varying part of the channel.
-            n, c, h, w = x.shape
-            y = x.reshape(n, block, block, c // block**2, h, w)
-            return y.permute(0, 3, 4, 1, 5, 2).reshape(n, c // block**2, h * block, w * block)
+            if torch.onnx.is_in_onnx_export():
+                return _DepthToSpace.apply(x, block)
+            return _depth_to_space(x, block)
 
         return run, (op.inputs[0],)
+
+
+def _depth_to_space(x: torch.Tensor, block: int) -> torch.Tensor:
+    """TFLite's (and ONNX's DCR) order: the block position is the slower-varying part of the
+    channel."""
+    n, c, h, w = x.shape
+    y = x.reshape(n, block, block, c // block**2, h, w)
+    return y.permute(0, 3, 4, 1, 5, 2).reshape(n, c // block**2, h * block, w * block)
+
+
+class _DepthToSpace(torch.autograd.Function):
+    """DEPTH_TO_SPACE as the ONNX exporter sees it: one DepthToSpace, not a six-dimensional
+    Transpose between Reshapes."""
+
+    @staticmethod
+    def forward(ctx, x, block):
+        return _depth_to_space(x, block)
+
+    @staticmethod
+    def symbolic(g, x, block):
+        return g.op("DepthToSpace", x, blocksize_i=block, mode_s="DCR")
+
+
+def _readers(model: TfliteModel) -> dict[int, list[str]]:
+    """The operators (op names) that read each tensor; "output" for the model's outputs."""
+    readers: dict[int, list[str]] = collections.defaultdict(list)
+    for index in model.outputs:
+        readers[index].append("output")
+    for op in model.operators:
+        for index in op.inputs:
+            readers[index].append(op.op)
+    return readers
 
 
 def load_tflite(path: str | Path) -> TfliteNetwork:
