@@ -38,14 +38,11 @@ MODELS = {
     "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], {}),
     "thin at height 496, stage 5 (the default's first pass)": (DEFAULT.parts[0], {}),
     f"{DEFAULT.name} (the default)": (DEFAULT, {}),
-    "hybrid before tuning (thin at 368, stage 6, box seeds)": (
+    "hybrid before tuning (thin at 368, stage 6)": (
         _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),
-        {"skeleton_rois": False},
+        {},
     ),
-    "default with box seeds (before the skeleton-aligned ones)": (
-        DEFAULT,
-        {"skeleton_rois": False},
-    ),
+    "default with seeds aligned on the skeleton (not boxes)": (DEFAULT, {"skeleton_rois": True}),
     "default without BlazePose's whole-image detector": (DEFAULT, {"steps": ("faces", "refine")}),
     "default without BlazePose's face seeds": (DEFAULT, {"steps": ("detect", "refine")}),
     "default without the refine pass": (DEFAULT, {"steps": ("detect", "faces")}),

@@ -36,21 +36,33 @@ DATASETS = {
 # label: attributes of the default's HybridPipeline to change (its class variables), and
 # "codec": fields of the thin part's PafCodec to change, "steps": BlazePose's steps
 VARIANTS: dict[str, dict] = {
-    "the default (seeds aligned on the skeleton)": {},
-    "box seeds (the default before)": {"skeleton_rois": False},
-    "box seeds, keypoints not averaged": {"skeleton_rois": False, "average": False},
-    "alignment circle 1.0 x the farthest keypoint": {"reach": 1.0},
-    "alignment circle 1.25 x the farthest keypoint": {"reach": 1.25},
+    "the default (box seeds)": {},
     "keypoints not averaged": {"average": False},
     "BlazePose-only people at 0.5 of their score": {"unmatched_weight": 0.5},
     "seeds from a looser decoding (2+ parts, mean score 0.2)": {
         "codec": {"min_parts": 2, "min_mean_score": 0.2}
     },
-    "without the refine pass": {"steps": ("detect", "faces")},
-    "without BlazePose's face seeds": {"steps": ("detect", "refine")},
-    "without BlazePose's detector": {"steps": ("faces", "refine")},
-    "with re-detection": {"steps": ("detect", "faces", "refine", "redetect")},
-    "with all BlazePose's steps (tiles, re-detection)": {"steps": BLAZEPOSE_STEPS},
+    "seeds aligned on the skeleton (circle 1.1 x the farthest keypoint)": {"skeleton_rois": True},
+    "skeleton seeds, circle 1.0 x": {"skeleton_rois": True, "reach": 1.0},
+    "skeleton seeds, circle 1.25 x": {"skeleton_rois": True, "reach": 1.25},
+    "skeleton seeds, keypoints not averaged": {"skeleton_rois": True, "average": False},
+    "skeleton seeds without the refine pass": {"skeleton_rois": True, "steps": ("detect", "faces")},
+    "skeleton seeds without BlazePose's face seeds": {
+        "skeleton_rois": True,
+        "steps": ("detect", "refine"),
+    },
+    "skeleton seeds without BlazePose's detector": {
+        "skeleton_rois": True,
+        "steps": ("faces", "refine"),
+    },
+    "skeleton seeds with re-detection": {
+        "skeleton_rois": True,
+        "steps": ("detect", "faces", "refine", "redetect"),
+    },
+    "skeleton seeds with all BlazePose's steps (tiles, re-detection)": {
+        "skeleton_rois": True,
+        "steps": BLAZEPOSE_STEPS,
+    },
 }
 
 

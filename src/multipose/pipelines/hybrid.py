@@ -3,18 +3,16 @@ pipeline finds everyone in one pass) finds everyone, and BlazePose's landmark ne
 each of them.
 
 Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
-their found keypoints times sqrt(found / 17); those with three or more keypoints seed
-BlazePose with ROIs aligned on their skeleton as mediapipe aligns its own (about the hip
-centre, the shoulders straight above it: people lying or leaning come upright in the crop;
-a box for those without hips), beside BlazePose's own detector on the whole image and the
-faces its face detector finds, which bring in close-ups the bottom-up pass misses; one
-refine pass. A BlazePose person that matches a bottom-up one (OKS on the COCO keypoints above
-MATCH_OKS) lends it its other landmarks (hands, feet) and its confident COCO keypoints,
-averaged with the bottom-up ones where both have them and filling those the bottom-up person
-lacks. Bottom-up people keep their score; BlazePose people that match none are kept at
-`unmatched_weight` times their own. People come out in the BlazePose-33 layout. Seeded by
-YOLO-pose (`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet
-and hands.
+their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
+seed BlazePose (or, with `skeleton_rois`, ROIs aligned on their skeleton as mediapipe aligns
+its own), beside BlazePose's own detector on the whole image and the faces its face detector
+finds, which bring in close-ups the bottom-up pass misses; one refine pass. A BlazePose person
+that matches a bottom-up one (OKS on the COCO keypoints above MATCH_OKS) lends it its other
+landmarks (hands, feet) and its confident COCO keypoints, averaged with the bottom-up ones
+where both have them and filling those the bottom-up person lacks. Bottom-up people keep their
+score; BlazePose people that match none are kept at `unmatched_weight` times their own. People
+come out in the BlazePose-33 layout. Seeded by YOLO-pose (`YoloHybridPipeline`), YOLO's people
+are kept as they are, BlazePose adding its feet and hands.
 
 Tuned on coco-mini-train2017 (bench/hybrid_tuning.py, bench/hybrid.py).
 """
@@ -47,9 +45,9 @@ MATCH_OKS = 0.3  # a BlazePose person this alike to a bottom-up one is that pers
 CONFIDENT = 0.5  # BlazePose keypoints of at least this visibility are used
 UNMATCHED_WEIGHT = 0.3  # score factor of BlazePose people that match no bottom-up one
 MIN_SEED_KEYPOINTS = 3
-# Seeds' alignment circle, in farthest keypoints from the hip centre (the head's top and the
-# feet lie beyond the nose and ankles). On coco-mini-train2017: AP 0.297 at 1.0, 0.305 at 1.1,
-# 0.294 at 1.25; box seeds 0.290 (bench/results/hybrid_tuning_train2017.md).
+# Skeleton-aligned seeds' circle, in farthest keypoints from the hip centre (the head's top and
+# the feet lie beyond the nose and ankles). On coco-mini-train2017: AP 0.297 at 1.0, 0.305 at
+# 1.1, 0.294 at 1.25; box seeds 0.290 (bench/results/hybrid_tuning_train2017.md).
 REACH = 1.1
 # BlazePose's steps beside the seeds. On coco-mini-train2017 (AP): detect+refine 0.292, with
 # faces 0.295 for 11% more BlazePose time; tiles and re-detection added 0.003 for twice it.
@@ -75,7 +73,10 @@ class HybridPipeline:
     average: ClassVar[bool] = True  # COCO keypoints of both averaged where both have them
     unmatched_weight: ClassVar[float] = UNMATCHED_WEIGHT
     steps: ClassVar[tuple[str, ...]] = STEPS  # BlazePose's, beside the seeds
-    skeleton_rois: ClassVar[bool] = True  # seeds aligned on the skeleton, else boxes
+    # Seeds aligned on the skeleton (`skeleton_rois`), else boxes: +0.015 AP on train, but
+    # -0.001 on val and -0.10 on mmpose-tests/coco (leaning skiers), so not the default
+    # (bench/results/hybrid_tuning_train2017.md, hybrid.md).
+    skeleton_rois: ClassVar[bool] = False
     reach: ClassVar[float] = REACH
 
     def __init__(
@@ -172,11 +173,9 @@ class YoloHybridPipeline(HybridPipeline):
     COCO keypoints: BlazePose's are less accurate, and averaging or rescoring them cost AP on
     coco-mini-train2017, 0.463 and 0.318 against 0.481 for YOLO's alone; per-keypoint
     errors in bench/results/yolo_pose.md); BlazePose adds its other landmarks (feet, hands) to
-    them, and the people YOLO missed at 0.1 of their score. Its seeds are boxes, as tuned
-    (skeleton-aligned seeds were measured for the thin OpenPose only)."""
+    them, and the people YOLO missed at 0.1 of their score."""
 
     rescore = False
-    skeleton_rois = False
     average = False
     unmatched_weight = 0.1
 
