@@ -8,10 +8,12 @@ modes in turn (1 thread), so a busy machine slows them alike.
 Clips: `ski pan` slides ../shared/data/photos/ski.jpg across a frame 1.2 times its size (all
 five people in view in every frame), its truth the five people the default model finds in the
 still photo (checked: five, each with >= 12 COCO keypoints); the others move over annotated
-coco-mini-val2017 photos, their truth the COCO annotations moved alike.
+coco-mini-val2017 photos, their truth the COCO annotations moved alike. The tracker's and the
+smoother's settings were tuned on other clips, made alike from coco-mini-train2017 photos
+(`--tuning`, written to bench/results/video_tuning.md), not on these.
 
-    python bench/video.py [--frames 30] [--model mobilenet-thin+blazepose]
-    # writes bench/results/video.md
+    python bench/video.py [--frames 30] [--model mobilenet-thin+blazepose] [--tuning]
+    # writes bench/results/video.md (video_tuning.md with --tuning)
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from common import write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 COCO = SHARED / "data" / "coco-mini-val2017"
+TRAIN = SHARED / "data" / "coco-mini-train2017"
 FPS = 30.0
 EVERY = 10
 CLIPS = {
@@ -48,10 +51,21 @@ CLIPS = {
     "pair pan": (192699, Motion(pan=(0.15, 0.0))),
     "pair pan + bar": (192699, Motion(pan=(0.15, 0.0), bars=1, bar_width=0.12)),
 }
+TUNING = {  # coco-mini-train2017 photos
+    "crowd pan+zoom+turn": (370162, Motion(pan=(0.15, 0.05), zoom=1.2, rotation=5.0)),
+    "group pan+zoom+turn": (227000, Motion(pan=(-0.15, 0.05), zoom=1.2, rotation=-5.0)),
+    "nine pan+zoom out": (129648, Motion(pan=(0.1, -0.05), zoom=0.85)),
+    "four pan": (256353, Motion(pan=(0.15, 0.0))),
+    "four pan + bar": (790, Motion(pan=(0.15, 0.0), bars=1, bar_width=0.12)),
+    "two pan + bar": (442450, Motion(pan=(-0.15, 0.0), bars=1, bar_width=0.12)),
+}
 
 
-def truth_of(source: str | int, model: multipose.Pipeline) -> tuple[np.ndarray, Poses, np.ndarray]:
-    """The photo, its true people (COCO-17, boxes set) and their areas."""
+def truth_of(
+    source: str | int, model: multipose.Pipeline, coco: Path = COCO
+) -> tuple[np.ndarray, Poses, np.ndarray]:
+    """The photo, its true people (COCO-17, boxes set) and their areas; `source` is "ski" or
+    the id of a photo of the COCO folder `coco`."""
     if source == "ski":
         photo = read_image(SHARED / "data" / "photos" / "ski.jpg")
         people = model(photo).convert(COCO17)
@@ -59,7 +73,7 @@ def truth_of(source: str | int, model: multipose.Pipeline) -> tuple[np.ndarray, 
         boxes = people.keypoint_boxes()
         areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) * 0.53
         return photo, Poses(people.keypoints, None, COCO17, boxes), areas
-    dataset = CocoDataset(COCO / "annotations.json")
+    dataset = CocoDataset(coco / "annotations.json")
     photo = dataset.read_image(source)
     anns = [a for a in dataset.annotations(source) if not a["iscrowd"] and a["num_keypoints"]]
     keypoints = np.array([a["keypoints"] for a in anns], np.float32).reshape(len(anns), 17, 3)
@@ -97,8 +111,8 @@ def coco_truth(frames: list[Poses], areas: list[np.ndarray], size: tuple[int, in
     return CocoDataset(Path("clip.json"), Path("."), data)
 
 
-def run_clip(model, source, motion: Motion, smoothing: OneEuro) -> dict[str, dict]:
-    photo, people, areas = truth_of(source, model)
+def run_clip(model, source, motion: Motion, smoothing: OneEuro, coco: Path) -> dict[str, dict]:
+    photo, people, areas = truth_of(source, model, coco)
     modes = {"per-photo": model, "video": VideoMode(model, EVERY)}
     trackers = {name: Tracker() for name in modes}
     smoothers = {name: OneEuro(smoothing.min_cutoff, smoothing.beta) for name in modes}
@@ -135,15 +149,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--model", default=multipose.DEFAULT_MODEL)
-    parser.add_argument("--clips", nargs="*", choices=list(CLIPS), default=list(CLIPS))
+    parser.add_argument("--clips", nargs="*", choices=[*CLIPS, *TUNING])
+    parser.add_argument("--tuning", action="store_true", help="the train2017 tuning clips")
     args = parser.parse_args()
+    clips, coco = (TUNING, TRAIN) if args.tuning else (CLIPS, COCO)
+    if set(args.clips or ()) - set(clips):
+        parser.error("--clips: the tuning clips need --tuning, the others none")
     torch.set_num_threads(1)
     model = multipose.load(args.model)
     smoothing = OneEuro()
+    tuning = " --tuning" if args.tuning else ""
     lines = [
-        "# Video: per-photo mode and video mode on synthetic-motion clips",
+        "# Video: per-photo mode and video mode on synthetic-motion clips"
+        + (" (tuning clips)" if args.tuning else ""),
         "",
-        f"`python bench/video.py --frames {args.frames}`; model `{args.model}` (weights from the "
+        f"`python bench/video.py --frames {args.frames}{tuning}`; clips made from "
+        f"{coco.name} photos"
+        + (
+            ""
+            if args.tuning
+            else " (ski.jpg for the first; the settings were tuned on other "
+            "clips, made from coco-mini-train2017: `--tuning`)"
+        )
+        + f"; model `{args.model}` (weights from the "
         f"cache), {args.frames} frames per clip at {FPS:g} fps, video mode with the whole model "
         f"every {EVERY} frames, tracker defaults, One-Euro min_cutoff {smoothing.min_cutoff} Hz, "
         f"beta {smoothing.beta}. AP: COCO keypoint AP over the clip's frames; recall: true "
@@ -157,10 +185,10 @@ def main() -> None:
         "| clip | mode | AP | recall | complete | switches | fragments | jitter | s/frame |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for clip in args.clips:
-        source, motion = CLIPS[clip]
+    for clip in args.clips or clips:
+        source, motion = clips[clip]
         motion = Motion(**{**asdict(motion), "frames": args.frames})
-        rows = run_clip(model, source, motion, smoothing)
+        rows = run_clip(model, source, motion, smoothing, coco)
         for name, r in rows.items():
             extra = f" ({r['full passes']} full passes)" if "full passes" in r else ""
             lines.append(
@@ -171,7 +199,7 @@ def main() -> None:
             print(lines[-1], flush=True)
         speedup = rows["per-photo"]["s/frame"] / rows["video"]["s/frame"]
         lines.append(f"| {clip} | video mode speed-up | | | | | | | {speedup:.1f}x |")
-    print("->", write_report("video.md", lines))
+    print("->", write_report("video_tuning.md" if args.tuning else "video.md", lines))
 
 
 if __name__ == "__main__":

@@ -50,3 +50,47 @@ def test_a_keypoint_found_again_restarts_and_ids_are_smoothed_apart():
     np.testing.assert_allclose(out.keypoints[0, k, :2], back[0, k, :2], atol=1e-3)
     other = smooth(Poses(back, layout=noisy[2].layout, track_ids=[8]), 0.066)
     np.testing.assert_allclose(other.keypoints, back, atol=1e-3)  # a new track starts raw
+
+
+def test_a_keypoint_found_astray_does_not_drag_the_others():
+    still, _ = frames(0.0, 0.0, n=11)
+    smooth = OneEuro()
+    for t, p in enumerate(still[:10]):
+        before = smooth(p, t / 30).keypoints[0]
+    astray = still[10].keypoints.copy()
+    k = int(np.flatnonzero(astray[0, :, 2] > 0)[0])
+    astray[0, k, :2] += 80.0  # one keypoint jumps; a plain mean would shift the body 80/17 px
+    after = smooth(Poses(astray, layout=still[10].layout, track_ids=[7]), 10 / 30).keypoints[0]
+    others = np.arange(len(after)) != k
+    assert np.abs(after[others, :2] - before[others, :2]).max() < 0.5
+
+
+def test_a_limb_moving_on_a_still_body_is_followed_within_a_frame():
+    still, _ = frames(0.0, 0.0, n=30)
+    smooth = OneEuro()
+    k = int(np.flatnonzero(still[0].keypoints[0, :, 2] > 0)[-1])
+    for t, p in enumerate(still):
+        moved = p.keypoints.copy()
+        moved[0, k, 0] += 10.0 * t  # one keypoint (a wrist, say) moves 10 px a frame
+        out = smooth(Poses(moved, layout=p.layout, track_ids=[7]), t / 30).keypoints[0]
+    assert abs(moved[0, k, 0] - out[k, 0]) < 10.0
+    others = np.arange(len(out)) != k
+    np.testing.assert_allclose(out[others, :2], still[0].keypoints[0, others, :2], atol=0.5)
+
+
+def test_a_one_frame_jump_of_the_whole_body_is_spread_but_a_start_is_followed():
+    still, _ = frames(0.0, 0.0, n=40)
+    found = still[0].keypoints[..., 2:] > 0
+    smooth = OneEuro()
+    for t, p in enumerate(still[:20]):
+        jump = 12.0 if t == 10 else 0.0  # the whole person 12 px off for one frame
+        kp = p.keypoints + np.array([jump, 0.0, 0.0], np.float32) * found
+        out = smooth(Poses(kp, layout=p.layout, track_ids=[7]), t / 30).keypoints
+        if t == 10:
+            assert np.abs(out[0, :, 0] - p.keypoints[0, :, 0]).max() < 9.0  # not 12
+    lags = []
+    for t, p in enumerate(still[20:], 20):  # the body starts walking 20 px a frame
+        kp = p.keypoints + np.array([20.0 * (t - 20), 0.0, 0.0], np.float32) * found
+        out = smooth(Poses(kp, layout=p.layout, track_ids=[7]), t / 30).keypoints
+        lags.append(np.abs(kp[0, :, 0] - out[0, :, 0]).max())
+    assert max(lags) < 10.0 and lags[-1] < 0.5  # under half a frame, then none

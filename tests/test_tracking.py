@@ -69,7 +69,7 @@ def test_ids_are_never_reused_and_the_summary_lists_ended_tracks():
     assert [t["id"] for t in tracker.summary()] == [0, 1, 2, 3]
 
 
-def test_a_weaker_duplicate_does_not_take_a_persons_id():
+def test_a_weaker_duplicate_is_dropped_and_does_not_take_a_persons_id():
     person = make_scene(1, 640, 480, seed=6, p_missing=0.0, max_iou=0.0).poses
     shifted = lambda dx, score: Poses(  # noqa: E731
         person.keypoints + np.array([dx, 0, 0], np.float32), [score], person.layout
@@ -77,11 +77,27 @@ def test_a_weaker_duplicate_does_not_take_a_persons_id():
     tracker = Tracker()
     for _ in range(5):
         assert tracker.update(shifted(0, 0.9)).track_ids.tolist() == [0]
-    # the duplicate lies nearer the track than the person does: the surer one chooses first
+    # the duplicate lies nearer the track than the person does: the surer one is kept
     both = tracker.update(Poses.concatenate([shifted(1, 0.3), shifted(2, 0.9)]))
-    assert both.track_ids.tolist() == [1, 0]
-    # one person again, nearer the duplicate's young track: the settled track keeps them
-    assert tracker.update(shifted(1.2, 0.9)).track_ids.tolist() == [0]
+    assert both.track_ids.tolist() == [0] and both.scores[0] == np.float32(0.9)
+    np.testing.assert_allclose(both.keypoints, shifted(2, 0.9).keypoints)
+    # a second person beside them is no duplicate
+    other = shifted(200, 0.5)
+    apart = tracker.update(Poses.concatenate([shifted(2, 0.9), other]))
+    assert apart.track_ids.tolist() == [0, 1]
+
+
+def test_a_partial_find_is_judged_at_the_persons_scale():
+    """Only the head and shoulders found in the first frame, the whole person 12 px off in the next:
+    at the tiny scale of the head's own box they would look like someone else; at the larger
+    scale of the two they are the same person."""
+    person = make_scene(1, 640, 480, seed=6, p_missing=0.0, max_iou=0.0).poses
+    head = person.keypoints.copy()
+    head[:, 7:] = 0  # COCO-17: head and shoulders only (a box 43 x 43 px)
+    tracker = Tracker()
+    first = tracker.update(Poses(head, person.scores)).track_ids.tolist()
+    whole = person.keypoints + np.array([12.0, 12.0, 0.0], np.float32)
+    assert tracker.update(Poses(whole, person.scores)).track_ids.tolist() == first
 
 
 def test_the_estimators_own_ids_are_kept():

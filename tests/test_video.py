@@ -12,7 +12,7 @@ from multipose.io.media import read_image
 from multipose.pipelines.video_mode import VideoMode, follows
 from multipose.poses import Poses
 from multipose.skeleton import COCO17
-from multipose.tracking import Tracker
+from multipose.tracking import Tracker, distinct
 from multipose.video_metrics import Frame, score_video
 
 from conftest import SHARED
@@ -152,10 +152,14 @@ def test_video_mode_follows_people_and_runs_the_detector_every_k_frames(blazepos
 
 def test_the_hybrids_video_mode_follows_people_blazepose_cannot(hybrid_weights, data_dir):
     """The pair photo (coco-mini-val2017 192699): a woman lying down that only the bottom-up
-    half finds; video mode follows her on crops, and both keep their ids."""
+    half finds; video mode follows her on crops, and both keep their ids. The truth: the
+    hybrid's people on the still photo, its duplicate of the woman (a BlazePose person that
+    matched no bottom-up one, which the tracker drops) left out."""
     hybrid = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
     photo = read_image(data_dir / "coco-mini-val2017" / "images" / "000000192699.jpg")
-    first = hybrid(photo).convert(COCO17)
+    first = hybrid(photo)
+    first = first[distinct(first)].convert(COCO17)
+    assert len(first) == 2
     boxes = first.keypoint_boxes()
     areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) * 0.53
     video, tracker = VideoMode(hybrid, every=10), Tracker()
@@ -166,3 +170,57 @@ def test_the_hybrids_video_mode_follows_people_blazepose_cannot(hybrid_weights, 
     assert len(video.others) >= 1  # followed by the bottom-up model
     scores = score_video(frames)
     assert scores.recall == 1.0 and scores.id_switches == 0
+
+
+def test_between_full_passes_video_mode_keeps_the_full_passes_corrections(
+    hybrid_weights, data_dir, monkeypatch
+):
+    """The hybrid's keypoints (fused with the bottom-up model's) differ from BlazePose's own;
+    video mode carries that difference, in units of each person's ROI, to the frames between
+    full passes: on a still clip, the frame after a full pass gives the full pass's keypoints
+    (offsets not capped here), not BlazePose's own."""
+    import multipose.pipelines.video_mode as video_mode
+
+    hybrid = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
+    photo = read_image(data_dir / "coco-mini-val2017" / "images" / "000000192699.jpg")
+
+    def two_frames(farthest: float) -> tuple[Poses, Poses, np.ndarray]:
+        monkeypatch.setattr(video_mode, "FARTHEST", farthest)
+        video = VideoMode(hybrid, every=10)
+        full, after = video(photo), video(photo)
+        assert video.full_passes == 1
+        return full, after, video.ids  # the ids of those BlazePose follows
+
+    full, after, followed = two_frames(np.inf)
+    assert len(followed) >= 1
+    for track_id in followed:
+        ours = after.keypoints[after.track_ids == track_id][0]
+        theirs = full.keypoints[full.track_ids == track_id][0]
+        both = (ours[:, 2] > 0) & (theirs[:, 2] > 0)
+        np.testing.assert_allclose(ours[both, :2], theirs[both, :2], atol=1e-3)
+    _, own, _ = two_frames(0.0)
+    assert np.abs(own.keypoints[:, :, :2] - after.keypoints[: len(own), :, :2]).max() > 1.0
+
+
+def test_carried_offsets_are_in_roi_units_capped_and_blended():
+    from types import SimpleNamespace
+
+    from multipose.pipelines.video_mode import FARTHEST, from_roi
+    from multipose.skeleton import BLAZEPOSE33
+
+    video = VideoMode(SimpleNamespace(spec=None))
+    video.ids = np.array([5])
+    video.offsets = np.zeros((1, 33, 2))
+    seen = np.zeros((1, 33, 3), np.float32)
+    seen[0, :, :2], seen[0, :, 2] = 100.0, 1.0
+    found = seen.copy()
+    found[0, 0, 0] += 4.0  # 4 px right of BlazePose's
+    found[0, 1, 1] += 200.0  # a disagreement: capped
+    roi = np.array([[100.0, 100.0, 400.0, np.pi / 2]])  # turned a quarter, 400 px wide
+    as_poses = lambda kp: Poses(kp, layout=BLAZEPOSE33, track_ids=[5])  # noqa: E731
+    video._carry(as_poses(found), as_poses(seen), roi)
+    np.testing.assert_allclose(from_roi(video.offsets[0], roi[0])[0], [4.0, 0.0], atol=1e-6)
+    assert np.linalg.norm(video.offsets[0, 1]) == pytest.approx(FARTHEST)
+    assert np.abs(video.offsets[0, 0]).max() == pytest.approx(0.01)  # 4 px of 400, turned
+    video._carry(as_poses(seen), as_poses(seen), roi, blend=0.5)  # now they agree
+    np.testing.assert_allclose(from_roi(video.offsets[0], roi[0])[0], [2.0, 0.0], atol=1e-6)

@@ -2,11 +2,15 @@
 track. Each coordinate is low-pass filtered with a cut-off frequency that rises with its speed:
 `min_cutoff` (Hz) sets how still a keypoint at rest is held, `beta` how fast the cut-off rises
 with speed, so that motion is followed without lag. The filter works in the body's moving
-frame: last frame's keypoints are first moved by the body's shift (the mean motion of the raw
-keypoints found in both frames, weighted by the lesser of their two scores), so that a person
-walking or a camera panning moves the whole body without lag, while the limbs' own shake is
-smoothed. Speeds are measured in person heights per second (the height of the track's keypoint
-box), so one `beta` suits near and far people."""
+frame: last frame's keypoints are first moved by the body's shift (a robust mean of the motion
+of the raw keypoints found in both frames, weighted by the lesser of their two scores: keypoints
+that move unlike the rest, a limb in motion or a keypoint found astray, are weighted down), so
+that a person walking or a camera panning moves the whole body without lag, while the limbs'
+own shake is smoothed. The body's velocity (its shift per frame) is itself low-pass filtered at
+BODY_CUTOFF: a steady pan or walk passes unchanged, while a jump of the whole person in one frame
+(a detector's wobble; a full pass in video mode) is spread over a few frames. Speeds are
+measured in person heights per second (the height of the track's keypoint box), so one `beta`
+suits near and far people."""
 
 from __future__ import annotations
 
@@ -17,6 +21,23 @@ import numpy as np
 from multipose.poses import Poses
 
 DERIVATIVE_CUTOFF = 1.0  # Hz, the cut-off of the filtered speed itself
+BODY_CUTOFF = 6.0  # Hz, the cut-off of the body's velocity (its shift per frame)
+REWEIGHTS = 3  # rounds of weighting down the keypoints that move unlike the body
+
+
+def body_shift(motion: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The body's shift (2,) from its keypoints' motions (K, 2), weighted (K,): the weighted
+    mean, then REWEIGHTS times again with each keypoint's weight divided by 1 + (d / 2s)^2 (d
+    its distance from the shift, s the robust spread of those distances: Cauchy weights)."""
+    if weight.sum() <= 0:
+        return np.zeros(2)
+    shift = weight @ motion / weight.sum()
+    for _ in range(REWEIGHTS):
+        distance = np.linalg.norm(motion - shift, axis=1)
+        spread = 1.4826 * np.median(distance[weight > 0]) + 1e-6
+        robust = weight / (1 + (distance / (2 * spread)) ** 2)
+        shift = robust @ motion / robust.sum()
+    return shift
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
@@ -28,7 +49,7 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
 class _State:
     """One track's filter: last filtered keypoints (K, 2), last raw ones (K, 2) and their
     scores (K,), the speed of the filtered ones relative to the body (K, 2), which keypoints
-    were found (K,), the time of its last frame."""
+    were found (K,), the time of its last frame and the body's filtered shift then (2,)."""
 
     value: np.ndarray
     raw: np.ndarray
@@ -36,13 +57,15 @@ class _State:
     speed: np.ndarray
     held: np.ndarray
     time: float
+    shift: np.ndarray | None = None
 
 
 @dataclass
 class OneEuro:
     """Smooths the keypoints of tracked people (`track_ids` set) frame after frame; a keypoint
     that was not found restarts its filter when it is found again. The defaults were chosen
-    on bench/video.py's clips (15 frames; min_cutoff 0.3-3 Hz, beta 1-20)."""
+    on the tuning clips made from coco-mini-train2017 (`bench/video.py --tuning`; min_cutoff
+    0.5-2 Hz, beta 2-10: a lower beta steadies more but lowers AP and follows limbs later)."""
 
     min_cutoff: float = 1.0
     beta: float = 5.0
@@ -66,7 +89,10 @@ class OneEuro:
             return xy
         dt = time_s - state.time
         weight = np.where(found & state.held, np.minimum(keypoints[:, 2], state.score), 0.0)
-        shift = weight @ (xy - state.raw) / weight.sum() if weight.sum() > 0 else np.zeros(2)
+        raw_shift = body_shift(xy - state.raw, weight)
+        shift = raw_shift  # the body's velocity, low-pass filtered
+        if state.shift is not None:
+            shift = state.shift + _alpha(BODY_CUTOFF, dt) * (raw_shift - state.shift)
         prior = state.value + shift  # where the body's motion takes last frame's keypoints
         height = np.ptp(xy[found, 1]) if found.sum() > 1 else 1.0
         speed = (xy - prior) / dt / max(height, 1.0)
@@ -78,10 +104,11 @@ class OneEuro:
         keep = found[:, None]
         self.states[track_id] = _State(
             np.where(keep, smooth, prior),
-            np.where(keep, xy, state.raw + shift),
+            np.where(keep, xy, state.raw + raw_shift),
             keypoints[:, 2],
             np.where(keep, speed, state.speed),
             found,
             time_s,
+            shift,
         )
         return np.where(keep, smooth, xy)

@@ -1,14 +1,15 @@
-"""Identities across video frames. Each track remembers its person's last keypoints and their
-velocity (pixels per frame, the mean motion of the keypoints seen in both of its last two
-sightings); a frame's people, the surest first (so that a weaker duplicate of a person does not
-take their id), each take the free track most alike to them among those of the last `memory`
-frames, predicted to where they are now (constant velocity), by OKS on the keypoints both have
-(IoU of keypoint boxes where they share fewer than three), tracks seen longer preferred by a
-little. People that come with ids of the estimator's own (video mode follows people) keep the
-track those ids had. The unmatched start new
-tracks, moving at first as the median track seen in the frame does (the camera's motion, where
-it moves); ids are never reused, so a person missing for longer than `memory` frames comes back
-under a new id."""
+"""Identities across video frames. A person found twice in a frame (as alike as DUPLICATE to a
+surer person of the frame: the estimator's duplicate) is dropped first. Each track remembers
+its person's last keypoints and their velocity (pixels per frame, the mean motion of the
+keypoints seen in both of its last two sightings); a frame's people, the surest first (so that
+a weaker duplicate of a person does not take their id), each take the free track most alike to
+them among those of the last `memory` frames, predicted to where they are now (constant
+velocity), by OKS on the keypoints both have at the larger of the two people's scales (IoU of
+keypoint boxes where they share fewer than three), tracks seen longer preferred by a little.
+People that come with ids of the estimator's own (video mode follows people) keep the track
+those ids had. The unmatched start new tracks, moving at first as the median track seen in the
+frame does (the camera's motion, where it moves); ids are never reused, so a person missing for
+longer than `memory` frames comes back under a new id."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from multipose.similarity import common_oks
 SIGMA = 0.08  # one OKS sigma for every keypoint, whatever the layout
 MIN_COMMON = 3  # fewer keypoints in common than this: boxes are compared instead
 SETTLED, SENIORITY = 10, 0.1  # tracks seen in 10 frames lead newer ones by 0.1 of likeness
+DUPLICATE = 0.5  # a person this alike to a surer one of the same frame is them found twice
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Tracker:
     """Gives the people of successive frames `track_ids` (see the module docstring); people
     less alike than `min_similarity` to every track start new ones."""
 
-    def __init__(self, min_similarity: float = 0.2, memory: int = 10) -> None:
+    def __init__(self, min_similarity: float = 0.1, memory: int = 10) -> None:
         self.min_similarity, self.memory = min_similarity, memory
         self.live: dict[int, Track] = {}  # tracks seen in the last `memory` frames, by id
         self.ended: dict[int, Track] = {}
@@ -57,8 +59,9 @@ class Tracker:
         self.hinted: dict[int, int] = {}  # the estimator's ids (video mode's) -> track ids
 
     def update(self, poses: Poses) -> Poses:
-        """The next frame's people with `track_ids` set."""
+        """The next frame's people, duplicates dropped, with `track_ids` set."""
         self.frame += 1
+        poses = poses[distinct(poses)]
         ids = np.full(len(poses), -1, np.int64)
         track_ids = list(self.live)
         hints = poses.track_ids if poses.track_ids is not None else np.full(len(poses), -1)
@@ -103,7 +106,7 @@ class Tracker:
         if not len(poses) or not track_ids:
             return np.zeros((len(poses), len(track_ids)))
         predicted = np.stack([self.live[t].predicted() for t in track_ids])
-        return common_oks(poses.keypoints, predicted, SIGMA, MIN_COMMON)
+        return likeness(poses.keypoints, predicted)
 
     def _seen(self, track: Track, keypoints: np.ndarray) -> None:
         common = (keypoints[:, 2] > 0) & (track.keypoints[:, 2] > 0)
@@ -120,3 +123,21 @@ class Tracker:
             {"id": i, "first": t.first, "last": t.last, "frames": t.frames}
             for i, t in sorted(tracks.items())
         ]
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) OKS of people (N, K, 3) on their common keypoints, at the larger of
+    the two keypoint boxes' scales (a partial find of a person is not judged at its own small
+    scale)."""
+    one_way = common_oks(a, b, SIGMA, MIN_COMMON)
+    return np.maximum(one_way, common_oks(b, a, SIGMA, MIN_COMMON).T)
+
+
+def distinct(poses: Poses) -> np.ndarray:
+    """The indices, in order, of the people less alike than DUPLICATE to every surer one."""
+    similar = likeness(poses.keypoints, poses.keypoints)
+    kept: list[int] = []
+    for person in np.argsort(-poses.scores, kind="stable").tolist():
+        if not kept or similar[person, kept].max() < DUPLICATE:
+            kept.append(person)
+    return np.array(sorted(kept), np.int64)

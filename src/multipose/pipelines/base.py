@@ -13,6 +13,7 @@ import torch
 
 from multipose.box_sources import BoxSource
 from multipose.codecs import MapCodec
+from multipose.codecs.numba_start import start_numba
 from multipose.errors import MultiposeError
 from multipose.pipelines.network import Network
 from multipose.poses import Poses
@@ -69,6 +70,7 @@ class MapPipeline(ABC):
         self.network = Network(LastStage(network), device, backend, spec.input.dynamic_size)
         self.codec: MapCodec = codec or spec.codec()
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+        start_numba()  # while the network loads and runs, not in the first decode
 
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         return self.batch([image], [image_id])[0]

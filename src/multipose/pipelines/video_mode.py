@@ -5,7 +5,11 @@ per person); the whole pipeline (its detectors, and the hybrid's bottom-up pass)
 every `every` frames, and on the frame after someone was lost: its people replace those
 followed that they match, and the new ones are followed from then on. A person the landmark
 network misses keeps their ROI and is looked for again there for `patience` frames before
-being dropped (lost), so one bad frame loses nobody for good. The hybrid's people that the
+being dropped (lost), so one bad frame loses nobody for good. Between full passes, the keypoints
+of each person followed are moved by the offsets by which the last full pass (for the hybrid,
+its fusion with the bottom-up keypoints) differed from BlazePose's own, turned and scaled with
+the person's ROI (BlazePose's bias for that person; at each full pass, the mean of the new
+offsets and the last). The hybrid's people that the
 landmark network cannot follow (small, lying) are followed by its bottom-up model on a crop
 about each. Other pipelines have no video mode: they estimate each frame as a photo."""
 
@@ -27,6 +31,8 @@ from multipose.similarity import common_oks, greedy_pairs
 from multipose.skeleton import BLAZEPOSE33, COCO17
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
+FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
+BLEND = 0.5  # a full pass's offsets for someone followed already: their mean with the last
 HIPS, SHOULDERS = (23, 24), (11, 12)
 
 
@@ -47,6 +53,9 @@ class VideoMode:
         self.rois = np.zeros((0, 4))  # (x, y, side, rotation) of each person followed
         self.misses = np.zeros(0, int)  # frames each has been missed in a row
         self.ids = np.zeros(0, np.int64)  # the id each is followed under
+        # what the last full pass made of each: its keypoints' offsets from BlazePose's
+        # (people, 33, 2) in ROI units (turned with the ROI, per unit of its side)
+        self.offsets = np.zeros((0, BLAZEPOSE33.num_keypoints, 2))
         self.next_id = 0
         self.others = Poses.empty(BLAZEPOSE33)  # the hybrid's people BlazePose cannot follow
         self.other_misses = np.zeros(0, int)
@@ -82,6 +91,7 @@ class VideoMode:
                 if known[person] and followed.track_ids[similar[person].argmax()] not in ids:
                     ids[person] = followed.track_ids[similar[person].argmax()]
             found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
+            self._carry(found, people, self.rois[: len(people)], BLEND)
             unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
             people = Poses.concatenate([found, people[unmatched]])
             followed_ids = set(self.ids.tolist())
@@ -90,19 +100,65 @@ class VideoMode:
             self.rois = np.concatenate([self.rois, rois[followable]])
             self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
             self.ids = np.concatenate([self.ids, new.track_ids[followable]])
+            self.offsets = np.concatenate(
+                [self.offsets, np.zeros((followable.sum(), *self.offsets.shape[1:]))]
+            )
+            if followable.any():
+                self._carry(new, *self._look(image, rois[followable], new.track_ids[followable]))
             found = new
             if isinstance(self.pipeline, HybridPipeline):
                 self.others = distinct(found[~followable])
                 self.other_misses = np.zeros(len(self.others), int)
             self.since_full, self.full_passes = 0, self.full_passes + 1
-        elif len(self.others):
-            people = Poses.concatenate([people, self._follow_others(image)])
+        else:
+            people = self._carried(people)
+            if len(self.others):
+                people = Poses.concatenate([people, self._follow_others(image)])
         elapsed = 1000 * (time.perf_counter() - start)
         self.timing = {
             "network_ms": 1000 * network_s + extra["network_ms"],
             "decode_ms": elapsed - 1000 * network_s - extra["network_ms"],
         }
         return people
+
+    def _look(
+        self, image: np.ndarray, rois: np.ndarray, ids: np.ndarray
+    ) -> tuple[Poses, np.ndarray]:
+        """BlazePose's people in `rois` (with `ids`), and the ROIs of their landmarks."""
+        landmarks, presence, _ = self.blazepose._landmarks(image, rois)
+        people = self.blazepose.codec.poses(landmarks, presence)
+        seen = Poses(people.keypoints, people.scores, people.layout, None, ids)
+        return seen, rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+
+    def _carry(self, found: Poses, seen: Poses, rois: np.ndarray, blend: float = 1.0) -> None:
+        """Keep, for each person followed whom BlazePose saw as `seen` (their landmarks' ROIs
+        `rois`) and the whole pipeline found (`found`, same ids), the offsets of the latter's
+        keypoints from BlazePose's in ROI units, each at most FARTHEST long (farther is a
+        disagreement, not BlazePose's bias), weighted `blend` against those kept before."""
+        at = {int(i): row for row, i in enumerate(self.ids.tolist())}
+        by_id = {int(i): person for person, i in enumerate(found.track_ids.tolist())}
+        for person, track_id in enumerate(seen.track_ids.tolist()):
+            if track_id not in by_id:
+                continue
+            theirs = found.keypoints[by_id[track_id]]
+            ours = seen.keypoints[person]
+            both = (theirs[:, 2] > 0) & (ours[:, 2] > 0)
+            offsets = np.where(both[:, None], theirs[:, :2] - ours[:, :2], 0.0)
+            row = at[track_id]
+            offsets = to_roi(offsets, rois[person])
+            norm = np.linalg.norm(offsets, axis=1, keepdims=True)
+            offsets = offsets * np.minimum(1.0, FARTHEST / np.maximum(norm, 1e-9))
+            self.offsets[row] = (1 - blend) * self.offsets[row] + blend * offsets
+
+    def _carried(self, people: Poses) -> Poses:
+        """The people followed (those of the first ROIs) with the offsets of the last full
+        pass added to their keypoints found."""
+        keypoints = people.keypoints.copy()
+        for person in range(len(people)):
+            found = keypoints[person, :, 2] > 0
+            moved = from_roi(self.offsets[person], self.rois[person])
+            keypoints[person, found, :2] += moved[found]
+        return Poses(keypoints, people.scores, people.layout, None, people.track_ids)
 
     def _first_rois(self, image: np.ndarray, people: Poses) -> tuple[np.ndarray, np.ndarray]:
         """ROIs to follow new people in: of the ROI from their keypoints and the square about
@@ -176,7 +232,21 @@ class VideoMode:
         order = np.concatenate([keep, retry])
         people = Poses(people.keypoints, people.scores, people.layout, None, self.ids)[keep]
         self.rois, self.misses, self.ids = self.rois[order], self.misses[order], self.ids[order]
+        self.offsets = self.offsets[order]
         return people  # found once, a person followed is kept at any score
+
+
+def to_roi(offsets: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """Offsets (K, 2) in image pixels as seen in `roi` (x, y, side, rotation): turned with it,
+    in units of its side."""
+    cos, sin = np.cos(roi[3]), np.sin(roi[3])
+    return offsets @ np.array([[cos, -sin], [sin, cos]]) / roi[2]
+
+
+def from_roi(offsets: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """The inverse of `to_roi`."""
+    cos, sin = np.cos(roi[3]), np.sin(roi[3])
+    return offsets @ np.array([[cos, sin], [-sin, cos]]) * roi[2]
 
 
 def keypoint_rois(people: Poses) -> np.ndarray:
