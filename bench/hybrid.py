@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import multipose
 from multipose.evaluate import evaluate
@@ -33,30 +32,34 @@ DATASETS = {
 }
 REPORTED = ("coco-mini-val2017", "mmpose-tests/coco")
 DEFAULT = SPECS[multipose.DEFAULT_MODEL]
-# label: (spec, BlazePose steps of the hybrid, or None for the model's own)
+# label: (spec, changes to the hybrid pipeline: "steps" are BlazePose's, others its attributes)
 MODELS = {
-    "blazepose-full (the old default)": (SPECS["blazepose-full"], None),
-    "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], None),
-    "thin at height 496, stage 4 (the default's first pass)": (DEFAULT.parts[0], None),
-    f"{DEFAULT.name} (the default)": (DEFAULT, None),
+    "blazepose-full (the old default)": (SPECS["blazepose-full"], {}),
+    "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], {}),
+    "thin at height 496, stage 4 (the default's first pass)": (DEFAULT.parts[0], {}),
+    f"{DEFAULT.name} (the default)": (DEFAULT, {}),
     "hybrid before tuning (thin at 368, stage 6)": (
         _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),
-        None,
+        {},
     ),
-    "default without BlazePose's whole-image detector": (DEFAULT, ("faces", "refine")),
-    "default without BlazePose's face seeds": (DEFAULT, ("detect", "refine")),
-    "default without the refine pass": (DEFAULT, ("detect", "faces")),
+    "default with seeds aligned on the skeleton (not boxes)": (DEFAULT, {"skeleton_rois": True}),
+    "default without BlazePose's whole-image detector": (DEFAULT, {"steps": ("faces", "refine")}),
+    "default without BlazePose's face seeds": (DEFAULT, {"steps": ("detect", "refine")}),
+    "default without the refine pass": (DEFAULT, {"steps": ("detect", "faces")}),
     "mobilenet-thin+blazepose-thorough (all BlazePose's steps)": (
         SPECS["mobilenet-thin+blazepose-thorough"],
-        None,
+        {},
     ),
 }
 
 
-def _load(spec: ModelSpec, steps: tuple[str, ...] | None) -> Pipeline:
-    model = multipose.load(spec)  # weights from the cache
-    if steps is not None:
-        model.blazepose.steps = steps
+def _load(spec: ModelSpec, changes: dict) -> Pipeline:
+    model = multipose.load(spec, threads=1)  # weights from the cache
+    changes = dict(changes)
+    if "steps" in changes:
+        model.blazepose.steps = changes.pop("steps")
+    for key, value in changes.items():
+        setattr(model, key, value)
     return model
 
 
@@ -64,7 +67,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="*", choices=list(DATASETS), default=list(REPORTED))
     args = parser.parse_args()
-    torch.set_num_threads(1)
     models = {label: _load(*how) for label, how in MODELS.items()}
     lines = [
         "# The default hybrid, its parts, the old default and the hybrid's variants",

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 import multipose
-from multipose.codecs.blazepose import COCO_LANDMARKS
+from multipose.codecs.blazepose import COCO_LANDMARKS, ROI_SCALE
+from multipose.geometry import pose_boxes
 from multipose.io.media import read_image
-from multipose.pipelines.hybrid import UNMATCHED_WEIGHT, fuse, rescored
+from multipose.pipelines.blazepose_regions import box_rois
+from multipose.pipelines.hybrid import UNMATCHED_WEIGHT, fuse, rescored, skeleton_rois
 from multipose.poses import Poses
 from multipose.skeleton import BLAZEPOSE33, COCO17
 
@@ -82,3 +84,23 @@ def test_yolo_people_seed_blazepose(tmp_path):
     np.testing.assert_allclose(kept.scores, alone.scores, rtol=1e-6)
     assert (kept.keypoints[:, 29:31, 2] > 0).sum() >= 8  # 9 of the five skiers' 10 heels
     assert np.all(people.scores[len(alone) :] <= 0.1)  # people only BlazePose found
+
+
+def _skeleton(points: dict[int, tuple[float, float]]) -> np.ndarray:
+    kp = np.zeros((17, 3), np.float32)
+    for index, (x, y) in points.items():
+        kp[index] = (x, y, 0.8)
+    return kp
+
+
+def test_seeds_are_aligned_on_the_skeleton_as_mediapipe_aligns_its_own():
+    upright = _skeleton({0: (100, 70), 5: (120, 100), 6: (80, 100), 11: (115, 160), 12: (85, 160)})
+    upright[15] = (100, 260, 0.8)  # an ankle, 100 px below the hip centre: the farthest
+    lying = upright.copy()
+    lying[:, 0], lying[:, 1] = 500 - upright[:, 1], upright[:, 0]  # turned, head to the right
+    few = _skeleton({0: (300, 300), 1: (310, 290), 2: (290, 290)})  # a face: its box
+    rois = skeleton_rois(Poses(np.stack([upright, lying, few]), [1, 1, 1]), reach=1.1)
+    side = 2 * 1.1 * ROI_SCALE * 100  # the alignment circle through the farthest keypoint
+    np.testing.assert_allclose(rois[0], [100, 160, side, 0], atol=1e-6)
+    np.testing.assert_allclose(rois[1], [500 - 160, 100, side, np.pi / 2], atol=1e-6)
+    np.testing.assert_allclose(rois[2], box_rois(pose_boxes(Poses(few[None], [1])).boxes)[0])

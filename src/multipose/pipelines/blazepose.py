@@ -14,7 +14,7 @@ inside another's) are merged.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -91,8 +91,9 @@ class BlazePosePipeline:
     returns people in the BlazePose-33 layout, in image pixels. `steps` picks the seeding and
     refinement steps (see the module docstring); `timing` holds the last call's milliseconds in
     the networks and in decoding. The networks run in PyTorch or, with backend "onnxruntime",
-    as their ONNX exports on the CPU (exported here, once). Person boxes, if given, are
-    extra seeds. It runs at one scale, without the flip test."""
+    as their ONNX exports on the CPU (exported here, once). Person boxes and `rois` (a callable
+    giving (N, 4) ROIs: centre x, y, side, rotation), if given, are extra seeds. It runs at one
+    scale, without the flip test."""
 
     needs_boxes: ClassVar[bool] = False
 
@@ -108,6 +109,7 @@ class BlazePosePipeline:
         flip: bool = False,
         steps: Iterable[str] = STEPS,
         settings: Settings | None = None,
+        rois: Callable[[np.ndarray, int | None], np.ndarray] | None = None,
     ) -> None:
         steps = tuple(steps)
         unknown = set(steps) - set(STEPS)
@@ -115,7 +117,7 @@ class BlazePosePipeline:
             raise MultiposeError(f"unknown BlazePose steps {sorted(unknown)}; known: {STEPS}")
         if flip or tuple(scales) != (1.0,):
             raise MultiposeError(f"{spec.name} runs at one scale, without the flip test")
-        self.spec, self.steps, self.boxes = spec, steps, boxes
+        self.spec, self.steps, self.boxes, self.rois = spec, steps, boxes, rois
         self.codec = codec or spec.codec()
         self.networks = {
             name: Network(getattr(networks, name), device, backend, dynamic_size=False)
@@ -149,6 +151,8 @@ class BlazePosePipeline:
             seeds.append(self._face_seeds(image))
         if self.boxes is not None:
             seeds.append(box_rois(self.boxes(image, image_id).boxes))
+        if self.rois is not None:
+            seeds.append(self.rois(image, image_id))
         people, masks = self._people(image, np.concatenate(seeds))
         for _ in range(self.settings.redetect_rounds if "redetect" in self.steps else 0):
             hidden = masked(image, masks)

@@ -4,16 +4,17 @@ each of them.
 
 Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
 their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
-seed BlazePose (beside its own detector on the whole image and the faces its face detector
-finds, which bring in close-ups the bottom-up pass misses; one refine pass). A BlazePose
-person that matches a bottom-up one (OKS on the COCO keypoints above `match_oks`) lends it
-its other landmarks (hands, feet) and its confident COCO keypoints, averaged with the
-bottom-up ones where both have them and filling those the bottom-up person lacks. Bottom-up
-people keep their score; BlazePose people that match none are kept at `unmatched_weight`
-times their own. People come out in the BlazePose-33 layout. Seeded by YOLO-pose
-(`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet and hands.
+seed BlazePose (or, with `skeleton_rois`, ROIs aligned on their skeleton as mediapipe aligns
+its own), beside BlazePose's own detector on the whole image and the faces its face detector
+finds, which bring in close-ups the bottom-up pass misses; one refine pass. A BlazePose person
+that matches a bottom-up one (OKS on the COCO keypoints above MATCH_OKS) lends it its other
+landmarks (hands, feet) and its confident COCO keypoints, averaged with the bottom-up ones
+where both have them and filling those the bottom-up person lacks. Bottom-up people keep their
+score; BlazePose people that match none are kept at `unmatched_weight` times their own. People
+come out in the BlazePose-33 layout. Seeded by YOLO-pose (`YoloHybridPipeline`), YOLO's people
+are kept as they are, BlazePose adding its feet and hands.
 
-Tuned on coco-mini-train2017 (bench/hybrid.py).
+Tuned on coco-mini-train2017 (bench/hybrid_tuning.py, bench/hybrid.py).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ import torch
 from torch import nn
 
 from multipose.box_sources import BoxSource
-from multipose.codecs.blazepose import COCO_LANDMARKS
-from multipose.geometry import Boxes, pose_boxes
+from multipose.codecs.blazepose import COCO_LANDMARKS, rois_from_alignment
+from multipose.geometry import pose_boxes
 from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
+from multipose.pipelines.blazepose_regions import box_rois
 from multipose.poses import Poses
 from multipose.preprocess import describe_parts
 from multipose.similarity import oks
@@ -43,6 +45,10 @@ MATCH_OKS = 0.3  # a BlazePose person this alike to a bottom-up one is that pers
 CONFIDENT = 0.5  # BlazePose keypoints of at least this visibility are used
 UNMATCHED_WEIGHT = 0.3  # score factor of BlazePose people that match no bottom-up one
 MIN_SEED_KEYPOINTS = 3
+# Skeleton-aligned seeds' circle, in farthest keypoints from the hip centre (the head's top and
+# the feet lie beyond the nose and ankles). On coco-mini-train2017: AP 0.297 at 1.0, 0.305 at
+# 1.1, 0.294 at 1.25; box seeds 0.290 (bench/results/hybrid_tuning_train2017.md).
+REACH = 1.1
 # BlazePose's steps beside the seeds. On coco-mini-train2017 (AP): detect+refine 0.292, with
 # faces 0.295 for 11% more BlazePose time; tiles and re-detection added 0.003 for twice it.
 STEPS = ("detect", "faces", "refine")
@@ -67,6 +73,11 @@ class HybridPipeline:
     average: ClassVar[bool] = True  # COCO keypoints of both averaged where both have them
     unmatched_weight: ClassVar[float] = UNMATCHED_WEIGHT
     steps: ClassVar[tuple[str, ...]] = STEPS  # BlazePose's, beside the seeds
+    # Seeds aligned on the skeleton (`skeleton_rois`), else boxes: +0.015 AP on train, but
+    # -0.001 on val and -0.10 on mmpose-tests/coco (leaning skiers), so not the default
+    # (bench/results/hybrid_tuning_train2017.md, hybrid.md).
+    skeleton_rois: ClassVar[bool] = False
+    reach: ClassVar[float] = REACH
 
     def __init__(
         self,
@@ -88,10 +99,11 @@ class HybridPipeline:
             blazepose_spec,
             network.blazepose,
             device,
-            boxes=self._seeds,
+            boxes=boxes,
             backend=backend,
             steps=self.steps,
             settings=Settings(min_score=0.0),
+            rois=self._seeds,
         )
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         self._found: Poses = Poses.empty(COCO17)
@@ -113,15 +125,32 @@ class HybridPipeline:
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
         return fuse(self._found, refined, self.average, self.unmatched_weight)
 
-    def _seeds(self, image: np.ndarray, image_id: int | None = None) -> Boxes:
-        """Boxes around the bottom-up people of this image, and any given."""
-        seeds = pose_boxes(self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS))
-        if self.boxes is None:
-            return seeds
-        given = self.boxes(image, image_id)
-        return Boxes(
-            np.concatenate([seeds.boxes, given.boxes]), np.concatenate([seeds.scores, given.scores])
-        )
+    def _seeds(self, image: np.ndarray, image_id: int | None = None) -> np.ndarray:
+        """BlazePose ROIs from the bottom-up people of this image."""
+        people = self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS)
+        if self.skeleton_rois:
+            return skeleton_rois(people, self.reach)
+        return box_rois(pose_boxes(people).boxes)
+
+
+def skeleton_rois(people: Poses, reach: float = REACH) -> np.ndarray:
+    """BlazePose ROIs (N, 4) from COCO-17 people, aligned as mediapipe aligns its own: about
+    the hip centre, turned so that the shoulders' centre is straight above it, the alignment
+    circle `reach` times the farthest keypoint's distance from the hip centre. People without
+    both hips and a shoulder get the upright square around their keypoints (`box_rois`)."""
+    rois = box_rois(pose_boxes(people).boxes)
+    kp, found = people.keypoints[..., :2].astype(np.float64), people.keypoints[..., 2] > 0
+    use = found[:, 11] & found[:, 12] & found[:, 5:7].any(axis=1)
+    if not use.any():
+        return rois
+    kp, found = kp[use], found[use]
+    centre = (kp[:, 11] + kp[:, 12]) / 2
+    weights = found[:, 5:7, None].astype(np.float64)
+    up = (kp[:, 5:7] * weights).sum(axis=1) / weights.sum(axis=1) - centre
+    up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-6)
+    farthest = np.where(found, np.linalg.norm(kp - centre[:, None], axis=2), 0).max(axis=1)
+    rois[use] = rois_from_alignment(centre, centre + up * reach * farthest[:, None])
+    return rois
 
 
 def rescored(people: Poses) -> Poses:

@@ -1,0 +1,145 @@
+"""Tuning the default hybrid on coco-mini-train2017: its variants side by side (COCO AP, APl,
+AR, the recall of large and of medium people, people per image, and the median ms per image of
+the BlazePose part and the fusion, the only part that varies). The thin network runs once per
+image; each variant decodes its maps and runs the rest, every image through each variant in
+turn, on one thread.
+
+    cd bench && python hybrid_tuning.py [--data coco-mini-train2017] [--variants NAME ...]
+    # writes bench/results/hybrid_tuning_train2017.md (or _val2017)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import multipose
+from multipose.evaluate import evaluate
+from multipose.io.coco import CocoDataset
+from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
+from multipose.pipelines.hybrid import STEPS
+from multipose.poses import Poses
+
+from common import LARGE, MEDIUM, recall, write_report
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASETS = {
+    name: DATA / name / "annotations.json" for name in ("coco-mini-train2017", "coco-mini-val2017")
+}
+
+# label: attributes of the default's HybridPipeline to change (its class variables), and
+# "codec": fields of the thin part's PafCodec to change, "steps": BlazePose's steps
+VARIANTS: dict[str, dict] = {
+    "the default (box seeds)": {},
+    "keypoints not averaged": {"average": False},
+    "BlazePose-only people at 0.5 of their score": {"unmatched_weight": 0.5},
+    "seeds from a looser decoding (2+ parts, mean score 0.2)": {
+        "codec": {"min_parts": 2, "min_mean_score": 0.2}
+    },
+    "seeds aligned on the skeleton (circle 1.1 x the farthest keypoint)": {"skeleton_rois": True},
+    "skeleton seeds, circle 1.0 x": {"skeleton_rois": True, "reach": 1.0},
+    "skeleton seeds, circle 1.25 x": {"skeleton_rois": True, "reach": 1.25},
+    "skeleton seeds, keypoints not averaged": {"skeleton_rois": True, "average": False},
+    "skeleton seeds without the refine pass": {"skeleton_rois": True, "steps": ("detect", "faces")},
+    "skeleton seeds without BlazePose's face seeds": {
+        "skeleton_rois": True,
+        "steps": ("detect", "refine"),
+    },
+    "skeleton seeds without BlazePose's detector": {
+        "skeleton_rois": True,
+        "steps": ("faces", "refine"),
+    },
+    "skeleton seeds with re-detection": {
+        "skeleton_rois": True,
+        "steps": ("detect", "faces", "refine", "redetect"),
+    },
+    "skeleton seeds with all BlazePose's steps (tiles, re-detection)": {
+        "skeleton_rois": True,
+        "steps": BLAZEPOSE_STEPS,
+    },
+}
+
+
+class CachedMaps:
+    """The thin network's part of the hybrid with its maps computed once per image: decodes
+    the maps of the image `current` names."""
+
+    def __init__(self, pipeline: object) -> None:
+        self.codec, self.maps, self.current = pipeline.codec, {}, None
+        self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
+
+    def __call__(self, image: np.ndarray) -> Poses:
+        maps, base = self.maps[self.current]
+        return self.codec.decode(maps).resized(1 / base)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=list(DATASETS), default="coco-mini-train2017")
+    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
+    args = parser.parse_args()
+    model = multipose.load(multipose.DEFAULT_MODEL, threads=1)
+    dataset = CocoDataset(DATASETS[args.data])
+    cached = CachedMaps(model.bottom_up)
+    images = {}
+    for image_id in dataset.image_ids:
+        images[image_id] = dataset.read_image(image_id)
+        cached.maps[image_id] = model.bottom_up.maps(images[image_id])
+    model.bottom_up, codec = cached, cached.codec
+    results = {name: [] for name in args.variants}
+    times = {name: [] for name in args.variants}
+    for image_id, image in images.items():
+        cached.current = image_id
+        for name in args.variants:
+            changes = dict(VARIANTS[name])
+            cached.codec = replace(codec, **changes.pop("codec", {}))
+            model.blazepose.steps = changes.pop("steps", STEPS)
+            for key, value in changes.items():
+                setattr(model, key, value)
+            start = time.perf_counter()
+            results[name] += model(image, image_id).to_coco(image_id)
+            times[name].append(1000 * (time.perf_counter() - start))
+            for key in changes:
+                delattr(model, key)
+    lines = [
+        f"# The default hybrid's variants on {args.data}",
+        "",
+        "`cd bench && python hybrid_tuning.py` (one thread). Recall: people with >= 8 labelled "
+        "keypoints matched with OKS >= 0.5; large: area >= 96^2, medium: 32^2 to 96^2. ms: "
+        "median per image of the BlazePose part and the fusion (the thin network's maps are "
+        "computed once).",
+        "",
+        "| variant | AP | APl | AR | recall large | recall medium | people/image | ms/image |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in args.variants:
+        with contextlib.redirect_stdout(io.StringIO()):
+            m = evaluate(dataset, results[name])
+        found = {}
+        for key, areas in (("large", LARGE), ("medium", MEDIUM)):
+            counts = [
+                recall(
+                    dataset.annotations(i), [r for r in results[name] if r["image_id"] == i], areas
+                )
+                for i in dataset.image_ids
+            ]
+            hits, total = np.sum(counts, axis=0)
+            found[key] = f"{hits}/{total}"
+        row = (
+            f"| {name} | {m['AP']:.3f} | {m['APl']:.3f} | {m['AR']:.3f} | {found['large']} | "
+            f"{found['medium']} | {len(results[name]) / len(images):.2f} | "
+            f"{np.median(times[name]):.0f} |"
+        )
+        print(row, flush=True)
+        lines.append(row)
+    write_report(f"hybrid_tuning_{args.data.split('-')[-1]}.md", lines)
+
+
+if __name__ == "__main__":
+    main()
