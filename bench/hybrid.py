@@ -36,7 +36,7 @@ DEFAULT = SPECS[multipose.DEFAULT_MODEL]
 MODELS = {
     "blazepose-full (the old default)": (SPECS["blazepose-full"], {}),
     "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], {}),
-    "thin at height 496, stage 4 (the default's first pass)": (DEFAULT.parts[0], {}),
+    "thin at height 496, stage 5 (the default's first pass)": (DEFAULT.parts[0], {}),
     f"{DEFAULT.name} (the default)": (DEFAULT, {}),
     "hybrid before tuning (thin at 368, stage 6)": (
         _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),
