@@ -26,20 +26,11 @@ from multipose.specs import SPECS
 from multipose.threads import available_cpus, use_threads
 from multipose.weights.download import cache_dir
 
-from common import write_report
+from common import burn_cpu, write_report
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 WHERE = {"own": "its own session", "ours": "our session"}
 MODELS = [multipose.DEFAULT_MODEL, "blazepose-full", "openpose-mobilenet-thin", "yolo11n-pose"]
-
-
-def _burn(own_session: bool = True) -> None:
-    """Burn one CPU, as another program would: in its own session (with the kernel's
-    autogroups, a child in ours would take its CPU from our session's share alone)."""
-    if own_session:
-        os.setsid()
-    while True:
-        pass
 
 
 def _timed(pipeline, image) -> tuple[float, float, int]:
@@ -100,7 +91,7 @@ def main() -> None:
             network[run].append(network_ms)
             people[run] += found
         for where in sessions:  # the same photo again, beside a process burning one CPU
-            burner = multiprocessing.Process(target=_burn, args=(where == "own",), daemon=True)
+            burner = multiprocessing.Process(target=burn_cpu, args=(where == "own",), daemon=True)
             burner.start()
             try:
                 for run in busy_runs:

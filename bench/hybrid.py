@@ -22,7 +22,7 @@ from multipose.io.coco import CocoDataset
 from multipose.pipelines.base import Pipeline
 from multipose.specs import SPECS, ModelSpec, _hybrid
 
-from common import LARGE, MEDIUM, recall, write_report
+from common import LARGE, MEDIUM, dataset_recall, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATASETS = {
@@ -96,15 +96,7 @@ def main() -> None:
             m = evaluate(dataset, results[name])
             found = {}
             for key, areas in (("large", LARGE), ("medium", MEDIUM)):
-                counts = [
-                    recall(
-                        dataset.annotations(i),
-                        [r for r in results[name] if r["image_id"] == i],
-                        areas,
-                    )
-                    for i in dataset.image_ids
-                ]
-                hits, total = np.sum(counts, axis=0)
+                hits, total = dataset_recall(dataset, results[name], areas)
                 found[key] = f"{hits / max(total, 1):.3f} ({hits}/{total})"
             row = (
                 f"| {data_name} | {name} | {m['AP']:.3f} | {m['AP50']:.3f} | {m['APm']:.3f} | "

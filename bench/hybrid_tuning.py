@@ -26,7 +26,7 @@ from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
 from multipose.pipelines.hybrid import STEPS
 from multipose.poses import Poses
 
-from common import LARGE, MEDIUM, recall, write_report
+from common import LARGE, MEDIUM, dataset_recall, write_report
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {
@@ -123,13 +123,7 @@ def main() -> None:
             m = evaluate(dataset, results[name])
         found = {}
         for key, areas in (("large", LARGE), ("medium", MEDIUM)):
-            counts = [
-                recall(
-                    dataset.annotations(i), [r for r in results[name] if r["image_id"] == i], areas
-                )
-                for i in dataset.image_ids
-            ]
-            hits, total = np.sum(counts, axis=0)
+            hits, total = dataset_recall(dataset, results[name], areas)
             found[key] = f"{hits}/{total}"
         row = (
             f"| {name} | {m['AP']:.3f} | {m['APl']:.3f} | {m['AR']:.3f} | {found['large']} | "

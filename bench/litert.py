@@ -28,7 +28,7 @@ from multipose.preprocess import resized_input
 from multipose.threads import available_cpus, use_threads
 from multipose.weights.download import cache_dir
 
-from common import write_report
+from common import burn_cpu, write_report
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 THIN_HEIGHTS = (368, 456)
@@ -98,15 +98,6 @@ def median_times(rows: dict[tuple[str, str, int], Call], repeats: int) -> dict:
     return {row: float(np.median(values)) for row, values in times.items()}
 
 
-def _burn(own_session: bool = True) -> None:
-    """Burn one CPU, as another program would: in its own session (with the kernel's
-    autogroups, a child in ours would take its CPU from our session's share alone)."""
-    if own_session:
-        os.setsid()
-    while True:
-        pass
-
-
 def nchw(arrays: list[np.ndarray]) -> list[np.ndarray]:
     """LiteRT's NHWC outputs in our NCHW layout."""
     return [a.transpose(0, 3, 1, 2) if a.ndim == 4 else a for a in arrays]
@@ -151,7 +142,7 @@ def main() -> None:
     times = median_times(rows, args.repeats)
     busy = {}
     if args.burn:  # the rows of more than one thread, again beside a process burning a CPU
-        burner = multiprocessing.Process(target=_burn, daemon=True)
+        burner = multiprocessing.Process(target=burn_cpu, daemon=True)
         burner.start()
         try:
             busy = median_times({r: c for r, c in rows.items() if r[2] > 1}, args.repeats)
