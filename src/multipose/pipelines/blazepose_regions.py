@@ -106,6 +106,25 @@ def box_rois(boxes: np.ndarray) -> np.ndarray:
     return rois_from_alignment(centre, centre - np.stack([np.zeros_like(half), half], 1))
 
 
+def hip_aligned_rois(
+    keypoints: np.ndarray,
+    hips: tuple[int, int],
+    shoulders: tuple[int, int],
+    reach: float = 1.0,
+) -> np.ndarray:
+    """ROIs (N, 4) of people (N, K, 3) with both hips and a shoulder found, aligned as
+    mediapipe aligns its own: about the hips' midpoint, turned so that the found shoulders'
+    midpoint is straight above it, the alignment circle `reach` times the distance from the
+    hips' midpoint to the farthest keypoint found."""
+    xy, found = keypoints[..., :2].astype(np.float64), keypoints[..., 2] > 0
+    centre = xy[:, list(hips)].mean(axis=1)
+    weights = found[:, list(shoulders), None].astype(np.float64)
+    up = (xy[:, list(shoulders)] * weights).sum(axis=1) / weights.sum(axis=1) - centre
+    up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-6)
+    farthest = np.where(found, np.linalg.norm(xy - centre[:, None], axis=2), 0).max(axis=1)
+    return rois_from_alignment(centre, centre + up * reach * farthest[:, None])
+
+
 def _roi_boxes(rois: np.ndarray) -> np.ndarray:
     half = rois[:, 2:3] / 2
     return np.concatenate([rois[:, :2] - half, rois[:, :2] + half], axis=1)

@@ -27,12 +27,12 @@ import torch
 from torch import nn
 
 from multipose.box_sources import BoxSource
-from multipose.codecs.blazepose import COCO_LANDMARKS, rois_from_alignment
+from multipose.codecs.blazepose import COCO_LANDMARKS
 from multipose.geometry import pose_boxes
 from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
 from multipose.pipelines.blazepose import BlazePosePipeline, Settings
-from multipose.pipelines.blazepose_regions import box_rois
+from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
 from multipose.poses import Poses
 from multipose.preprocess import describe_parts
 from multipose.similarity import oks
@@ -139,17 +139,10 @@ def skeleton_rois(people: Poses, reach: float = REACH) -> np.ndarray:
     circle `reach` times the farthest keypoint's distance from the hip centre. People without
     both hips and a shoulder get the upright square around their keypoints (`box_rois`)."""
     rois = box_rois(pose_boxes(people).boxes)
-    kp, found = people.keypoints[..., :2].astype(np.float64), people.keypoints[..., 2] > 0
+    found = people.keypoints[..., 2] > 0
     use = found[:, 11] & found[:, 12] & found[:, 5:7].any(axis=1)
-    if not use.any():
-        return rois
-    kp, found = kp[use], found[use]
-    centre = (kp[:, 11] + kp[:, 12]) / 2
-    weights = found[:, 5:7, None].astype(np.float64)
-    up = (kp[:, 5:7] * weights).sum(axis=1) / weights.sum(axis=1) - centre
-    up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-6)
-    farthest = np.where(found, np.linalg.norm(kp - centre[:, None], axis=2), 0).max(axis=1)
-    rois[use] = rois_from_alignment(centre, centre + up * reach * farthest[:, None])
+    if use.any():
+        rois[use] = hip_aligned_rois(people.keypoints[use], (11, 12), (5, 6), reach)
     return rois
 
 

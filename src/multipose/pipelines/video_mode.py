@@ -24,7 +24,7 @@ import torch
 from multipose.codecs.blazepose import rois_from_alignment
 from multipose.pipelines.base import Pipeline, one_by_one
 from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
-from multipose.pipelines.blazepose_regions import box_rois
+from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
 from multipose.pipelines.hybrid import HybridPipeline, rescored
 from multipose.poses import Poses
 from multipose.similarity import common_oks, greedy_pairs
@@ -255,15 +255,9 @@ def keypoint_rois(people: Poses) -> np.ndarray:
     circle about the hips holding every keypoint found; a person without hips and shoulders
     gets the upright square about their keypoint box."""
     rois = box_rois(people.keypoint_boxes()) if len(people) else np.zeros((0, 4))
-    for person, keypoints in enumerate(people.keypoints):
-        found = keypoints[:, 2] > 0
-        if not found[list(HIPS + SHOULDERS)].all():
-            continue
-        hips = keypoints[list(HIPS), :2].mean(0)
-        up = keypoints[list(SHOULDERS), :2].mean(0) - hips
-        radius = np.linalg.norm(keypoints[found, :2] - hips, axis=1).max()
-        end = hips + up / max(np.linalg.norm(up), 1e-6) * radius
-        rois[person] = rois_from_alignment(hips[None], end[None])[0]
+    use = (people.keypoints[:, list(HIPS + SHOULDERS), 2] > 0).all(axis=1)
+    if use.any():
+        rois[use] = hip_aligned_rois(people.keypoints[use], HIPS, SHOULDERS)
     return rois
 
 
