@@ -57,6 +57,8 @@ class Network:
 
     def _session(self, batch: torch.Tensor) -> OnnxModule:
         key = None if self.dynamic_size else tuple(batch.shape[1:])
+        if key in self.sessions:  # made: no lock, so calls never wait on another export
+            return self.sessions[key]
         with _EXPORTING:
             if key not in self.sessions:
                 free = (0, 2, 3) if self.dynamic_size else (0,)
