@@ -209,3 +209,27 @@ def test_convert_and_export_commands(tmp_path):
     )
     assert result.exit_code == 1 and "do not fit OpenPoseVGG19" in result.output
     assert "lightweight-openpose" in CliRunner().invoke(main, ["models"]).output
+
+
+def test_the_auto_backend_is_onnxruntime_on_the_cpu_and_torch_without_it(monkeypatch):
+    import sys
+
+    from multipose.pipelines.network import Network
+
+    class Maps(torch.nn.Module):  # one batch in, a tuple of outputs out, as Network expects
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+            return (self.conv(x),)
+
+    module, x = Maps(), torch.rand(1, 3, 8, 8)
+    network = Network(module)
+    assert network.backend == "onnxruntime"
+    with torch.no_grad():
+        expected = module(x)[0].numpy()
+    np.testing.assert_allclose(network(x)[0], expected, atol=1e-5)
+    assert len(network.sessions) == 1  # exported on the first call
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    assert Network(module).backend == "torch"
