@@ -3,6 +3,7 @@ export."""
 
 import io
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -70,14 +71,36 @@ def test_executor_matches_litert_on_a_real_photo(name: str, side: int, low: floa
             assert np.abs(item - want[0]).max() <= 1e-3 * np.abs(want).max()
 
 
-def onnx_ops(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
-    """The op types of the module's ONNX export (as OnnxModule exports it)."""
+def onnx_graph(module: torch.nn.Module, x: torch.Tensor):
+    """The module's ONNX export (as OnnxModule exports it, before fusing)."""
     onnx = pytest.importorskip("onnx")
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (x,), buffer, opset_version=17, dynamo=False)
-    return {node.op_type for node in onnx.load_from_string(buffer.getvalue()).graph.node}
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def onnx_ops(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
+    """The op types of the module's ONNX export."""
+    return {node.op_type for node in onnx_graph(module, x).graph.node}
+
+
+@pytest.mark.parametrize(("name", "side", "fused"), [("pose_landmark_full.tflite", 256, 15), ("pose_detection.tflite", 224, 4)])
+def test_residual_clips_fuse_into_the_convolutions(name: str, side: int, fused: int) -> None:
+    """Each residual Conv -> Add -> Clip becomes one FusedConv (onnxruntime leaves its blocked
+    layout around a lone Clip). OnnxModule runs the fused graph: the test below compares its
+    outputs with the module's."""
+    from multipose.runtime.onnx_fusion import fuse_residual_clips
+
+    model = onnx_graph(load_tflite(_model(name)), torch.rand(1, 3, side, side))
+    before = Counter(node.op_type for node in model.graph.node)
+    assert fuse_residual_clips(model) == fused
+    after = Counter(node.op_type for node in model.graph.node)
+    assert after["FusedConv"] == fused
+    assert after["Conv"] == before["Conv"] - fused and after["Add"] == before["Add"] - fused
+    assert after["Clip"] == before["Clip"] - fused
+    assert fuse_residual_clips(model) == 0  # nothing left to fuse
 
 
 @pytest.mark.parametrize(("name", "side", "low"), MODELS)

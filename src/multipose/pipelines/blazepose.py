@@ -59,7 +59,10 @@ if TYPE_CHECKING:
     from multipose.specs import ModelSpec
 
 STEPS = ("detect", "tiles", "faces", "refine", "redetect")
-BATCH = 4  # crops per forward pass; larger batches ran slower per crop on a 2-core CPU
+# Crops per forward pass: in PyTorch 4 (larger batches ran slower per crop on a 2-core CPU); in
+# onnxruntime one per thread, at most 4 (the landmark network on one thread: 14.9 ms per crop one
+# at a time, 17.2 in fours; on two: 11.5 one at a time, 9.4 in pairs, 9.5 in fours).
+BATCH = 4
 # The auxiliary alignment landmarks: hip centre, full-body size/rotation point.
 ALIGNMENT_LANDMARKS = (33, 34)
 
@@ -176,11 +179,12 @@ class BlazePosePipeline:
 
     def _run(self, name: str, crops: np.ndarray) -> tuple[np.ndarray, ...]:
         """The outputs (NumPy) of the network `name` on (N, h, w, 3) float32 crops, in batches
-        of at most BATCH (channels-last: a third faster for these depthwise networks on a CPU)."""
+        (see BATCH; channels-last: a third faster for these depthwise networks on a CPU)."""
         start, network = time.perf_counter(), self.networks[name]
+        step = BATCH if network.backend == "torch" else min(BATCH, torch.get_num_threads())
         parts = []
-        for first in range(0, len(crops), BATCH):
-            batch = torch.from_numpy(crops[first : first + BATCH]).permute(0, 3, 1, 2)
+        for first in range(0, len(crops), step):
+            batch = torch.from_numpy(crops[first : first + step]).permute(0, 3, 1, 2)
             parts.append(network(batch.contiguous(memory_format=torch.channels_last)))
         outputs = tuple(np.concatenate(o) for o in zip(*parts, strict=True))
         self._network_s += time.perf_counter() - start

@@ -71,6 +71,10 @@ class OnnxModule:
         threads: int | None = None,
     ) -> None:
         ort = require_onnxruntime()
+        import onnx
+
+        from multipose.runtime.onnx_fusion import fuse_residual_clips
+
         module.eval()  # the export restores the mode it finds
         example = torch.zeros(*shape)
         with torch.no_grad():
@@ -92,8 +96,12 @@ class OnnxModule:
                 opset_version=17,
                 dynamo=False,
             )
+        graph = onnx.load_from_string(model.getvalue())
+        fuse_residual_clips(graph)
         self.session = ort.InferenceSession(
-            model.getvalue(), session_options(ort, threads), providers=["CPUExecutionProvider"]
+            graph.SerializeToString(),
+            session_options(ort, threads),
+            providers=["CPUExecutionProvider"],
         )
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
