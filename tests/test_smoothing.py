@@ -94,3 +94,19 @@ def test_a_one_frame_jump_of_the_whole_body_is_spread_but_a_start_is_followed():
         out = smooth(Poses(kp, layout=p.layout, track_ids=[7]), t / 30).keypoints
         lags.append(np.abs(kp[0, :, 0] - out[0, :, 0]).max())
     assert max(lags) < 10.0 and lags[-1] < 0.5  # under half a frame, then none
+
+
+def test_a_person_missing_for_frames_starts_afresh_when_seen_again():
+    """A track missing from frames (occluded, not found) is seen again where it has moved
+    meanwhile: its keypoints come out as found, not dragged by where the body was going."""
+    moving, _ = frames(10.0, 0.0, n=30)
+    smooth = OneEuro()
+    for t in range(15):
+        smooth(moving[t], t / 30)
+    nobody = Poses(moving[0].keypoints[:0], layout=moving[0].layout, track_ids=[])
+    for t in range(15, 19):  # nobody found in these frames
+        smooth(nobody, t / 30)
+    back = smooth(moving[19], 19 / 30)
+    np.testing.assert_allclose(back.keypoints, moving[19].keypoints, atol=1e-3)
+    after = smooth(moving[20], 20 / 30)  # and smoothed again from there
+    assert np.abs(after.keypoints[0, :, 0] - moving[20].keypoints[0, :, 0]).mean() < 10.0

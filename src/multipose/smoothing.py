@@ -6,9 +6,10 @@ frame: last frame's keypoints are first moved by the body's shift (a robust mean
 of the raw keypoints found in both frames, weighted by the lesser of their two scores: keypoints
 that move unlike the rest, a limb in motion or a keypoint found astray, are weighted down), so
 that a person walking or a camera panning moves the whole body without lag, while the limbs'
-own shake is smoothed. The body's velocity (its shift per frame) is itself low-pass filtered at
-BODY_CUTOFF: a steady pan or walk passes unchanged, while a jump of the whole person in one frame
-(a detector's wobble; a full pass in video mode) is spread over a few frames. Speeds are
+own shake is smoothed. The body's velocity (its shift over the time between frames) is itself
+low-pass filtered at BODY_CUTOFF: a steady pan or walk passes unchanged, while a jump of the
+whole person in one frame (a detector's wobble; a full pass in video mode) is spread over a few
+frames. Speeds are
 measured in person heights per second (the height of the track's keypoint box), so one `beta`
 suits near and far people."""
 
@@ -21,7 +22,7 @@ import numpy as np
 from multipose.poses import Poses
 
 DERIVATIVE_CUTOFF = 1.0  # Hz, the cut-off of the filtered speed itself
-BODY_CUTOFF = 6.0  # Hz, the cut-off of the body's velocity (its shift per frame)
+BODY_CUTOFF = 6.0  # Hz, the cut-off of the body's velocity
 REWEIGHTS = 3  # rounds of weighting down the keypoints that move unlike the body
 
 
@@ -49,7 +50,8 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
 class _State:
     """One track's filter: last filtered keypoints (K, 2), last raw ones (K, 2) and their
     scores (K,), the speed of the filtered ones relative to the body (K, 2), which keypoints
-    were found (K,), the time of its last frame and the body's filtered shift then (2,)."""
+    were found (K,), the time of its last frame and the body's filtered velocity then (2,:
+    pixels per second, so that a track seen again after a gap moves on at its own pace)."""
 
     value: np.ndarray
     raw: np.ndarray
@@ -57,13 +59,14 @@ class _State:
     speed: np.ndarray
     held: np.ndarray
     time: float
-    shift: np.ndarray | None = None
+    velocity: np.ndarray | None = None
 
 
 @dataclass
 class OneEuro:
     """Smooths the keypoints of tracked people (`track_ids` set) frame after frame; a keypoint
-    that was not found restarts its filter when it is found again. The defaults were chosen
+    that was not found restarts its filter when it is found again, and so does a person (a
+    track missing from a frame). The defaults were chosen
     on the tuning clips made from coco-mini-train2017 (`bench/video.py --tuning`; min_cutoff
     0.5-2 Hz, beta 2-10: a lower beta steadies more but lowers AP and follows limbs later)."""
 
@@ -74,6 +77,10 @@ class OneEuro:
     def __call__(self, poses: Poses, time_s: float) -> Poses:
         """The people of the frame at `time_s` (seconds) with smoothed keypoints."""
         keypoints = poses.keypoints.copy()
+        present = {int(track_id) for track_id in poses.track_ids}
+        for track_id, state in self.states.items():
+            if track_id not in present:  # seen again, it starts afresh
+                state.held[:], state.velocity = False, None
         for person, track_id in enumerate(poses.track_ids):
             keypoints[person, :, :2] = self._smooth(int(track_id), keypoints[person], time_s)
         return Poses(keypoints, poses.scores, poses.layout, poses.boxes, poses.track_ids)
@@ -90,10 +97,10 @@ class OneEuro:
         dt = time_s - state.time
         weight = np.where(found & state.held, np.minimum(keypoints[:, 2], state.score), 0.0)
         raw_shift = body_shift(xy - state.raw, weight)
-        shift = raw_shift  # the body's velocity, low-pass filtered
-        if state.shift is not None:
-            shift = state.shift + _alpha(BODY_CUTOFF, dt) * (raw_shift - state.shift)
-        prior = state.value + shift  # where the body's motion takes last frame's keypoints
+        velocity = raw_shift / dt  # the body's, in pixels per second, low-pass filtered
+        if state.velocity is not None:
+            velocity = state.velocity + _alpha(BODY_CUTOFF, dt) * (velocity - state.velocity)
+        prior = state.value + velocity * dt  # where the body's motion takes the last keypoints
         height = np.ptp(xy[found, 1]) if found.sum() > 1 else 1.0
         speed = (xy - prior) / dt / max(height, 1.0)
         speed = state.speed + _alpha(DERIVATIVE_CUTOFF, dt) * (speed - state.speed)
@@ -109,6 +116,6 @@ class OneEuro:
             np.where(keep, speed, state.speed),
             found,
             time_s,
-            shift,
+            velocity,
         )
         return np.where(keep, smooth, xy)
