@@ -86,7 +86,10 @@ def onnx_ops(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
     return {node.op_type for node in onnx_graph(module, x).graph.node}
 
 
-@pytest.mark.parametrize(("name", "side", "fused"), [("pose_landmark_full.tflite", 256, 15), ("pose_detection.tflite", 224, 4)])
+@pytest.mark.parametrize(
+    ("name", "side", "fused"),
+    [("pose_landmark_full.tflite", 256, 15), ("pose_detection.tflite", 224, 4)],
+)
 def test_residual_clips_fuse_into_the_convolutions(name: str, side: int, fused: int) -> None:
     """Each residual Conv -> Add -> Clip becomes one FusedConv (onnxruntime leaves its blocked
     layout around a lone Clip). OnnxModule runs the fused graph: the test below compares its

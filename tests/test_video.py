@@ -224,3 +224,30 @@ def test_carried_offsets_are_in_roi_units_capped_and_blended():
     assert np.abs(video.offsets[0, 0]).max() == pytest.approx(0.01)  # 4 px of 400, turned
     video._carry(as_poses(seen), as_poses(seen), roi, blend=0.5)  # now they agree
     np.testing.assert_allclose(from_roi(video.offsets[0], roi[0])[0], [2.0, 0.0], atol=1e-6)
+
+
+def test_new_people_are_followed_only_where_blazepose_finds_them_in_their_roi():
+    """A person the full pass found is followed by BlazePose only if the landmarks in their
+    first ROI are theirs: here BlazePose, given the second person's ROI, finds someone 150 px
+    away (a person beside or behind them), so the second is not followed (the hybrid's
+    bottom-up crops follow them instead)."""
+    from types import SimpleNamespace
+
+    from multipose.codecs.blazepose import BlazePoseCodec
+
+    rng = np.random.default_rng(0)
+    landmarks = np.ones((2, 39, 5))
+    landmarks[:, :, :2] = rng.uniform(0, 100, (2, 39, 2)) + [[[100, 100]], [[400, 100]]]
+    codec = BlazePoseCodec()
+    people = codec.poses(landmarks, np.ones(2))
+
+    def found_in(image, tries):  # the first person where looked for; the second: someone else
+        seen = np.concatenate([landmarks, landmarks])
+        seen[[1, 3], :, 0] += 150
+        return seen, np.ones(len(tries)), None
+
+    blazepose = SimpleNamespace(
+        spec=None, _landmarks=found_in, codec=codec, settings=SimpleNamespace(presence=0.5)
+    )
+    rois, followable = VideoMode(blazepose)._first_rois(np.zeros((600, 600, 3)), people)
+    assert rois.shape == (2, 4) and followable.tolist() == [True, False]

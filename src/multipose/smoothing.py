@@ -9,9 +9,8 @@ that a person walking or a camera panning moves the whole body without lag, whil
 own shake is smoothed. The body's velocity (its shift over the time between frames) is itself
 low-pass filtered at BODY_CUTOFF: a steady pan or walk passes unchanged, while a jump of the
 whole person in one frame (a detector's wobble; a full pass in video mode) is spread over a few
-frames. Speeds are
-measured in person heights per second (the height of the track's keypoint box), so one `beta`
-suits near and far people."""
+frames. Speeds are measured in person heights per second (the height of the track's keypoint
+box), so one `beta` suits near and far people."""
 
 from __future__ import annotations
 

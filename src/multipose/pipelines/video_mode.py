@@ -31,6 +31,11 @@ from multipose.similarity import common_oks, greedy_pairs
 from multipose.skeleton import BLAZEPOSE33, COCO17
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
+# A new person is followed by BlazePose only where its landmarks in their first ROI are this
+# alike to them (else it may follow someone beside or behind them, or a poor guess that the full
+# pass corrected): on the tuning clips (bench/results/video_tuning.md) video mode's AP summed over
+# the six 1.45 without this check, 1.50 / 1.53 / 1.54 at 0.3 / 0.5 / 0.7, switches 12 / 15 / 9 / 17.
+AGREE = 0.5
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
 BLEND = 0.5  # a full pass's offsets for someone followed already: their mean with the last
 HIPS, SHOULDERS = (23, 24), (11, 12)
@@ -163,7 +168,9 @@ class VideoMode:
     def _first_rois(self, image: np.ndarray, people: Poses) -> tuple[np.ndarray, np.ndarray]:
         """ROIs to follow new people in: of the ROI from their keypoints and the square about
         their keypoint box, the one where the landmark network is surer they are, turned into
-        the ROI of the landmarks found there; and whether it is sure enough to follow them."""
+        the ROI of the landmarks found there; and whether it is sure enough to follow them,
+        and found that person there (not one beside or behind them, whose ROI it would
+        become)."""
         if not len(people):
             return np.zeros((0, 4)), np.zeros(0, bool)
         tries = np.concatenate([keypoint_rois(people), box_rois(people.keypoint_boxes())])
@@ -171,7 +178,9 @@ class VideoMode:
         best = np.where(presence[: len(people)] >= presence[len(people) :], 0, len(people))
         best += np.arange(len(people))
         rois = rois_from_alignment(*(landmarks[best][:, i, :2] for i in ALIGNMENT_LANDMARKS))
-        return rois, presence[best] >= self.blazepose.settings.presence
+        seen = self.blazepose.codec.poses(landmarks[best], presence[best]).keypoints
+        same = np.diag(common_oks(seen, people.keypoints)) > AGREE
+        return rois, (presence[best] >= self.blazepose.settings.presence) & same
 
     def _follow_others(self, image: np.ndarray) -> Poses:
         """The hybrid's people that BlazePose cannot follow, found again by its bottom-up
