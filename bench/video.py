@@ -111,9 +111,11 @@ def coco_truth(frames: list[Poses], areas: list[np.ndarray], size: tuple[int, in
     return CocoDataset(Path("clip.json"), Path("."), data)
 
 
-def run_clip(model, source, motion: Motion, smoothing: OneEuro, coco: Path) -> dict[str, dict]:
+def run_clip(
+    model, source, motion: Motion, smoothing: OneEuro, coco: Path, every: int = EVERY
+) -> dict[str, dict]:
     photo, people, areas = truth_of(source, model, coco)
-    modes = {"per-photo": model, "video": VideoMode(model, EVERY)}
+    modes = {"per-photo": model, "video": VideoMode(model, every)}
     trackers = {name: Tracker() for name in modes}
     smoothers = {name: OneEuro(smoothing.min_cutoff, smoothing.beta) for name in modes}
     found: dict[str, list[Poses]] = {m: [] for m in (*modes, *(f"{n} smoothed" for n in modes))}
@@ -151,6 +153,7 @@ def main() -> None:
     parser.add_argument("--model", default=multipose.DEFAULT_MODEL)
     parser.add_argument("--clips", nargs="*", choices=[*CLIPS, *TUNING])
     parser.add_argument("--tuning", action="store_true", help="the train2017 tuning clips")
+    parser.add_argument("--every", type=int, default=EVERY, help="video mode's K")
     args = parser.parse_args()
     clips, coco = (TUNING, TRAIN) if args.tuning else (CLIPS, COCO)
     if set(args.clips or ()) - set(clips):
@@ -158,7 +161,9 @@ def main() -> None:
     torch.set_num_threads(1)
     model = multipose.load(args.model)
     smoothing = OneEuro()
-    tuning = " --tuning" if args.tuning else ""
+    tuning = (" --tuning" if args.tuning else "") + (
+        f" --every {args.every}" if args.every != EVERY else ""
+    )
     lines = [
         "# Video: per-photo mode and video mode on synthetic-motion clips"
         + (" (tuning clips)" if args.tuning else ""),
@@ -173,8 +178,9 @@ def main() -> None:
         )
         + f"; model `{args.model}` (weights from the "
         f"cache), {args.frames} frames per clip at {FPS:g} fps, video mode with the whole model "
-        f"every {EVERY} frames, tracker defaults, One-Euro min_cutoff {smoothing.min_cutoff} Hz, "
-        f"beta {smoothing.beta}. AP: COCO keypoint AP over the clip's frames; recall: true "
+        f"every {args.every} frames, tracker defaults, One-Euro min_cutoff "
+        f"{smoothing.min_cutoff} Hz, beta {smoothing.beta}. AP: COCO keypoint AP over the "
+        "clip's frames; recall: true "
         "people (any keypoint labelled and in view) matched at OKS >= 0.5; complete: frames "
         "with every true person matched; switches: a true person matched to another id than "
         "last time (one keeps their last id while it still matches, as in CLEAR MOT); "
@@ -188,7 +194,7 @@ def main() -> None:
     for clip in args.clips or clips:
         source, motion = clips[clip]
         motion = Motion(**{**asdict(motion), "frames": args.frames})
-        rows = run_clip(model, source, motion, smoothing, coco)
+        rows = run_clip(model, source, motion, smoothing, coco, args.every)
         for name, r in rows.items():
             extra = f" ({r['full passes']} full passes)" if "full passes" in r else ""
             lines.append(
@@ -199,7 +205,10 @@ def main() -> None:
             print(lines[-1], flush=True)
         speedup = rows["per-photo"]["s/frame"] / rows["video"]["s/frame"]
         lines.append(f"| {clip} | video mode speed-up | | | | | | | {speedup:.1f}x |")
-    print("->", write_report("video_tuning.md" if args.tuning else "video.md", lines))
+    report = ("video_tuning" if args.tuning else "video") + (
+        f"_every{args.every}" if args.every != EVERY else ""
+    )
+    print("->", write_report(f"{report}.md", lines))
 
 
 if __name__ == "__main__":
