@@ -60,11 +60,11 @@ def session_options(ort: ModuleType, threads: int | None = None) -> object:
 
 
 class OnnxModule:
-    """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to
-    ONNX once, traced on an input of `shape` with the axes `free` left dynamic (the batch axis
-    by default), and run by onnxruntime's CPU provider on `threads` intra-op threads (its
-    default when None). Called like the module, it returns the outputs as a tuple of CPU
-    tensors."""
+    """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to ONNX
+    once, traced on an input of `shape` with the axes `free` left dynamic (the batch axis by
+    default), its residual blocks fused for onnxruntime (`fuse_residual_clips`), and run by
+    onnxruntime's CPU provider on `threads` intra-op threads (its default when None). Called
+    like the module, it returns the outputs as a tuple of CPU tensors."""
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 residual ReLU6) becomes one `FusedConv` of onnxruntime's contrib domain, the sum and the clip
 inside the convolution. onnxruntime fuses Conv -> Add -> Relu itself but not the Clip: each one
 left leaves its blocked (NCHWc) layout and comes back (BlazePose's landmark network: 15 such
-blocks, 38 reorders, 17% of its time). The fused graph runs only in onnxruntime; files written by
-`multipose export-onnx` stay plain ONNX."""
+blocks, 38 reorders; fused, 16.0 -> 13.9 ms per call on one thread). The fused graph runs only in
+onnxruntime; files written by `multipose export-onnx` stay plain ONNX."""
 
 from __future__ import annotations
 
