@@ -66,16 +66,15 @@ def main() -> None:
         m for m in args.models.split(",") if m != "yolo11n-pose" or (cache_dir() / yolo).is_file()
     ]
     images = [(p.name, read_image(p)) for p in sorted(PHOTOS.iterdir())]
+    runs = [(m, b, t) for m in models for b in args.backends.split(",") for t in threads]
     pipelines, load_s = {}, {}
-    for model in models:
-        for backend in args.backends.split(","):
-            start = time.perf_counter()
-            pipelines[model, backend] = multipose.load(model, backend=backend)
-            load_s[model, backend] = time.perf_counter() - start
-    runs = [(m, b, t) for (m, b) in pipelines for t in threads]
-    for model, backend, count in runs:  # warm-up: ONNX exports, numba compiles
+    for run in runs:  # one pipeline per thread count: its onnxruntime sessions take that many
+        model, backend, count = run
         use_threads(count)
-        pipelines[model, backend](images[0][1])
+        start = time.perf_counter()
+        pipelines[run] = multipose.load(model, backend=backend, threads=count)
+        load_s[run] = time.perf_counter() - start
+        pipelines[run](images[0][1])  # warm-up: ONNX exports, numba compiles
     sessions = ["own"] + (["ours"] if args.same_session else []) if args.burn else []
     busy_runs = [(*run, where) for where in sessions for run in runs if run[0] == models[0]]
     times = {run: [] for run in runs}
@@ -86,7 +85,7 @@ def main() -> None:
     for _, image in images:
         for run in runs:
             use_threads(run[2])
-            ms, network_ms, found = _timed(pipelines[run[:2]], image)
+            ms, network_ms, found = _timed(pipelines[run], image)
             times[run].append(ms)
             network[run].append(network_ms)
             people[run] += found
@@ -97,7 +96,7 @@ def main() -> None:
                 for run in busy_runs:
                     if run[3] == where:
                         use_threads(run[2])
-                        ms, network_ms, _ = _timed(pipelines[run[:2]], image)
+                        ms, network_ms, _ = _timed(pipelines[run[:3]], image)
                         busy[run].append(ms)
                         busy_network[run].append(network_ms)
             finally:
@@ -125,7 +124,7 @@ def main() -> None:
         lines.append(
             f"| {model} | {backend} | {count} | {np.median(times[run]):.0f} | "
             f"{np.mean(times[run]):.0f} | {np.median(network[run]):.0f} | {people[run]} | "
-            f"{load_s[model, backend]:.1f} |"
+            f"{load_s[run]:.1f} |"
         )
     for run, values in busy.items():
         model, backend, count, where = run
