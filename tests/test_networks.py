@@ -165,8 +165,8 @@ def test_onnxruntime_gives_the_network_outputs(tmp_path, name):
 
 @pytest.mark.parametrize(("policy", "spin"), [("PASSIVE", "0"), ("ACTIVE", "1"), ("active", "1")])
 def test_onnxruntime_threads_spin_only_when_openmp_threads_would(monkeypatch, policy, spin):
-    """Sessions follow OMP_WAIT_POLICY (multipose sets PASSIVE unless told otherwise),
-    spinning pools stop at the end of each run, and work goes out in dynamic blocks."""
+    """Sessions follow OMP_WAIT_POLICY (multipose sets PASSIVE unless told otherwise), and
+    spinning pools stop at the end of each run."""
     ort = pytest.importorskip("onnxruntime")
     from multipose.runtime.onnx import session_options
 
@@ -175,7 +175,6 @@ def test_onnxruntime_threads_spin_only_when_openmp_threads_would(monkeypatch, po
     assert options.intra_op_num_threads == 2
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == spin
     assert options.get_session_config_entry("session.force_spinning_stop") == "1"
-    assert options.get_session_config_entry("session.dynamic_block_base") == "4"
 
 
 def test_convert_and_export_commands(tmp_path):

@@ -43,9 +43,7 @@ def session_options(ort: ModuleType, threads: int | None = None) -> object:
     PASSIVE unless it is set): spinning ones, beside other work, wait on a descheduled peer at
     every op (1.5-3x slower per call beside a CPU burner); with OMP_WAIT_POLICY=ACTIVE they
     spin during a run and stop at its end (up to ~1.4x faster on an idle machine; figures in
-    bench/results/litert.md). Work is handed out in dynamic blocks, so that a thread another
-    process holds up does not hold up the op: beside two CPU burners, BlazePose's networks at 2
-    threads took 0.55-0.8x their time with fixed blocks; on a quiet machine the same."""
+    bench/results/litert.md)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -55,7 +53,6 @@ def session_options(ort: ModuleType, threads: int | None = None) -> object:
     spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.add_session_config_entry("session.force_spinning_stop", "1")
-    options.add_session_config_entry("session.dynamic_block_base", "4")
     return options
 
 
