@@ -110,3 +110,20 @@ def test_a_person_missing_for_frames_starts_afresh_when_seen_again():
     np.testing.assert_allclose(back.keypoints, moving[19].keypoints, atol=1e-3)
     after = smooth(moving[20], 20 / 30)  # and smoothed again from there
     assert np.abs(after.keypoints[0, :, 0] - moving[20].keypoints[0, :, 0]).mean() < 10.0
+
+
+def test_a_jump_of_the_whole_body_beyond_a_tenth_of_its_height_starts_afresh():
+    """A person found anew in one frame (another track's person, or a full pass correcting
+    video mode's keypoints) comes out where found; a smaller jump (wobble) is spread."""
+    still, _ = frames(0.0, 0.0, n=12)
+    found = still[0].keypoints[0, :, 2] > 0
+    height = np.ptp(still[0].keypoints[0, found, 1])
+    for jump, spread in ((0.3 * height, False), (0.05 * height, True)):
+        smooth = OneEuro()
+        for t, p in enumerate(still[:11]):
+            smooth(p, t / 30)
+        kp = still[11].keypoints.copy()
+        kp[0, found, 0] += jump
+        out = smooth(Poses(kp, layout=still[11].layout, track_ids=[7]), 11 / 30).keypoints
+        moved = np.abs(out[0, found, 0] - still[11].keypoints[0, found, 0])
+        assert (moved.max() < 0.8 * jump) == spread
