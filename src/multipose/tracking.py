@@ -133,11 +133,11 @@ def likeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(one_way, common_oks(b, a, SIGMA, MIN_COMMON).T)
 
 
-def distinct(poses: Poses) -> np.ndarray:
-    """The indices, in order, of the people less alike than DUPLICATE to every surer one."""
+def distinct(poses: Poses, threshold: float = DUPLICATE) -> np.ndarray:
+    """The indices, in order, of the people less alike than `threshold` to every surer one."""
     similar = likeness(poses.keypoints, poses.keypoints)
     kept: list[int] = []
     for person in np.argsort(-poses.scores, kind="stable").tolist():
-        if not kept or similar[person, kept].max() < DUPLICATE:
+        if not kept or similar[person, kept].max() < threshold:
             kept.append(person)
     return np.array(sorted(kept), np.int64)

@@ -29,6 +29,7 @@ from multipose.pipelines.hybrid import HybridPipeline, rescored
 from multipose.poses import Poses
 from multipose.similarity import common_oks, greedy_pairs
 from multipose.skeleton import BLAZEPOSE33, COCO17
+from multipose.tracking import distinct
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
 # A new person is followed by BlazePose only where its landmarks in their first ROI are this
@@ -112,7 +113,8 @@ class VideoMode:
                 self._carry(new, *self._look(image, rois[followable], new.track_ids[followable]))
             found = new
             if isinstance(self.pipeline, HybridPipeline):
-                self.others = distinct(found[~followable])
+                others = found[~followable]
+                self.others = others[distinct(others, SAME)]
                 self.other_misses = np.zeros(len(self.others), int)
             self.since_full, self.full_passes = 0, self.full_passes + 1
         else:
@@ -204,7 +206,8 @@ class VideoMode:
             maps, base = bottom_up.maps(crop, max(round(scale * len(crop)), 16))
             people = bottom_up.codec.decode(maps).resized(1 / base).transform(1.0, (left, top))
             found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
-        found = distinct(Poses.concatenate(found))
+        found = Poses.concatenate(found)
+        found = found[distinct(found, SAME)]  # one person seen on two crops
         similar = common_oks(found.keypoints, self.others.keypoints)
         pairs = greedy_pairs(similar, SAME)
         seen, ids = pairs >= 0, self.others.track_ids
@@ -268,15 +271,3 @@ def keypoint_rois(people: Poses) -> np.ndarray:
     if use.any():
         rois[use] = hip_aligned_rois(people.keypoints[use], HIPS, SHOULDERS)
     return rois
-
-
-def distinct(people: Poses) -> Poses:
-    """The people, best first, without any more alike than SAME to a better one (the same
-    person found on two crops, or twice by the hybrid)."""
-    order = np.argsort(-people.scores, kind="stable")
-    similar = common_oks(people.keypoints, people.keypoints)
-    kept: list[int] = []
-    for i in order:
-        if all(max(similar[i, j], similar[j, i]) <= SAME for j in kept):
-            kept.append(int(i))
-    return people[np.array(kept, int)]
