@@ -43,6 +43,7 @@ MODELS = {
         {},
     ),
     "default with seeds aligned on the skeleton (not boxes)": (DEFAULT, {"skeleton_rois": True}),
+    "default with upright box seeds (the default before)": (DEFAULT, {"turned_boxes": False}),
     "default without BlazePose's whole-image detector": (DEFAULT, {"steps": ("faces", "refine")}),
     "default without BlazePose's face seeds": (DEFAULT, {"steps": ("detect", "refine")}),
     "default without the refine pass": (DEFAULT, {"steps": ("detect", "faces")}),

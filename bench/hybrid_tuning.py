@@ -36,7 +36,8 @@ DATASETS = {
 # label: attributes of the default's HybridPipeline to change (its class variables), and
 # "codec": fields of the thin part's PafCodec to change, "steps": BlazePose's steps
 VARIANTS: dict[str, dict] = {
-    "the default (box seeds)": {},
+    "the default (box seeds turned as the skeleton)": {},
+    "upright box seeds (the default before)": {"turned_boxes": False},
     "keypoints not averaged": {"average": False},
     "BlazePose-only people at 0.5 of their score": {"unmatched_weight": 0.5},
     "seeds from a looser decoding (2+ parts, mean score 0.2)": {

@@ -104,3 +104,21 @@ def test_seeds_are_aligned_on_the_skeleton_as_mediapipe_aligns_its_own():
     np.testing.assert_allclose(rois[0], [100, 160, side, 0], atol=1e-6)
     np.testing.assert_allclose(rois[1], [500 - 160, 100, side, np.pi / 2], atol=1e-6)
     np.testing.assert_allclose(rois[2], box_rois(pose_boxes(Poses(few[None], [1])).boxes)[0])
+
+
+def test_box_seeds_are_turned_as_the_skeleton():
+    """The default's seeds: the square about each person's keypoints, turned so that their
+    shoulders are above their hips in the crop (a face alone: upright)."""
+    from multipose.pipelines.hybrid import HybridPipeline
+
+    upright = _skeleton({0: (100, 70), 5: (120, 100), 6: (80, 100), 11: (115, 160), 12: (85, 160)})
+    lying = upright.copy()
+    lying[:, 0], lying[:, 1] = 500 - upright[:, 1], upright[:, 0]  # turned, head to the right
+    few = _skeleton({0: (300, 300), 1: (310, 290), 2: (290, 290)})
+    people = Poses(np.stack([upright, lying, few]), [1, 1, 1])
+    hybrid = HybridPipeline.__new__(HybridPipeline)  # only its seeds
+    hybrid._found = people
+    rois = hybrid._seeds(np.zeros((600, 600, 3), np.uint8))
+    boxes = box_rois(pose_boxes(people).boxes)
+    np.testing.assert_allclose(rois[:, :3], boxes[:, :3])
+    np.testing.assert_allclose(rois[:, 3], [0, np.pi / 2, 0], atol=1e-6)

@@ -4,15 +4,16 @@ each of them.
 
 Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
 their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
-seed BlazePose (or, with `skeleton_rois`, ROIs aligned on their skeleton as mediapipe aligns
-its own), beside BlazePose's own detector on the whole image and the faces its face detector
-finds, which bring in close-ups the bottom-up pass misses; one refine pass. A BlazePose person
-that matches a bottom-up one (OKS on the COCO keypoints above MATCH_OKS) lends it its other
-landmarks (hands, feet) and its confident COCO keypoints, averaged with the bottom-up ones
-where both have them and filling those the bottom-up person lacks. Bottom-up people keep their
-score; BlazePose people that match none are kept at `unmatched_weight` times their own. People
-come out in the BlazePose-33 layout. Seeded by YOLO-pose (`YoloHybridPipeline`), YOLO's people
-are kept as they are, BlazePose adding its feet and hands.
+seed BlazePose, turned as their skeleton is (or, with `skeleton_rois`, ROIs aligned on their
+skeleton as mediapipe aligns its own), beside BlazePose's own detector on the whole image and
+the faces its face detector finds, which bring in close-ups the bottom-up pass misses; one
+refine pass. A BlazePose person that matches a bottom-up one (OKS on the COCO keypoints above
+MATCH_OKS) lends it its other landmarks (hands, feet) and its confident COCO keypoints, averaged
+with the bottom-up ones where both have them and filling those the bottom-up person lacks.
+Bottom-up people keep their score; BlazePose people that match none are kept at
+`unmatched_weight` times their own. People come out in the BlazePose-33 layout. Seeded by YOLO-
+pose (`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet and
+hands.
 
 Tuned on coco-mini-train2017 (bench/hybrid_tuning.py, bench/hybrid.py).
 """
@@ -78,6 +79,10 @@ class HybridPipeline:
     # (bench/results/hybrid_tuning_train2017.md, hybrid.md).
     skeleton_rois: ClassVar[bool] = False
     reach: ClassVar[float] = REACH
+    # Box seeds turned as the skeleton is (hip centre to shoulders), their centre and size kept
+    # (BlazePose's landmark network expects the body upright in its crop): AP on
+    # coco-mini-train2017 0.290 -> 0.295 (bench/results/hybrid_tuning_train2017.md).
+    turned_boxes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -130,7 +135,10 @@ class HybridPipeline:
         people = self._found.filter(min_keypoints=MIN_SEED_KEYPOINTS)
         if self.skeleton_rois:
             return skeleton_rois(people, self.reach)
-        return box_rois(pose_boxes(people).boxes)
+        rois = box_rois(pose_boxes(people).boxes)
+        if self.turned_boxes and len(rois):
+            rois[:, 3] = skeleton_rois(people, self.reach)[:, 3]
+        return rois
 
 
 def skeleton_rois(people: Poses, reach: float = REACH) -> np.ndarray:
