@@ -11,9 +11,9 @@ refine pass. A BlazePose person that matches a bottom-up one (OKS on the COCO ke
 MATCH_OKS) lends it its other landmarks (hands, feet) and its confident COCO keypoints, averaged
 with the bottom-up ones where both have them and filling those the bottom-up person lacks.
 Bottom-up people keep their score; BlazePose people that match none are kept at
-`unmatched_weight` times their own. People come out in the BlazePose-33 layout. Seeded by YOLO-
-pose (`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet and
-hands.
+`unmatched_weight` times their own. People come out in the BlazePose-33 layout. Seeded by
+YOLO-pose (`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet
+and hands.
 
 Tuned on coco-mini-train2017 (bench/hybrid_tuning.py, bench/hybrid.py).
 """
