@@ -179,6 +179,7 @@ class YoloHybridPipeline(HybridPipeline):
     rescore = False
     average = False
     unmatched_weight = 0.1
+    turned_boxes = False  # as it was tuned (turned seeds measured for the thin hybrid only)
 
 
 def fuse(
