@@ -72,9 +72,9 @@ class _State:
 class OneEuro:
     """Smooths the keypoints of tracked people (`track_ids` set) frame after frame; a keypoint
     that was not found restarts its filter when it is found again, and so does a person (a
-    track missing from a frame). The defaults were chosen
-    on the tuning clips made from coco-mini-train2017 (`bench/video.py --tuning`; min_cutoff
-    0.5-2 Hz, beta 2-10: a lower beta steadies more but lowers AP and follows limbs later)."""
+    track missing from a frame). The defaults were chosen on the tuning clips made from
+    coco-mini-train2017 (`bench/video.py --tuning`; min_cutoff 0.5-2 Hz, beta 2-10: a lower
+    beta steadies more but lowers AP and follows limbs later)."""
 
     min_cutoff: float = 1.0
     beta: float = 5.0
