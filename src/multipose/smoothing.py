@@ -79,14 +79,16 @@ class OneEuro:
     min_cutoff: float = 1.0
     beta: float = 5.0
     states: dict[int, _State] = field(default_factory=dict)
+    present: set[int] = field(default_factory=set)  # the tracks of the last frame
 
     def __call__(self, poses: Poses, time_s: float) -> Poses:
         """The people of the frame at `time_s` (seconds) with smoothed keypoints."""
         keypoints = poses.keypoints.copy()
         present = {int(track_id) for track_id in poses.track_ids}
-        for track_id, state in self.states.items():
-            if track_id not in present:  # seen again, it starts afresh
-                state.held[:], state.velocity = False, None
+        for track_id in self.present - present:  # missing now: seen again, it starts afresh
+            state = self.states[track_id]
+            state.held[:], state.velocity = False, None
+        self.present = present
         for person, track_id in enumerate(poses.track_ids):
             keypoints[person, :, :2] = self._smooth(int(track_id), keypoints[person], time_s)
         return Poses(keypoints, poses.scores, poses.layout, poses.boxes, poses.track_ids)
