@@ -46,7 +46,6 @@ from multipose.pipelines.blazepose_regions import (
     new_rois,
     tiles,
     to_image,
-    unseen_rois,
     warp,
     whole,
 )
@@ -66,18 +65,6 @@ STEPS = ("detect", "tiles", "faces", "refine", "redetect")
 BATCH = 4
 # The auxiliary alignment landmarks: hip centre, full-body size/rotation point.
 ALIGNMENT_LANDMARKS = (33, 34)
-
-
-@dataclass(frozen=True)
-class Seen:
-    """People BlazePose already found in an image, e.g. followed there by video mode: their
-    ROIs (N, 4: x, y, side, rotation, from their landmarks), the people (BlazePose-33) and their
-    masks (N, h, w, at 1/MASK_STRIDE of the image). Seeds overlapping their ROIs are not looked
-    at again; they join the people found."""
-
-    rois: np.ndarray
-    people: Poses
-    masks: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -155,10 +142,7 @@ class BlazePosePipeline:
         return one_by_one(self, images, image_ids)
 
     @torch.inference_mode()
-    def __call__(
-        self, image: np.ndarray, image_id: int | None = None, seen: Seen | None = None
-    ) -> Poses:
-        """The people of `image`; those `seen` already are not looked for again."""
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         start, self._network_s = time.perf_counter(), 0.0
         height, width = image.shape[:2]
         regions = [whole(image)] if "detect" in self.steps else []
@@ -172,17 +156,7 @@ class BlazePosePipeline:
             seeds.append(box_rois(self.boxes(image, image_id).boxes))
         if self.rois is not None:
             seeds.append(self.rois(image, image_id))
-        seeds = np.concatenate(seeds)
-        if seen is not None:
-            seeds = unseen_rois(seeds, seen.rois)
-        people, masks = self._people(image, seeds)
-        if seen is not None and len(seen.people):
-            people = Poses.concatenate(
-                [Poses(seen.people.keypoints, seen.people.scores, people.layout), people]
-            )
-            masks = np.concatenate([seen.masks, masks])
-            keep = _distinct_people(people, masks, self.settings)
-            people, masks = people[keep], masks[keep]
+        people, masks = self._people(image, np.concatenate(seeds))
         for _ in range(self.settings.redetect_rounds if "redetect" in self.steps else 0):
             hidden = masked(image, masks)
             rois = new_rois(self._detect(hidden, [whole(image)]), people)

@@ -11,7 +11,6 @@ import torch
 from multipose.codecs.blazepose import rois_from_alignment
 from multipose.geometry import invert, suppress
 from multipose.poses import Poses
-from multipose.similarity import iou
 
 MASK_STRIDE = 4
 
@@ -136,14 +135,6 @@ def distinct_rois(rois: np.ndarray, overlap: float = 0.6) -> np.ndarray:
     if not len(rois):
         return rois
     return rois[np.sort(suppress(_roi_boxes(rois), np.zeros(len(rois)), overlap))]
-
-
-def unseen_rois(rois: np.ndarray, seen: np.ndarray, overlap: float = 0.6) -> np.ndarray:
-    """The ROIs overlapping none of the ROIs `seen` by more than `overlap` IoU (as
-    `distinct_rois` would drop them after those)."""
-    if not len(rois) or not len(seen):
-        return rois
-    return rois[iou(_roi_boxes(rois), _roi_boxes(seen)).max(axis=1) <= overlap]
 
 
 def new_rois(rois: np.ndarray, people: Poses) -> np.ndarray:

@@ -32,7 +32,7 @@ from multipose.codecs.blazepose import COCO_LANDMARKS
 from multipose.geometry import pose_boxes
 from multipose.pipelines.base import one_by_one
 from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
-from multipose.pipelines.blazepose import BlazePosePipeline, Seen, Settings
+from multipose.pipelines.blazepose import BlazePosePipeline, Settings
 from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
 from multipose.poses import Poses
 from multipose.preprocess import describe_parts
@@ -122,14 +122,11 @@ class HybridPipeline:
         return one_by_one(self, images, image_ids)
 
     @torch.inference_mode()
-    def __call__(
-        self, image: np.ndarray, image_id: int | None = None, seen: Seen | None = None
-    ) -> Poses:
-        """The people of `image`; BlazePose does not look again for those `seen` already."""
+    def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         found = self.bottom_up(image).convert(COCO17)
         self._found = rescored(found) if self.rescore else found
         first = self.bottom_up.timing
-        refined = self.blazepose(image, image_id, seen)
+        refined = self.blazepose(image, image_id)
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
         return fuse(self._found, refined, self.average, self.unmatched_weight)
 

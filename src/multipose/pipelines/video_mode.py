@@ -23,12 +23,7 @@ import torch
 
 from multipose.codecs.blazepose import rois_from_alignment
 from multipose.pipelines.base import Pipeline, one_by_one
-from multipose.pipelines.blazepose import (
-    ALIGNMENT_LANDMARKS,
-    BlazePosePipeline,
-    Seen,
-    _distinct_people,
-)
+from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
 from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
 from multipose.pipelines.hybrid import HybridPipeline, rescored
 from multipose.poses import Poses
@@ -73,7 +68,6 @@ class VideoMode:
         self.others_lost = False
         self.since_full: int | None = None
         self.lost = False
-        self.seen: Seen | None = None  # the people followed in this frame, as BlazePose saw them
         self.full_passes = 0
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
@@ -92,7 +86,7 @@ class VideoMode:
         self.since_full = None if self.since_full is None else self.since_full + 1
         extra = {"network_ms": 0.0, "decode_ms": 0.0}
         if full:
-            found = self.pipeline(image, image_id, self.seen)  # not looking at them again
+            found = self.pipeline(image, image_id)
             extra = dict(self.pipeline.timing)
             followed = Poses.concatenate([people, self.others])
             similar = common_oks(found.keypoints, followed.keypoints)
@@ -229,7 +223,6 @@ class VideoMode:
         """The people followed, found again in their ROIs; their next ROIs set."""
         blazepose, settings = self.blazepose, self.blazepose.settings
         blazepose._network_s = 0.0
-        self.seen = None
         if not len(self.rois):
             self.lost = False
             empty = Poses.empty(BLAZEPOSE33)
@@ -249,7 +242,6 @@ class VideoMode:
         retry = missed[self.misses[missed] <= self.patience]
         self.lost = len(retry) < len(missed)
         order = np.concatenate([keep, retry])
-        self.seen = Seen(self.rois[keep], people[keep], masks[keep])
         people = Poses(people.keypoints, people.scores, people.layout, None, self.ids)[keep]
         self.rois, self.misses, self.ids = self.rois[order], self.misses[order], self.ids[order]
         self.offsets = self.offsets[order]
