@@ -1,6 +1,10 @@
 """One thread budget: the CPUs this process may use, shared by PyTorch, OpenCV and the job's
 reader/writer threads; results the same for any thread count."""
 
+import multiprocessing
+import os
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +15,15 @@ from multipose.codecs.blazepose import roi_transforms
 from multipose.io.media import read_image
 from multipose.pipelines.blazepose_regions import warp
 from multipose.runner import Job, ModelChoice, Options, Outputs
-from multipose.threads import available_cpus, cgroup_quota, default_threads, use_threads
+from multipose.threads import (
+    available_cpus,
+    cgroup_quota,
+    cpu_times,
+    default_threads,
+    idle_share,
+    spare_cpus,
+    use_threads,
+)
 
 from conftest import SHARED, threads_kept
 
@@ -38,12 +50,57 @@ def test_the_cgroup_quota_lowers_the_affinity(tmp_path, monkeypatch):
 
 def test_omp_num_threads_lowers_the_default(monkeypatch):
     monkeypatch.setattr("multipose.threads.available_cpus", lambda: 4)
+    monkeypatch.setattr("multipose.threads.spare_cpus", lambda: 4)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert default_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "16")
     assert default_threads() == 4
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads() == 4
+
+
+def test_cpus_busy_with_other_work_lower_the_default(monkeypatch):
+    monkeypatch.setattr("multipose.threads.available_cpus", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("multipose.threads.spare_cpus", lambda: 1)
+    assert default_threads() == 1
+    monkeypatch.setattr("multipose.threads.spare_cpus", lambda: None)  # no /proc/stat
+    assert default_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stands
+    monkeypatch.setattr("multipose.threads.spare_cpus", lambda: 1)
+    assert default_threads() == 3
+
+
+def test_idle_cpus_are_read_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text(
+        "cpu  30 0 10 160 0 0 0 0 0 0\n"
+        "cpu0 10 0 5 80 5 0 0 0 0 0\n"
+        "cpu1 20 0 5 70 5 0 0 0 0 0\nintr 1 2 3\n"
+    )
+    before = cpu_times(stat)
+    assert before == {0: (85, 100), 1: (75, 100)}
+    after = {0: (85 + 50, 200), 1: (75 + 0, 200)}  # cpu0 half idle since, cpu1 busy
+    assert idle_share(before, after, {0, 1}) == pytest.approx(0.5)
+    assert idle_share(before, after, {0}) == pytest.approx(0.5)
+
+
+def _burn() -> None:
+    while True:
+        pass
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_program_burning_a_cpu_leaves_one_fewer_spare():
+    burner = multiprocessing.get_context("spawn").Process(target=_burn, daemon=True)
+    burner.start()
+    try:
+        time.sleep(1.0)  # started and spinning
+        spare = spare_cpus.__wrapped__()
+    finally:
+        burner.kill()
+        burner.join()
+    assert spare is not None and spare <= len(os.sched_getaffinity(0)) - 1
 
 
 def test_one_budget_for_torch_and_opencv(restore_threads):

@@ -31,8 +31,8 @@ def load(
     seeds); `flip`: also run the mirrored input and merge the maps; `backend`: "onnxruntime"
     runs the network's ONNX export, "torch" the module, "auto" the first on the CPU and the
     second on a GPU. `threads`: the CPU threads its networks and image
-    operations run on, process-wide (see multipose.threads; default: the CPUs this process
-    may use, at most OMP_NUM_THREADS)."""
+    operations run on, process-wide (see multipose.threads; default: OMP_NUM_THREADS where
+    set, else the CPUs this process may use that other programs leave idle)."""
     use_threads(threads)
     spec = get_spec(name)
     torch_device(device)  # a bad device is reported before any weights are read

@@ -1,4 +1,4 @@
-"""The CPU threads a job may use, and one budget of them shared by the libraries that run
+"""The CPU threads a job may use (by default those its CPUs have spare when it starts), and one budget of them shared by the libraries that run
 threads of their own: PyTorch (intra-op, and one inter-op thread), OpenCV, onnxruntime (its
 sessions take PyTorch's count, see pipelines/network.py) and the job's reader/writer threads
 (runner/job.py). numba runs none: no kernel of ours is `parallel`."""
@@ -6,12 +6,18 @@ sessions take PyTorch's count, see pipelines/network.py) and the job's reader/wr
 from __future__ import annotations
 
 import os
+import time
 from contextlib import suppress
+from functools import cache
 from pathlib import Path
 
 from multipose.errors import MultiposeError
 
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+PROC_STAT = Path("/proc/stat")
+# How long the CPUs are watched for other programs' work, once per process (/proc/stat counts
+# in 10 ms ticks).
+SAMPLE_S = 0.2
 
 
 def available_cpus(cpu_max: Path = CPU_MAX) -> int:
@@ -32,13 +38,57 @@ def cgroup_quota(cpu_max: Path = CPU_MAX) -> int | None:
         return None
 
 
+def cpu_times(stat: Path = PROC_STAT) -> dict[int, tuple[int, int]]:
+    """Per CPU, its idle and total ticks since boot (idle counting I/O wait), from /proc/stat."""
+    times = {}
+    for line in stat.read_text().splitlines():
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            counts = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (counts[3] + counts[4], sum(counts))
+    return times
+
+
+def idle_share(
+    before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], cpus: set[int]
+) -> float:
+    """How many of the `cpus` sat idle between two `cpu_times()` readings (0 to len(cpus))."""
+    idle = 0.0
+    for cpu in cpus & before.keys() & after.keys():
+        ticks = after[cpu][1] - before[cpu][1]
+        idle += (after[cpu][0] - before[cpu][0]) / ticks if ticks > 0 else 1.0
+    return idle
+
+
+@cache
+def spare_cpus() -> int | None:
+    """The CPUs of this process's affinity that other programs left idle over SAMPLE_S seconds
+    when first asked (rounded, at least 1; asked once per process); None where /proc/stat
+    cannot be read. On a machine busy with other work, fewer threads than CPUs finish sooner:
+    beside a program burning one of two CPUs our default model took 1.1-1.3x its quiet time on
+    1 thread and 2.2-2.5x on 2 (bench/results/cpu_speed.md)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    try:
+        before, ours, start = cpu_times(), time.process_time(), time.perf_counter()
+        time.sleep(SAMPLE_S)
+        after = cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
+    own = (time.process_time() - ours) / (time.perf_counter() - start)  # our other threads'
+    return max(1, round(idle_share(before, after, os.sched_getaffinity(0)) + own))
+
+
 def default_threads() -> int:
-    """`available_cpus()`, lowered to OMP_NUM_THREADS where that is set to a positive count."""
+    """`available_cpus()`, lowered to OMP_NUM_THREADS where that is set to a positive count,
+    else to the CPUs other programs leave idle (`spare_cpus()`)."""
     try:
         limit = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:
         limit = 0
-    return min(available_cpus(), limit) if limit > 0 else available_cpus()
+    if limit > 0:
+        return min(available_cpus(), limit)
+    return min(available_cpus(), spare_cpus() or available_cpus())
 
 
 def use_threads(threads: int | None = None) -> int:

@@ -79,8 +79,8 @@ INTERRUPTED = {
     "--threads",
     type=click.IntRange(1),
     help="CPU threads for the whole job: the networks, image operations and --workers share "
-    "them [default: the CPUs this process may use (affinity, cgroup quota), at most "
-    "OMP_NUM_THREADS].",
+    "them [default: OMP_NUM_THREADS where set, else the CPUs this process may use "
+    "(affinity, cgroup quota) that other programs leave idle].",
 )
 @click.option(
     "--workers",

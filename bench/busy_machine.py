@@ -1,0 +1,105 @@
+"""What a user gets on a busy machine: the default model with its default threads, in a new
+process (as `multipose estimate` starts), on a quiet machine and beside a program burning one
+CPU, and beside it with the thread count forced to every CPU (the default before it watched
+for other programs' work). Rounds interleave the three, so that other load slows them alike;
+each run loads the model, warms it on one photo and times each of the 10 photos once.
+
+    python bench/busy_machine.py [--rounds 3]   # writes bench/results/busy_machine.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import burn_cpu, write_report
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+WORKER = """
+import json, sys, time
+import numpy as np
+import multipose, torch
+from multipose.io.media import read_image
+threads = int(sys.argv[2]) or None
+pipeline = multipose.load(multipose.DEFAULT_MODEL, threads=threads)
+photos = [read_image(p) for p in sorted(__import__("pathlib").Path(sys.argv[1]).glob("*.jpg"))]
+pipeline(photos[0])
+times, people = [], 0
+for photo in photos:
+    start = time.perf_counter()
+    people += len(pipeline(photo))
+    times.append(time.perf_counter() - start)
+print(json.dumps({"threads": torch.get_num_threads(), "ms": 1000 * float(np.mean(times)),
+                  "people": people}))
+"""
+CONDITIONS = {
+    "quiet, default threads": (False, 0),
+    "beside a CPU burner, default threads": (True, 0),
+    "beside a CPU burner, threads = CPUs": (True, os.cpu_count() or 1),
+}
+
+
+def run(burn: bool, threads: int) -> dict:
+    """One worker process's result, beside a burner (in its own session) if `burn`."""
+    burner = None
+    if burn:
+        burner = multiprocessing.Process(target=burn_cpu, daemon=True)
+        burner.start()
+        time.sleep(0.5)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", WORKER, str(PHOTOS), str(threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.join()
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[str, list[dict]] = {name: [] for name in CONDITIONS}
+    for _ in range(args.rounds):
+        for name, (burn, threads) in CONDITIONS.items():
+            results[name].append(run(burn, threads))
+            print(name, results[name][-1], flush=True)
+    quiet = float(np.median([r["ms"] for r in results["quiet, default threads"]]))
+    lines = [
+        "# The default model on a busy machine, with its default threads",
+        "",
+        f"`python bench/busy_machine.py --rounds {args.rounds}`; {os.cpu_count()} CPUs; the "
+        "default model (onnxruntime), each run a new process loading it with no `threads` and "
+        "no OMP_NUM_THREADS (so `multipose.threads.default_threads()` picks) or with threads "
+        "forced to every CPU; per run the mean over the 10 photos of ../shared/data/photos "
+        "after one warm-up; the burner is a process spinning in its own session. Rows: median "
+        "over the rounds; x quiet: against the quiet row.",
+        "",
+        "| run | threads chosen | ms per photo | x quiet | people |",
+        "|---|---|---|---|---|",
+    ]
+    for name, runs in results.items():
+        ms = float(np.median([r["ms"] for r in runs]))
+        chosen = ", ".join(str(r["threads"]) for r in runs)
+        lines.append(f"| {name} | {chosen} | {ms:.0f} | {ms / quiet:.2f}x | {runs[0]['people']} |")
+    print("\n".join(lines[-4:]))
+    print("->", write_report("busy_machine.md", lines))
+
+
+if __name__ == "__main__":
+    main()
