@@ -1,7 +1,8 @@
-"""The CPU threads a job may use (by default those its CPUs have spare when it starts), and one budget of them shared by the libraries that run
-threads of their own: PyTorch (intra-op, and one inter-op thread), OpenCV, onnxruntime (its
-sessions take PyTorch's count, see pipelines/network.py) and the job's reader/writer threads
-(runner/job.py). numba runs none: no kernel of ours is `parallel`."""
+"""The CPU threads a job may use (by default those of its CPUs that other programs leave idle
+when it starts), and one budget of them shared by the libraries that run threads of their own:
+PyTorch (intra-op, and one inter-op thread), OpenCV, onnxruntime (its sessions take PyTorch's
+count, see pipelines/network.py) and the job's reader/writer threads (runner/job.py). numba
+runs none: no kernel of ours is `parallel`."""
 
 from __future__ import annotations
 
