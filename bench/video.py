@@ -1,8 +1,9 @@
 """Video on synthetic-motion clips with ground truth (`multipose.data.motion`): per-photo mode
 (every frame a new photo) against video mode (people followed, the whole model every K frames),
-both tracked, each also smoothed (One-Euro): COCO AP over the clip's frames, recall of the
-true people, frames with all found, identity switches, fragmented tracks, keypoint jitter
-(|acceleration found - true|, px/frame^2) and seconds per frame. Each frame goes through both
+both tracked, each also smoothed (One-Euro both ways, as `--smooth` does on a file): COCO AP
+over the clip's frames, recall of the true people, frames with all found, identity switches,
+fragmented tracks, keypoint jitter (|acceleration found - true|, px/frame^2) and seconds per
+frame. Each frame goes through both
 modes in turn (1 thread), so a busy machine slows them alike.
 
 Clips: `ski pan` slides ../shared/data/photos/ski.jpg across a frame 1.2 times its size (all
@@ -34,7 +35,7 @@ from multipose.io.media import read_image
 from multipose.pipelines.video_mode import VideoMode
 from multipose.poses import Poses
 from multipose.skeleton import COCO17
-from multipose.smoothing import OneEuro
+from multipose.smoothing import OneEuro, TwoWayOneEuro
 from multipose.tracking import Tracker
 from multipose.video_metrics import Frame, score_video
 
@@ -117,7 +118,7 @@ def run_clip(
     photo, people, areas = truth_of(source, model, coco)
     modes = {"per-photo": model, "video": VideoMode(model, every)}
     trackers = {name: Tracker() for name in modes}
-    smoothers = {name: OneEuro(smoothing.min_cutoff, smoothing.beta) for name in modes}
+    smoothers = {name: TwoWayOneEuro(smoothing.min_cutoff, smoothing.beta) for name in modes}
     found: dict[str, list[Poses]] = {m: [] for m in (*modes, *(f"{n} smoothed" for n in modes))}
     seconds = dict.fromkeys(modes, 0.0)
     truths, frame_areas, size = [], [], None
@@ -130,7 +131,10 @@ def run_clip(
             tracked = trackers[name].update(estimate(image))
             seconds[name] += time.perf_counter() - start
             found[name].append(tracked)
-            found[f"{name} smoothed"].append(smoothers[name](tracked, frame / FPS))
+            done = smoothers[name].push(frame, tracked, frame / FPS)
+            found[f"{name} smoothed"] += [people for _, people in done]
+    for name in modes:
+        found[f"{name} smoothed"] += [people for _, people in smoothers[name].flush()]
     gt = coco_truth(truths, frame_areas, size)
     rows = {}
     for name, poses in found.items():
@@ -179,7 +183,8 @@ def main() -> None:
         + f"; model `{args.model}` (weights from the "
         f"cache), {args.frames} frames per clip at {FPS:g} fps, video mode with the whole model "
         f"every {args.every} frames, tracker defaults, One-Euro min_cutoff "
-        f"{smoothing.min_cutoff} Hz, beta {smoothing.beta}. AP: COCO keypoint AP over the "
+        f"{smoothing.min_cutoff} Hz, beta {smoothing.beta}, run both ways with a lag of "
+        f"{TwoWayOneEuro().lag} frames (as `--smooth` on a file). AP: COCO keypoint AP over the "
         "clip's frames; recall: true "
         "people (any keypoint labelled and in view) matched at OKS >= 0.5; complete: frames "
         "with every true person matched; switches: a true person matched to another id than "

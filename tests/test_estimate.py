@@ -218,12 +218,14 @@ def _interrupt_the_third_network_call(monkeypatch) -> None:
     monkeypatch.setattr(BottomUpPipeline, "batch", interrupted)
 
 
-def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkeypatch):
-    """Ctrl-C in the middle of a video (the third network call): the frames done are written,
-    the index and COCO results hold them, the overlay video is closed and readable."""
+@pytest.mark.parametrize("smooth", [[], ["--smooth"]])
+def test_an_interrupted_video_keeps_what_it_did(tmp_path, data_dir, clip, monkeypatch, smooth):
+    """Ctrl-C in the middle of a video (the third network call): the frames done are written
+    (smoothed both ways too, where the smoother held them), the index and COCO results hold
+    them, the overlay video is closed and readable."""
     _interrupt_the_third_network_call(monkeypatch)
     out = tmp_path / "out"
-    args = ["estimate", str(clip), "--render", *_mobilenet(data_dir, out)]
+    args = ["estimate", str(clip), "--render", *_mobilenet(data_dir, out), *smooth]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 130 and "interrupted" in result.output, result.output
     assert "0 images (0 skipped as done), 2 video frames" in result.output

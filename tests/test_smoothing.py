@@ -2,7 +2,7 @@ import numpy as np
 
 from multipose.data.synthetic import make_scene
 from multipose.poses import Poses
-from multipose.smoothing import OneEuro
+from multipose.smoothing import OneEuro, TwoWayOneEuro
 
 
 def frames(velocity: float, noise: float, n: int = 60, seed: int = 0) -> tuple[list, Poses]:
@@ -127,3 +127,38 @@ def test_a_jump_of_the_whole_body_beyond_a_tenth_of_its_height_starts_afresh():
         out = smooth(Poses(kp, layout=still[11].layout, track_ids=[7]), 11 / 30).keypoints
         moved = np.abs(out[0, found, 0] - still[11].keypoints[0, found, 0])
         assert (moved.max() < 0.8 * jump) == spread
+
+
+def test_both_ways_frames_come_out_late_in_order_and_all_at_the_end():
+    noisy, _ = frames(3.0, 1.0, n=12)
+    smooth = TwoWayOneEuro(lag=5)
+    out = []
+    for t, people in enumerate(noisy):
+        done = smooth.push(t, people, t / 30)
+        assert [item for item, _ in done] == ([t - 5] if t >= 5 else [])
+        out += done
+    out += smooth.flush()
+    assert [item for item, _ in out] == list(range(12)) and not smooth.flush()
+    assert all(p.track_ids.tolist() == [7] for _, p in out)
+
+
+def test_both_ways_a_limb_is_followed_without_the_forward_filters_lag():
+    person = make_scene(1, 640, 480, seed=4, p_missing=0.0, max_iou=0.0).poses
+    rng, wrist = np.random.default_rng(0), 10
+    shaken, truth = [], []
+    for t in range(90):  # the wrist swings 40 px up and down once a second, the body is still
+        kp = person.keypoints.copy()
+        kp[0, wrist, 1] += 40 * np.sin(2 * np.pi * t / 30)
+        truth.append(kp[0, :, :2].copy())
+        kp[..., :2] += rng.normal(0, 1.0, kp[..., :2].shape)
+        shaken.append(Poses(kp, layout=person.layout, track_ids=[7]))
+    forward, both = OneEuro(), TwoWayOneEuro()
+    ahead = [forward(p, t / 30) for t, p in enumerate(shaken)]
+    out = [p for t, people in enumerate(shaken) for _, p in both.push(t, people, t / 30)]
+    out += [p for _, p in both.flush()]
+    xy = lambda poses, k: np.stack([p.keypoints[0, k, :2] for p in poses])[20:80]  # noqa: E731
+    error = lambda poses: np.abs(xy(poses, wrist) - np.stack(truth)[20:80, wrist]).mean()  # noqa: E731
+    assert error(out) < error(ahead) / 2  # forward: ~3.3 px behind the swing, both ways ~0.9
+    still = [k for k in range(17) if k != wrist and person.keypoints[0, k, 2] > 0]
+    shake = lambda a: np.abs(np.diff(a, 2, axis=0)).mean()  # noqa: E731
+    assert shake(xy(out, still)) < shake(xy(shaken, still)) / 2

@@ -113,7 +113,8 @@ INTERRUPTED = {
 @click.option(
     "--smooth",
     is_flag=True,
-    help="Smooth tracked keypoints in videos with a One-Euro filter (implies --track); the raw "
+    help="Smooth tracked keypoints in videos with a One-Euro filter, run both ways on video "
+    "files (frames written 5 frames late) and forward on cameras (implies --track); the raw "
     "ones stay in <stem>_raw_coco_results.json.",
 )
 @click.option(

@@ -19,7 +19,7 @@ from multipose.runner.outputs import Outputs
 from multipose.runner.ray import estimate_images_on_ray
 from multipose.runner.register import Entry
 from multipose.runner.video import estimate_video, video_done, video_names
-from multipose.smoothing import OneEuro
+from multipose.smoothing import OneEuro, TwoWayOneEuro
 from multipose.threads import default_threads
 
 if TYPE_CHECKING:
@@ -28,14 +28,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Options:
-    """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose
-    outputs are all there and videos whose frame index is complete skipped; `workers` threads
-    reading and writing behind the network (local images); `batch_size` images or frames per
-    network call; with `track`, people in videos keep ids across frames; with `smooth`
-    (min_cutoff in Hz, beta), their keypoints are smoothed by a One-Euro filter (implies
-    `track`); `detect_every`: in video mode (pipelines built on BlazePose), the whole pipeline
-    runs every this many frames and people are followed in between (0: every frame is
-    estimated as a photo)."""
+    """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose outputs
+    are all there and videos whose frame index is complete skipped; `workers` threads reading and
+    writing behind the network (local images); `batch_size` images or frames per network call; with
+    `track`, people in videos keep ids across frames; with `smooth` (min_cutoff in Hz, beta), their
+    keypoints are smoothed by a One-Euro filter (implies `track`; run both ways on video files, see
+    TwoWayOneEuro, forward only on cameras); `detect_every`: in video mode (pipelines built on
+    BlazePose), the whole pipeline runs every this many frames and people are followed in between
+    (0: every frame is estimated as a photo)."""
 
     min_score: float = 0.0
     resume: bool = False
@@ -174,7 +174,10 @@ class Job:
         estimate = pipeline.batch
         if options.detect_every and follows(pipeline):
             estimate = VideoMode(pipeline, options.detect_every).batch
-        smooth = OneEuro(*options.smooth) if options.smooth else None
+        smooth = None
+        if options.smooth:  # a file both ways, a camera live
+            live = isinstance(video, int)
+            smooth = OneEuro(*options.smooth) if live else TwoWayOneEuro(*options.smooth)
         try:
             estimate_video(
                 estimate,
