@@ -22,8 +22,7 @@ import numpy as np
 import multipose
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
-from multipose.pipelines.blazepose import STEPS as BLAZEPOSE_STEPS
-from multipose.pipelines.hybrid import STEPS
+from multipose.pipelines.hybrid import LARGE_HEIGHT, STEPS
 from multipose.poses import Poses
 
 from common import LARGE, MEDIUM, dataset_recall, write_report
@@ -36,47 +35,39 @@ DATASETS = {
 # label: attributes of the default's HybridPipeline to change (its class variables), and
 # "codec": fields of the thin part's PafCodec to change, "steps": BlazePose's steps
 VARIANTS: dict[str, dict] = {
-    "the default (box seeds turned as the skeleton)": {},
-    "upright box seeds (the default before)": {"turned_boxes": False},
-    "keypoints not averaged": {"average": False},
-    "BlazePose-only people at 0.5 of their score": {"unmatched_weight": 0.5},
-    "seeds from a looser decoding (2+ parts, mean score 0.2)": {
-        "codec": {"min_parts": 2, "min_mean_score": 0.2}
-    },
+    "the default (second pass for large people at height 200)": {},
+    "without the second pass (the default before)": {"large_height": None},
+    "second pass at height 192": {"large_height": 192},
+    "second pass at height 248": {"large_height": 248},
+    "without BlazePose's whole-image detector": {"steps": ("faces", "refine")},
+    "without BlazePose's face seeds": {"steps": ("detect", "refine")},
+    "without BlazePose's detector and face seeds": {"steps": ("refine",)},
+    "without the refine pass": {"steps": ("detect", "faces")},
+    "upright box seeds": {"turned_boxes": False},
     "seeds aligned on the skeleton (circle 1.1 x the farthest keypoint)": {"skeleton_rois": True},
-    "skeleton seeds, circle 1.0 x": {"skeleton_rois": True, "reach": 1.0},
-    "skeleton seeds, circle 1.25 x": {"skeleton_rois": True, "reach": 1.25},
-    "skeleton seeds, keypoints not averaged": {"skeleton_rois": True, "average": False},
-    "skeleton seeds without the refine pass": {"skeleton_rois": True, "steps": ("detect", "faces")},
-    "skeleton seeds without BlazePose's face seeds": {
-        "skeleton_rois": True,
-        "steps": ("detect", "refine"),
-    },
-    "skeleton seeds without BlazePose's detector": {
-        "skeleton_rois": True,
-        "steps": ("faces", "refine"),
-    },
-    "skeleton seeds with re-detection": {
-        "skeleton_rois": True,
-        "steps": ("detect", "faces", "refine", "redetect"),
-    },
-    "skeleton seeds with all BlazePose's steps (tiles, re-detection)": {
-        "skeleton_rois": True,
-        "steps": BLAZEPOSE_STEPS,
-    },
+    "with re-detection": {"steps": ("detect", "faces", "refine", "redetect")},
 }
 
 
 class CachedMaps:
-    """The thin network's part of the hybrid with its maps computed once per image: decodes
-    the maps of the image `current` names."""
+    """The thin network's part of the hybrid with its maps computed once per image and input
+    height (the first pass's and the large people's): decodes the maps of the image `current`
+    names."""
 
-    def __init__(self, pipeline: object) -> None:
-        self.codec, self.maps, self.current = pipeline.codec, {}, None
+    def __init__(self, pipeline: object, heights: tuple[int | None, ...]) -> None:
+        self.pipeline, self.codec, self.spec = pipeline, pipeline.codec, pipeline.spec
+        self.heights, self.cache, self.current = heights, {}, None
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
+    def compute(self, image_id: int, image: np.ndarray) -> None:
+        for height in self.heights:
+            self.cache[image_id, height] = self.pipeline.maps(image, height)
+
+    def maps(self, image: np.ndarray, input_height: int | None = None) -> tuple:
+        return self.cache[self.current, input_height]
+
     def __call__(self, image: np.ndarray) -> Poses:
-        maps, base = self.maps[self.current]
+        maps, base = self.maps(image)
         return self.codec.decode(maps).resized(1 / base)
 
 
@@ -87,11 +78,12 @@ def main() -> None:
     args = parser.parse_args()
     model = multipose.load(multipose.DEFAULT_MODEL, threads=1)
     dataset = CocoDataset(DATASETS[args.data])
-    cached = CachedMaps(model.bottom_up)
+    heights = {None, *(VARIANTS[name].get("large_height", LARGE_HEIGHT) for name in args.variants)}
+    cached = CachedMaps(model.bottom_up, tuple(h for h in heights if h or h is None))
     images = {}
     for image_id in dataset.image_ids:
         images[image_id] = dataset.read_image(image_id)
-        cached.maps[image_id] = model.bottom_up.maps(images[image_id])
+        cached.compute(image_id, images[image_id])
     model.bottom_up, codec = cached, cached.codec
     results = {name: [] for name in args.variants}
     times = {name: [] for name in args.variants}

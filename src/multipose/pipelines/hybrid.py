@@ -2,15 +2,16 @@
 pipeline finds everyone in one pass) finds everyone, and BlazePose's landmark network refines
 each of them.
 
-Per image: the bottom-up pipeline's people (COCO keypoints) are rescored by the mean score of
-their found keypoints times sqrt(found / 17); boxes around those with three or more keypoints
-seed BlazePose, turned as their skeleton is (or, with `skeleton_rois`, ROIs aligned on their
-skeleton as mediapipe aligns its own), beside BlazePose's own detector on the whole image and
-the faces its face detector finds, which bring in close-ups the bottom-up pass misses; one
-refine pass. A BlazePose person that matches a bottom-up one (OKS on the COCO keypoints above
-MATCH_OKS) lends it its other landmarks (hands, feet) and its confident COCO keypoints, averaged
-with the bottom-up ones where both have them and filling those the bottom-up person lacks.
-Bottom-up people keep their score; BlazePose people that match none are kept at
+Per image: the bottom-up pipeline's people (COCO keypoints), with those of a second pass at
+input height LARGE_HEIGHT that the first missed (people too large for it), are rescored by the
+mean score of their found keypoints times sqrt(found / 17); boxes around those with three or
+more keypoints seed BlazePose, turned as their skeleton is (or, with `skeleton_rois`, ROIs
+aligned on their skeleton as mediapipe aligns its own), beside BlazePose's own detector on the
+whole image and the faces its face detector finds, which bring in close-ups the bottom-up pass
+misses; one refine pass. A BlazePose person that matches a bottom-up one (OKS on the COCO
+keypoints above MATCH_OKS) lends it its other landmarks (hands, feet) and its confident COCO
+keypoints, averaged with the bottom-up ones where both have them and filling those the bottom-up
+person lacks. Bottom-up people keep their score; BlazePose people that match none are kept at
 `unmatched_weight` times their own. People come out in the BlazePose-33 layout. Seeded by
 YOLO-pose (`YoloHybridPipeline`), YOLO's people are kept as they are, BlazePose adding its feet
 and hands.
@@ -20,6 +21,7 @@ Tuned on coco-mini-train2017 (bench/hybrid_tuning.py, bench/hybrid.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -53,6 +55,16 @@ REACH = 1.1
 # BlazePose's steps beside the seeds. On coco-mini-train2017 (AP): detect+refine 0.292, with
 # faces 0.295 for 11% more BlazePose time; tiles and re-detection added 0.003 for twice it.
 STEPS = ("detect", "faces", "refine")
+# A second bottom-up pass at this input height finds people too large for the first
+# (close-ups, bodies cut off by the frame: the thin network at its height of 496 sees no one in
+# some); its people that are none of the first's join them, their keypoint scores times
+# LARGE_WEIGHT. Chosen on coco-mini-train2017 (recall of large people / AP; without: 13/17,
+# 0.295): height 200 14/17, 0.282 at full weight, 0.294 at 0.3, 0.295 at 0.6; at 0.6, heights
+# 184 / 192 / 208 / 216 / 224 / 248: 13 / 14 / 13 / 13 / 13 / 13 of 17, AP 0.293-0.298. Then
+# on coco-mini-val2017 (bench/results/hybrid.md; without: 18/23, 0.342): 20/23, 0.353, and at
+# 184-216 18-19/23, AP 0.350-0.358.
+LARGE_HEIGHT = 200
+LARGE_WEIGHT = 0.6
 
 
 class HybridNetworks(nn.Module):
@@ -83,6 +95,7 @@ class HybridPipeline:
     # (BlazePose's landmark network expects the body upright in its crop): AP on
     # coco-mini-train2017 0.290 -> 0.295 (bench/results/hybrid_tuning_train2017.md).
     turned_boxes: ClassVar[bool] = True
+    large_height: ClassVar[int | None] = LARGE_HEIGHT  # the second bottom-up pass (None: none)
 
     def __init__(
         self,
@@ -124,11 +137,30 @@ class HybridPipeline:
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         found = self.bottom_up(image).convert(COCO17)
+        first = dict(self.bottom_up.timing)
+        if self.large_height:
+            start = time.perf_counter()
+            found = Poses.concatenate([found, self._large_people(image, found)])
+            first["network_ms"] += 1000 * (time.perf_counter() - start)
         self._found = rescored(found) if self.rescore else found
-        first = self.bottom_up.timing
         refined = self.blazepose(image, image_id)
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
         return fuse(self._found, refined, self.average, self.unmatched_weight)
+
+    def _large_people(self, image: np.ndarray, found: Poses) -> Poses:
+        """The people of a bottom-up pass at input height `large_height` that are none of
+        those `found` at its own (OKS at the new person's scale at most MATCH_OKS), their
+        keypoint scores times LARGE_WEIGHT (COCO-17)."""
+        maps, base = self.bottom_up.maps(image, self.large_height)
+        people = self.bottom_up.codec.decode(maps).resized(1 / base).convert(COCO17)
+        if len(found) and len(people):
+            tight = people.keypoint_boxes()
+            areas = np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
+            similar = oks(found.keypoints[..., :2], people.keypoints[..., :2], areas, COCO17.sigmas)
+            people = people[similar.max(axis=0) <= MATCH_OKS]
+        keypoints = people.keypoints.copy()
+        keypoints[..., 2] *= LARGE_WEIGHT
+        return Poses(keypoints, people.scores * LARGE_WEIGHT, COCO17)
 
     def _seeds(self, image: np.ndarray, image_id: int | None = None) -> np.ndarray:
         """BlazePose ROIs from the bottom-up people of this image."""
@@ -180,6 +212,7 @@ class YoloHybridPipeline(HybridPipeline):
     average = False
     unmatched_weight = 0.1
     turned_boxes = False  # as it was tuned (turned seeds measured for the thin hybrid only)
+    large_height = None  # YOLO-pose finds large people itself
 
 
 def fuse(
