@@ -7,10 +7,12 @@ import pytest
 import multipose
 from multipose.codecs.blazepose import COCO_LANDMARKS, ROI_SCALE
 from multipose.geometry import pose_boxes
+from multipose.io.coco import CocoDataset
 from multipose.io.media import read_image
 from multipose.pipelines.blazepose_regions import box_rois
 from multipose.pipelines.hybrid import UNMATCHED_WEIGHT, fuse, rescored, skeleton_rois
 from multipose.poses import Poses
+from multipose.similarity import oks
 from multipose.skeleton import BLAZEPOSE33, COCO17
 
 from conftest import SHARED
@@ -63,6 +65,31 @@ def test_the_hybrid_on_a_real_photo(hybrid_weights):
     assert people.layout is BLAZEPOSE33 and 5 <= len(people) <= 6  # the five on the photo
     assert (people.keypoints[:, 29:31, 2] > 0).any()  # BlazePose's heels on merged people
     assert set(estimate.timing) == {"network_ms", "decode_ms"}
+
+
+def test_a_second_pass_finds_people_too_large_for_the_first(hybrid_weights):
+    """coco-mini-val2017 160012: a torso filling the frame, the head cut off by its top edge;
+    the thin network at its own height (496) sees no one, at 200 it sees them."""
+    dataset = CocoDataset(SHARED / "data" / "coco-mini-val2017" / "annotations.json")
+    image = dataset.read_image(160012)
+    (truth,) = [a for a in dataset.annotations(160012) if a["area"] >= 96**2]
+    labelled = np.array(truth["keypoints"], np.float32).reshape(1, 17, 3)
+    estimate = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
+
+    def best_oks() -> float:
+        found = estimate(image).convert(COCO17)
+        similar = oks(
+            found.keypoints[:, :, :2],
+            labelled[..., :2],
+            np.array([truth["area"]]),
+            COCO17.sigmas,
+            labelled[..., 2] > 0,
+        )
+        return float(similar.max(initial=0.0))
+
+    assert best_oks() >= 0.5
+    estimate.large_height = None
+    assert best_oks() < 0.5
 
 
 def test_yolo_people_seed_blazepose(tmp_path):
