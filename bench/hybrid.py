@@ -38,12 +38,16 @@ MODELS = {
     "openpose-mobilenet-thin": (SPECS["openpose-mobilenet-thin"], {}),
     "thin at height 496, stage 5 (the default's first pass)": (DEFAULT.parts[0], {}),
     f"{DEFAULT.name} (the default)": (DEFAULT, {}),
+    "default without the second pass for large people (the default before)": (
+        DEFAULT,
+        {"large_height": None},
+    ),
     "hybrid before tuning (thin at 368, stage 6)": (
         _hybrid(SPECS["openpose-mobilenet-thin"], SPECS["blazepose-full"]),
-        {},
+        {"large_height": None, "turned_boxes": False},
     ),
     "default with seeds aligned on the skeleton (not boxes)": (DEFAULT, {"skeleton_rois": True}),
-    "default with upright box seeds (the default before)": (DEFAULT, {"turned_boxes": False}),
+    "default with upright box seeds": (DEFAULT, {"turned_boxes": False}),
     "default without BlazePose's whole-image detector": (DEFAULT, {"steps": ("faces", "refine")}),
     "default without BlazePose's face seeds": (DEFAULT, {"steps": ("detect", "refine")}),
     "default without the refine pass": (DEFAULT, {"steps": ("detect", "faces")}),
