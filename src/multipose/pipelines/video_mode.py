@@ -65,6 +65,7 @@ class VideoMode:
         self.next_id = 0
         self.others = Poses.empty(BLAZEPOSE33)  # the hybrid's people BlazePose cannot follow
         self.other_misses = np.zeros(0, int)
+        self.others_seen = np.zeros(0, bool)  # found again since the full pass that found them
         self.others_lost = False
         self.since_full: int | None = None
         self.lost = False
@@ -116,6 +117,7 @@ class VideoMode:
                 others = found[~followable]
                 self.others = others[distinct(others, SAME)]
                 self.other_misses = np.zeros(len(self.others), int)
+                self.others_seen = np.zeros(len(self.others), bool)
             self.since_full, self.full_passes = 0, self.full_passes + 1
         else:
             people = self._carried(people)
@@ -188,7 +190,8 @@ class VideoMode:
         """The hybrid's people that BlazePose cannot follow, found again by its bottom-up
         model on a crop about each (their box grown by its longer side each way; the whole
         frame where the crops would cover more than half of it), at the scale it sees the whole
-        frame at; those not found for `patience` frames are dropped (lost)."""
+        frame at; those not found for `patience` frames are dropped (lost: a new full pass
+        follows, unless they were never found again since the full pass that found them)."""
         bottom_up = self.pipeline.bottom_up
         height, width = image.shape[:2]
         scale = bottom_up.spec.input.height / height
@@ -213,9 +216,12 @@ class VideoMode:
         seen, ids = pairs >= 0, self.others.track_ids
         self.others.keypoints[seen] = found.keypoints[pairs[seen]]
         self.other_misses = np.where(seen, 0, self.other_misses + 1)
+        self.others_seen |= seen
         keep = self.other_misses <= self.patience
+        # one never found again (a full pass's spurious find) goes without a new full pass
+        self.others_lost = bool((~keep & self.others_seen).any())
         self.others, self.other_misses = self.others[keep], self.other_misses[keep]
-        self.others_lost = not keep.all()
+        self.others_seen = self.others_seen[keep]
         people = found[pairs[seen]]
         return Poses(people.keypoints, people.scores, people.layout, None, ids[seen])
 
