@@ -11,7 +11,7 @@ from multipose.io.csv_file import csv_header, csv_rows, write_csv
 from multipose.io.media import read_image
 from multipose.pipelines.video_mode import VideoMode, follows
 from multipose.poses import Poses
-from multipose.skeleton import COCO17
+from multipose.skeleton import BLAZEPOSE33, COCO17
 from multipose.tracking import Tracker, distinct
 from multipose.video_metrics import Frame, score_video
 
@@ -251,3 +251,33 @@ def test_new_people_are_followed_only_where_blazepose_finds_them_in_their_roi():
     )
     rois, followable = VideoMode(blazepose)._first_rois(np.zeros((600, 600, 3)), people)
     assert rois.shape == (2, 4) and followable.tolist() == [True, False]
+
+
+def test_a_spurious_find_followed_on_crops_is_dropped_without_a_new_full_pass():
+    """Of two people the bottom-up model follows, one is found again on the crops and one
+    never was (a full pass's spurious find): dropping the second after `patience` frames calls
+    for no full pass; losing the first, once found again, does."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    kp = np.ones((2, 17, 3), np.float32)
+    kp[:, :, :2] = rng.uniform(0, 60, (2, 17, 2)) + [[[10, 10]], [[120, 10]]]
+    there = {"people": kp[:1]}  # what the bottom-up model sees in the frame
+
+    bottom_up = SimpleNamespace(
+        spec=SimpleNamespace(input=SimpleNamespace(height=200)),
+        maps=lambda crop, height: (None, 1.0),
+        codec=SimpleNamespace(decode=lambda maps: Poses(there["people"], None, COCO17)),
+    )
+    video = VideoMode(SimpleNamespace(spec=None, bottom_up=bottom_up), patience=2)
+    others = Poses(kp, [0.9, 0.9], COCO17).convert(BLAZEPOSE33)
+    video.others = Poses(others.keypoints, others.scores, BLAZEPOSE33, None, [5, 6])
+    video.other_misses, video.others_seen = np.zeros(2, int), np.zeros(2, bool)
+    frame = np.zeros((100, 200, 3), np.uint8)  # their crops cover it: one pass over it
+    for _ in range(3):
+        assert video._follow_others(frame).track_ids.tolist() == [5]
+    assert video.others.track_ids.tolist() == [5] and not video.others_lost
+    there["people"] = kp[:0]  # the one found so far is lost too
+    for _ in range(3):
+        video._follow_others(frame)
+    assert len(video.others) == 0 and video.others_lost
