@@ -79,6 +79,7 @@ def estimate_video(
     index, results, raw, rows = [], [], [], []
 
     def write(frame: int, time_ms: float, image: np.ndarray, people: Poses) -> None:
+        """One frame's outputs written (its JSON, overlay frame) or gathered, and counted."""
         frame_name = f"{name}_{frame:012d}"
         frames_only.write(frame_name, image, people)
         summary.frames += 1
