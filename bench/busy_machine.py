@@ -25,12 +25,13 @@ from common import burn_cpu, write_report
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 WORKER = """
 import json, sys, time
+from pathlib import Path
 import numpy as np
 import multipose, torch
 from multipose.io.media import read_image
 threads = int(sys.argv[2]) or None
 pipeline = multipose.load(multipose.DEFAULT_MODEL, threads=threads)
-photos = [read_image(p) for p in sorted(__import__("pathlib").Path(sys.argv[1]).glob("*.jpg"))]
+photos = [read_image(p) for p in sorted(Path(sys.argv[1]).glob("*.jpg"))]
 pipeline(photos[0])
 times, people = [], 0
 for photo in photos:

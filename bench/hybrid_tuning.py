@@ -79,7 +79,7 @@ def main() -> None:
     model = multipose.load(multipose.DEFAULT_MODEL, threads=1)
     dataset = CocoDataset(DATASETS[args.data])
     heights = {None, *(VARIANTS[name].get("large_height", LARGE_HEIGHT) for name in args.variants)}
-    cached = CachedMaps(model.bottom_up, tuple(h for h in heights if h or h is None))
+    cached = CachedMaps(model.bottom_up, tuple(heights))
     images = {}
     for image_id in dataset.image_ids:
         images[image_id] = dataset.read_image(image_id)

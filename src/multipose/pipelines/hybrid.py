@@ -140,23 +140,26 @@ class HybridPipeline:
         first = dict(self.bottom_up.timing)
         if self.large_height:
             start = time.perf_counter()
-            found = Poses.concatenate([found, self._large_people(image, found)])
-            first["network_ms"] += 1000 * (time.perf_counter() - start)
+            maps, base = self.bottom_up.maps(image, self.large_height)
+            middle = time.perf_counter()
+            found = Poses.concatenate([found, self._large_people(maps, base, found)])
+            first["network_ms"] += 1000 * (middle - start)
+            first["decode_ms"] += 1000 * (time.perf_counter() - middle)
         self._found = rescored(found) if self.rescore else found
         refined = self.blazepose(image, image_id)
         self.timing = {key: first[key] + self.blazepose.timing[key] for key in first}
         return fuse(self._found, refined, self.average, self.unmatched_weight)
 
-    def _large_people(self, image: np.ndarray, found: Poses) -> Poses:
-        """The people of a bottom-up pass at input height `large_height` that are none of
-        those `found` at its own (OKS at the new person's scale at most MATCH_OKS), their
-        keypoint scores times LARGE_WEIGHT (COCO-17)."""
-        maps, base = self.bottom_up.maps(image, self.large_height)
+    def _large_people(self, maps: list[np.ndarray], base: float, found: Poses) -> Poses:
+        """The people of the bottom-up pass at input height `large_height` (its `maps`, and
+        `base` the factor from the image to its input) that are none of those `found` at its
+        own (OKS at the new person's scale at most MATCH_OKS), their keypoint scores times
+        LARGE_WEIGHT (COCO-17)."""
         people = self.bottom_up.codec.decode(maps).resized(1 / base).convert(COCO17)
         if len(found) and len(people):
-            tight = people.keypoint_boxes()
-            areas = np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
-            similar = oks(found.keypoints[..., :2], people.keypoints[..., :2], areas, COCO17.sigmas)
+            similar = oks(
+                found.keypoints[..., :2], people.keypoints[..., :2], _areas(people), COCO17.sigmas
+            )
             people = people[similar.max(axis=0) <= MATCH_OKS]
         keypoints = people.keypoints.copy()
         keypoints[..., 2] *= LARGE_WEIGHT
@@ -228,10 +231,8 @@ def fuse(
     keypoints = people.keypoints.copy()
     unmatched = np.ones(len(blazepose), bool)
     if len(bottom_up) and len(blazepose):
-        tight = bottom_up.keypoint_boxes()
-        areas = np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
         coco = blazepose.keypoints[:, COCO_LANDMARKS]
-        similar = oks(coco[..., :2], bottom_up.keypoints[..., :2], areas, COCO17.sigmas)
+        similar = oks(coco[..., :2], bottom_up.keypoints[..., :2], _areas(bottom_up), COCO17.sigmas)
         unmatched = similar.max(axis=1) <= MATCH_OKS
         for person in range(len(bottom_up)):
             best = int(similar[:, person].argmax())
@@ -244,6 +245,12 @@ def fuse(
             Poses(extra.keypoints, extra.scores * unmatched_weight, BLAZEPOSE33),
         ]
     )
+
+
+def _areas(people: Poses) -> np.ndarray:
+    """Areas of people for OKS, as COCO's segmentation areas: 0.53 of their keypoint box's."""
+    tight = people.keypoint_boxes()
+    return np.maximum(np.prod(tight[:, 2:] - tight[:, :2], axis=1), 1.0) * 0.53
 
 
 def _merged(ours: np.ndarray, theirs: np.ndarray, average: bool = True) -> np.ndarray:
