@@ -32,7 +32,7 @@ from common import burn_cpu, write_report
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 THIN_HEIGHTS = (368, 456)
-SPINNING = "onnxruntime, OMP_WAIT_POLICY=ACTIVE"
+SLEEPING = "onnxruntime, threads always sleeping"
 Call = Callable[[], list[np.ndarray]]
 
 
@@ -60,15 +60,19 @@ def torch_call(module: torch.nn.Module, x: torch.Tensor) -> Call:
 
 
 def onnx_call(
-    module: torch.nn.Module, x: torch.Tensor, threads: int, dynamic: bool, policy: str = "PASSIVE"
+    module: torch.nn.Module, x: torch.Tensor, threads: int, dynamic: bool, sleeping: bool = False
 ) -> Call:
-    """Our onnxruntime backend, its threads spinning during a run with policy ACTIVE."""
+    """Our onnxruntime backend (on the threads the CpuWatch finds spare, spinning while all
+    are), or with `sleeping` its session on all `threads` whose threads always sleep between
+    ops (its only mode before the watch)."""
     use_threads(threads)  # the session takes PyTorch's thread count
-    os.environ["OMP_WAIT_POLICY"] = policy  # read when the session is made
     network = Network(module, backend="onnxruntime", dynamic_size=dynamic)
     network(x)  # exported here
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return lambda: network(x)
+    if not sleeping:
+        return lambda: network(x)
+    session = network._session(x).session(threads, False)
+    inputs = {"input": x.numpy()}
+    return lambda: session.run(None, inputs)
 
 
 def litert_call(path: Path, crop: np.ndarray, threads: int) -> Call:
@@ -122,7 +126,7 @@ def main() -> None:
             rows[file, "PyTorch", count] = torch_call(module, x)
             rows[file, "onnxruntime", count] = onnx_call(module, x, count, dynamic=False)
             if count > 1:
-                rows[file, SPINNING, count] = onnx_call(module, x, count, False, "ACTIVE")
+                rows[file, SLEEPING, count] = onnx_call(module, x, count, False, sleeping=True)
             rows[file, "LiteRT", count] = litert_call(folder / file, crop, count)
     thin = multipose.load("openpose-mobilenet-thin")
     for height in THIN_HEIGHTS:
@@ -132,8 +136,8 @@ def main() -> None:
             rows[label, "PyTorch", count] = torch_call(thin.network.module, x)
             rows[label, "onnxruntime", count] = onnx_call(thin.network.module, x, count, True)
             if count > 1:
-                rows[label, SPINNING, count] = onnx_call(
-                    thin.network.module, x, count, True, "ACTIVE"
+                rows[label, SLEEPING, count] = onnx_call(
+                    thin.network.module, x, count, True, sleeping=True
                 )
     results = {}
     for row, call in rows.items():  # warm-up, and the outputs compared
@@ -162,8 +166,11 @@ def main() -> None:
         "ai-edge-litert's interpreter (XNNPACK) at the same thread count. x LiteRT: median "
         "over LiteRT's median (the thin OpenPose: over PyTorch's); max diff: the largest "
         "absolute difference from LiteRT's (PyTorch's) outputs, over the output's largest "
-        "absolute value, the worst output. onnxruntime's threads sleep between ops unless "
-        "OMP_WAIT_POLICY=ACTIVE (the ACTIVE rows: they spin during a run)."
+        "absolute value, the worst output. onnxruntime: our backend, on the threads that other "
+        "programs leave idle (multipose.threads.CpuWatch, measured again every 0.5 s), its "
+        "threads spinning between ops during a run while all of them are; the 'always "
+        "sleeping' rows: its sessions on all the threads, which sleep between ops (before "
+        "the watch)."
         + (
             " Beside a burner: the rows of more than one thread again, all rounds beside a "
             "process burning one CPU; x before: over the row's own median without it."

@@ -48,17 +48,20 @@ def hybrid_weights(tmp_path: Path) -> Path:
 
 @contextmanager
 def threads_kept() -> Iterator[None]:
-    """torch's and OpenCV's thread counts, which the code under test may set for the whole
-    process, restored when the block ends."""
+    """torch's and OpenCV's thread counts and the networks' cap, which the code under test may
+    set for the whole process, restored when the block ends."""
     import cv2
     import torch
 
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    from multipose import threads
+
+    torch_threads, cv2_threads, given = torch.get_num_threads(), cv2.getNumThreads(), threads._given
     try:
         yield
     finally:
         torch.set_num_threads(torch_threads)
         cv2.setNumThreads(cv2_threads)
+        threads._given = given
 
 
 @pytest.fixture

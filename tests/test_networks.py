@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from multipose.errors import MultiposeError
 from multipose.specs import SPECS, get_spec
@@ -163,18 +164,53 @@ def test_onnxruntime_gives_the_network_outputs(tmp_path, name):
             assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
 
 
-@pytest.mark.parametrize(("policy", "spin"), [("PASSIVE", "0"), ("ACTIVE", "1"), ("active", "1")])
-def test_onnxruntime_threads_spin_only_when_openmp_threads_would(monkeypatch, policy, spin):
-    """Sessions follow OMP_WAIT_POLICY (multipose sets PASSIVE unless told otherwise), and
-    spinning pools stop at the end of each run."""
+def test_onnxruntime_threads_spin_only_while_every_cpu_they_use_is_spare():
+    """Calls run on the threads other programs leave idle, spinning while all are; sleeping
+    where nothing is known; spinning pools stop at the end of each run."""
     ort = pytest.importorskip("onnxruntime")
-    from multipose.runtime.onnx import session_options
+    from multipose.runtime.onnx import call_threads, session_options
 
-    monkeypatch.setenv("OMP_WAIT_POLICY", policy)
-    options = session_options(ort, 2)
+    assert call_threads(2, 2) == (2, True) and call_threads(2, 8) == (2, True)
+    assert call_threads(4, 2) == (2, True)
+    assert call_threads(2, 1) == (1, False)
+    assert call_threads(2, None) == (2, False)
+    options = session_options(ort, 2, spin=True)
     assert options.intra_op_num_threads == 2
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spin
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
     assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    sleeping = session_options(ort, 2)
+    assert sleeping.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_onnx_calls_follow_the_cpus_other_programs_leave(monkeypatch):
+    """Each call asks the CpuWatch: a busy machine gets a one-thread sleeping session, a quiet
+    one the spinning session on every thread; the outputs are the same."""
+    pytest.importorskip("onnxruntime")
+    from multipose.runtime.onnx import OnnxModule
+
+    spare = [2]
+    monkeypatch.setattr("multipose.runtime.onnx.cpu_watch", lambda: lambda: spare[0])
+    module = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1))
+    wrapped = OnnxModule(LastTuple(module), (1, 3, 16, 16), threads=2)
+    x = torch.randn(1, 3, 16, 16)
+    quiet = wrapped(x)[0]
+    spare[0] = 1
+    busy = wrapped(x)[0]
+    assert set(wrapped.sessions) == {(2, True), (1, False)}
+    torch.testing.assert_close(quiet, busy, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(busy, module(x), rtol=1e-4, atol=1e-4)
+
+
+class LastTuple(nn.Module):
+    """A module's output as a one-tensor tuple, as OnnxModule expects."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.module(x),)
 
 
 def test_convert_and_export_commands(tmp_path):

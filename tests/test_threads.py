@@ -16,11 +16,13 @@ from multipose.io.media import read_image
 from multipose.pipelines.blazepose_regions import warp
 from multipose.runner import Job, ModelChoice, Options, Outputs
 from multipose.threads import (
+    CpuWatch,
     available_cpus,
     cgroup_quota,
     cpu_times,
     default_threads,
     idle_share,
+    network_threads,
     spare_cpus,
     use_threads,
 )
@@ -103,11 +105,42 @@ def test_a_program_burning_a_cpu_leaves_one_fewer_spare():
     assert spare is not None and spare <= len(os.sched_getaffinity(0)) - 1
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_the_watch_sees_a_load_that_arrives_after_it_started():
+    watch = CpuWatch(every=0.3)
+    first = watch()
+    assert first == watch.spare  # no new measure before `every` has passed
+    burner = multiprocessing.get_context("spawn").Process(target=_burn, daemon=True)
+    burner.start()
+    try:
+        time.sleep(1.0)
+        watch()  # a measure over the burner's start
+        time.sleep(0.6)
+        spare = watch()  # one over its work alone
+    finally:
+        burner.kill()
+        burner.join()
+    assert spare is not None and spare <= len(os.sched_getaffinity(0)) - 1
+
+
 def test_one_budget_for_torch_and_opencv(restore_threads):
     assert use_threads(1) == 1
     assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    assert network_threads() == 1
     assert use_threads(2) == 2
     assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+    assert network_threads() == 2
+
+
+def test_networks_may_take_every_cpu_unless_told(restore_threads, monkeypatch):
+    """With no count given, a busy start lowers torch's threads but not the networks' cap: their
+    CpuWatch gives them the CPUs back once others leave them."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("multipose.threads.spare_cpus", lambda: 1)
+    assert use_threads() == 1
+    assert network_threads() == available_cpus()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert network_threads() == 1
     with pytest.raises(multipose.MultiposeError):
         use_threads(0)
 

@@ -54,6 +54,7 @@ from multipose.poses import Poses
 from multipose.preprocess import describe_crops
 from multipose.similarity import oks as keypoint_similarity
 from multipose.skeleton import COCO17
+from multipose.threads import network_threads
 
 if TYPE_CHECKING:
     from multipose.specs import ModelSpec
@@ -181,7 +182,7 @@ class BlazePosePipeline:
         """The outputs (NumPy) of the network `name` on (N, h, w, 3) float32 crops, in batches
         (see BATCH; channels-last: a third faster for these depthwise networks on a CPU)."""
         start, network = time.perf_counter(), self.networks[name]
-        step = BATCH if network.backend == "torch" else min(BATCH, torch.get_num_threads())
+        step = BATCH if network.backend == "torch" else min(BATCH, network_threads())
         parts = []
         for first in range(0, len(crops), step):
             batch = torch.from_numpy(crops[first : first + step]).permute(0, 3, 1, 2)

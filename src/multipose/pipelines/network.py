@@ -14,6 +14,7 @@ from torch import nn
 from multipose.devices import full_precision, torch_device
 from multipose.errors import MultiposeError
 from multipose.runtime.onnx import OnnxModule, require_onnxruntime
+from multipose.threads import network_threads
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 # One export at a time: torch's tracer is not thread-safe (serve's workers share networks).
@@ -22,8 +23,8 @@ _EXPORTING = threading.Lock()
 
 class Network:
     """`module` (one input batch -> a tuple of output tensors) run in PyTorch on `device`, or
-    with backend "onnxruntime" ("auto" on the CPU) as its ONNX export (on as many threads as
-    PyTorch uses), made once per input size met where the size is fixed (`dynamic_size`
+    with backend "onnxruntime" ("auto" on the CPU) as its ONNX export (on `network_threads()`
+    at most), made once per input size met where the size is fixed (`dynamic_size`
     False), else once.
     Called on a batch, it returns the outputs as float32 NumPy arrays."""
 
@@ -62,7 +63,7 @@ class Network:
         with _EXPORTING:
             if key not in self.sessions:
                 free = (0, 2, 3) if self.dynamic_size else (0,)
-                threads = torch.get_num_threads()  # as many as PyTorch would use
+                threads = network_threads()
                 self.sessions[key] = OnnxModule(self.module, batch.shape, free, threads)
         return self.sessions[key]
 

@@ -5,7 +5,7 @@ where the architecture allows)."""
 from __future__ import annotations
 
 import io
-import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from multipose.errors import MultiposeError
+from multipose.threads import cpu_watch
 
 if TYPE_CHECKING:
     from multipose.specs import ModelSpec
@@ -36,32 +37,40 @@ def require_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
-def session_options(ort: ModuleType, threads: int | None = None) -> object:
+def session_options(ort: ModuleType, threads: int | None = None, spin: bool = False) -> object:
     """onnxruntime's options for our networks: every graph optimisation, one op at a time
-    (sequential, one inter-op thread), `threads` intra-op threads (its default when None).
-    They sleep between ops, as PyTorch's OpenMP threads do (multipose sets OMP_WAIT_POLICY to
-    PASSIVE unless it is set): spinning ones, beside other work, wait on a descheduled peer at
-    every op (1.5-3x slower per call beside a CPU burner); with OMP_WAIT_POLICY=ACTIVE they
-    spin during a run and stop at its end (up to ~1.4x faster on an idle machine; figures in
-    bench/results/litert.md)."""
+    (sequential, one inter-op thread), `threads` intra-op threads (its default when None),
+    spinning between ops during a run if `spin` (and stopping at its end), else sleeping."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = threads
-    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
+
+
+def call_threads(threads: int, spare: int | None) -> tuple[int, bool]:
+    """How a network call runs with `threads` at most while `spare` CPUs are left idle by other
+    programs (None: unknown): on as many threads as are spare, spinning between ops when all
+    of them are (~1.4x faster than sleeping ones on an idle machine), sleeping otherwise
+    (spinning ones, beside other work, wait on a descheduled peer at every op: 1.7x slower
+    than sleeping ones beside a CPU burner; bench/results/litert.md, busy_machine.md)."""
+    if spare is None:
+        return threads, False
+    count = max(1, min(threads, spare))
+    return count, count > 1
 
 
 class OnnxModule:
     """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to ONNX
     once, traced on an input of `shape` with the axes `free` left dynamic (the batch axis by
     default), its residual blocks fused for onnxruntime (`fuse_residual_clips`), and run by
-    onnxruntime's CPU provider on `threads` intra-op threads (its default when None). Called
-    like the module, it returns the outputs as a tuple of CPU tensors."""
+    onnxruntime's CPU provider on `threads` intra-op threads at most (its default when None):
+    at each call on those the CpuWatch finds spare (`call_threads`), a session made for each
+    count met. Called like the module, it returns the outputs as a tuple of CPU tensors."""
 
     def __init__(
         self,
@@ -70,7 +79,7 @@ class OnnxModule:
         free: Sequence[int] = (0,),
         threads: int | None = None,
     ) -> None:
-        ort = require_onnxruntime()
+        self.ort = require_onnxruntime()
         import onnx
 
         from multipose.runtime.onnx_fusion import fuse_residual_clips
@@ -98,15 +107,33 @@ class OnnxModule:
             )
         graph = onnx.load_from_string(model.getvalue())
         fuse_residual_clips(graph)
-        self.session = ort.InferenceSession(
-            graph.SerializeToString(),
-            session_options(ort, threads),
-            providers=["CPUExecutionProvider"],
-        )
+        self.graph = graph.SerializeToString()
+        self.threads = threads
+        self.sessions: dict[tuple[int | None, bool], object] = {}
+        self._making = threading.Lock()
+        self.session(*self._mode())
+
+    def _mode(self) -> tuple[int | None, bool]:
+        if self.threads is None:
+            return None, False
+        return call_threads(self.threads, cpu_watch()())
+
+    def session(self, threads: int | None, spin: bool) -> object:
+        """The session running on `threads` intra-op threads, spinning or not (made once)."""
+        key = threads, spin
+        if key not in self.sessions:
+            with self._making:
+                if key not in self.sessions:
+                    options = session_options(self.ort, threads, spin)
+                    self.sessions[key] = self.ort.InferenceSession(
+                        self.graph, options, providers=["CPUExecutionProvider"]
+                    )
+        return self.sessions[key]
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         inputs = {"input": np.ascontiguousarray(x.cpu().numpy(), np.float32)}
-        return tuple(torch.from_numpy(o) for o in self.session.run(None, inputs))
+        outputs = self.session(*self._mode()).run(None, inputs)
+        return tuple(torch.from_numpy(o) for o in outputs)
 
 
 class LastStage(nn.Module):

@@ -10,13 +10,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-import cv2
-import torch
-
 from multipose.errors import MultiposeError
 from multipose.pipelines import Pipeline
 from multipose.specs import ModelSpec, get_spec
-from multipose.threads import available_cpus
+from multipose.threads import available_cpus, network_threads, use_threads
 
 T = TypeVar("T")
 
@@ -75,9 +72,7 @@ class WorkQueue:
             raise MultiposeError(
                 f"need workers >= 1 and a queue >= workers, not {workers}, {capacity}"
             )
-        threads = max(1, min(torch.get_num_threads(), available_cpus() // workers))
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
+        use_threads(max(1, min(network_threads(), available_cpus() // workers)))
         self.workers, self.capacity = workers, capacity
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="multipose-serve")
         self._lock = threading.Lock()
