@@ -55,9 +55,10 @@ def session_options(ort: ModuleType, threads: int | None = None, spin: bool = Fa
 def call_threads(threads: int, spare: int | None) -> tuple[int, bool]:
     """How a network call runs with `threads` at most while `spare` CPUs are left idle by other
     programs (None: unknown): on as many threads as are spare, spinning between ops when all
-    of them are (~1.4x faster than sleeping ones on an idle machine), sleeping otherwise
-    (spinning ones, beside other work, wait on a descheduled peer at every op: 1.7x slower
-    than sleeping ones beside a CPU burner; bench/results/litert.md, busy_machine.md)."""
+    of them are (1.2-1.3x faster per call than sleeping ones on an idle machine,
+    bench/results/litert.md), sleeping otherwise (spinning ones, beside other work, wait on a
+    descheduled peer at every op: the default model took 1.6x longer per photo with them than
+    with sleeping ones beside a CPU burner)."""
     if spare is None:
         return threads, False
     count = max(1, min(threads, spare))
