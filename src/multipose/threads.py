@@ -136,17 +136,21 @@ def _spare(start: Reading, end: Reading) -> int:
 def default_threads() -> int:
     """`available_cpus()`, lowered to OMP_NUM_THREADS where that is set to a positive count,
     else to the CPUs other programs leave idle (`spare_cpus()`)."""
-    limit = _omp_limit()
-    if limit:
-        return min(available_cpus(), limit)
-    return min(available_cpus(), spare_cpus() or available_cpus())
+    cap = _cpu_cap()
+    return cap if _omp_limit() else min(cap, spare_cpus() or cap)
 
 
 def network_threads() -> int:
     """The most threads a network call may take: the count given to `use_threads`, else
     OMP_NUM_THREADS where set, else every available CPU (the CpuWatch then picks, call by
     call, those other programs leave idle)."""
-    return _given or min(available_cpus(), _omp_limit() or available_cpus())
+    return _given or _cpu_cap()
+
+
+def _cpu_cap() -> int:
+    """`available_cpus()`, lowered to OMP_NUM_THREADS where that is set to a positive count."""
+    cpus = available_cpus()
+    return min(cpus, _omp_limit() or cpus)
 
 
 def _omp_limit() -> int:
