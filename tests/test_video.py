@@ -152,7 +152,7 @@ def test_video_mode_follows_people_and_runs_the_detector_every_k_frames(blazepos
 
 def test_the_hybrids_video_mode_follows_people_blazepose_cannot(hybrid_weights, data_dir):
     """The pair photo (coco-mini-val2017 192699): a woman lying down that only the bottom-up
-    half finds; video mode follows her on crops, and both keep their ids. The truth: the
+    half finds; video mode follows her by optical flow, and both keep their ids. The truth: the
     hybrid's people on the still photo, its duplicate of the woman (a BlazePose person that
     matched no bottom-up one, which the tracker drops) left out."""
     hybrid = multipose.load("mobilenet-thin+blazepose", hybrid_weights)
@@ -167,7 +167,7 @@ def test_the_hybrids_video_mode_follows_people_blazepose_cannot(hybrid_weights, 
     for image, truth, _ in motion_clip(photo, first, Motion(frames=4, view=1.0, pan=(0.05, 0))):
         frames.append(Frame(truth, areas, tracker.update(video(image))))
         assert video.full_passes == 1
-    assert len(video.others) >= 1  # followed by the bottom-up model
+    assert len(video.others) >= 1  # followed by the optical flow
     scores = score_video(frames)
     assert scores.recall == 1.0 and scores.id_switches == 0
 
@@ -253,31 +253,102 @@ def test_new_people_are_followed_only_where_blazepose_finds_them_in_their_roi():
     assert rois.shape == (2, 4) and followable.tolist() == [True, False]
 
 
-def test_a_spurious_find_followed_on_crops_is_dropped_without_a_new_full_pass():
-    """Of two people the bottom-up model follows, one is found again on the crops and one
-    never was (a full pass's spurious find): dropping the second after `patience` frames calls
-    for no full pass; losing the first, once found again, does."""
+def flow_people(keypoints: np.ndarray, ids: list[int]) -> Poses:
+    """People (COCO-17 keypoints, in the BlazePose-33 layout) as video mode's optical flow
+    follows them."""
+    people = Poses(keypoints, np.full(len(keypoints), 0.9), COCO17).convert(BLAZEPOSE33)
+    return Poses(people.keypoints, people.scores, BLAZEPOSE33, None, ids)
+
+
+def test_the_optical_flow_moves_people_with_the_picture_a_crossing_bar_drags_none():
+    """Two people the optical flow follows on a textured picture moving 4 px right a frame;
+    a textured bar going 10 px left a frame hides a part of the second: both move 4 px right,
+    all their keypoints (those the flow loses on the bar with the rest) within the tolerance
+    of their own flow (the share AGREE_SIZE of their keypoint box's diagonal), those far from
+    the bar exactly; in a blank frame after it they are missed, and moved 4 px right again."""
+    from types import SimpleNamespace
+
+    import cv2
+
+    from multipose.pipelines.video_mode import AGREE_SIZE
+
+    noise = np.random.default_rng(0).integers(0, 256, (240, 400)).astype(np.uint8)
+    picture = cv2.GaussianBlur(noise, (0, 0), 2)
+    before, after = picture[:, 40:360], picture[:, 36:356].copy()
+    rng = np.random.default_rng(1)
+    kp = np.ones((2, 17, 3), np.float32)
+    kp[:, :, :2] = rng.uniform(0, 70, (2, 17, 2)) + [[[40, 60]], [[180, 60]]]
+    bar = cv2.GaussianBlur(noise[:, :20], (0, 0), 2)  # textured, going left 10 px a frame
+    before[:, 190:210], after[:, 180:200] = bar, bar  # over a part of the second
+    video = VideoMode(SimpleNamespace(spec=None))
+    video._to_flow(flow_people(kp, [5, 6]))
+    start = video.others.keypoints.copy()
+    given = video._follow_others(before, after)
+    assert given.track_ids.tolist() == [5, 6] and not video.others_lost
+    found = start[..., 2] > 0
+    error = np.linalg.norm(given.keypoints[..., :2] - start[..., :2] - [4.0, 0.0], axis=-1)
+    assert error[found].max() <= AGREE_SIZE * np.hypot(70, 70)
+    far = found & ((start[..., 0] < 150) | (start[..., 0] > 210 + 21))
+    assert far.sum() >= 17 + 3 and error[far].max() < 0.3
+    blank = np.full_like(after, 90)  # then nothing to follow: missed, moved as they moved
+    assert len(video._follow_others(after, blank)) == 0 and video.other_misses.tolist() == [1, 1]
+    shift = video.others.keypoints[..., :2] - given.keypoints[..., :2]
+    np.testing.assert_allclose(shift[found], np.tile([4.0, 0.0], (found.sum(), 1)), atol=0.5)
+
+
+def test_one_the_flow_loses_in_view_calls_for_a_full_pass_one_gone_from_view_not():
+    """People the optical flow cannot follow (a blank frame) are not given, and dropped after
+    `patience` frames; a full pass follows where one of them was still in view."""
     from types import SimpleNamespace
 
     rng = np.random.default_rng(0)
     kp = np.ones((2, 17, 3), np.float32)
-    kp[:, :, :2] = rng.uniform(0, 60, (2, 17, 2)) + [[[10, 10]], [[120, 10]]]
-    there = {"people": kp[:1]}  # what the bottom-up model sees in the frame
+    kp[:, :, :2] = rng.uniform(0, 60, (2, 17, 2)) + [[[10, 10]], [[500, 10]]]  # 2nd: outside
+    blank = np.full((100, 200), 90, np.uint8)
+    for in_view, lost in (([0, 1], True), ([1], False)):
+        video = VideoMode(SimpleNamespace(spec=None), patience=2)
+        video._to_flow(flow_people(kp[in_view], in_view))
+        for _ in range(2):
+            assert len(video._follow_others(blank, blank)) == 0 and not video.others_lost
+        video._follow_others(blank, blank)
+        assert len(video.others) == 0 and video.others_lost == lost
 
-    bottom_up = SimpleNamespace(
-        spec=SimpleNamespace(input=SimpleNamespace(height=200)),
-        maps=lambda crop, height: (None, 1.0),
-        codec=SimpleNamespace(decode=lambda maps: Poses(there["people"], None, COCO17)),
+
+def test_a_person_blazepose_misses_is_handed_to_the_optical_flow():
+    """Of two people BlazePose follows, it finds the second no more in their ROI: they are
+    followed by the optical flow from then on, from where they were given last, moving as
+    their ROI did, and looked for again in their ROI, moved alike; found there again, they
+    leave the flow."""
+    from types import SimpleNamespace
+
+    from multipose.codecs.blazepose import BlazePoseCodec
+
+    rng = np.random.default_rng(0)
+    landmarks = np.ones((2, 39, 5))
+    landmarks[:, :, :2] = rng.uniform(0, 100, (2, 39, 2)) + [[[100, 100]], [[400, 100]]]
+
+    def found_in(image, rois):
+        return landmarks, np.array([0.9, 0.2]), np.zeros((2, 10, 10), bool)
+
+    settings = SimpleNamespace(presence=0.5, duplicate_oks=0.5, duplicate_mask=0.5)
+    blazepose = SimpleNamespace(
+        spec=None, _landmarks=found_in, codec=BlazePoseCodec(), settings=settings
     )
-    video = VideoMode(SimpleNamespace(spec=None, bottom_up=bottom_up), patience=2)
-    others = Poses(kp, [0.9, 0.9], COCO17).convert(BLAZEPOSE33)
-    video.others = Poses(others.keypoints, others.scores, BLAZEPOSE33, None, [5, 6])
-    video.other_misses, video.others_seen = np.zeros(2, int), np.zeros(2, bool)
-    frame = np.zeros((100, 200, 3), np.uint8)  # their crops cover it: one pass over it
-    for _ in range(3):
-        assert video._follow_others(frame).track_ids.tolist() == [5]
-    assert video.others.track_ids.tolist() == [5] and not video.others_lost
-    there["people"] = kp[:0]  # the one found so far is lost too
-    for _ in range(3):
-        video._follow_others(frame)
-    assert len(video.others) == 0 and video.others_lost
+    video = VideoMode(blazepose)
+    video.rois, video.ids = np.array([[150, 150, 120, 0.0], [450, 150, 120, 0.0]]), np.array([3, 7])
+    video.offsets, video.motion = np.zeros((2, 33, 2)), np.array([[1.0, 0.0], [5.0, -1.0]])
+    video.misses = np.zeros(2, int)
+    last = np.ones((2, 17, 3), np.float32)
+    last[:, :, :2] = rng.uniform(0, 100, (2, 17, 2)) + [[[100, 100]], [[400, 100]]]
+    video.last = flow_people(last, [3, 7])
+    people = video._follow(np.zeros((300, 600, 3), np.uint8))
+    assert people.track_ids.tolist() == [3]
+    assert video.ids.tolist() == [3, 7] and video.misses.tolist() == [0, 1]  # looked for again
+    np.testing.assert_allclose(video.rois[1], [455, 149, 120, 0.0])  # where their ROI went
+    assert video.others.track_ids.tolist() == [7] and video.other_misses.tolist() == [0]
+    np.testing.assert_array_equal(video.others.keypoints, video.last.keypoints[1:])
+    assert video.other_motion.tolist() == [[5.0, -1.0]]  # as their ROI moved last
+    video.last = people
+    blazepose._landmarks = lambda image, rois: (landmarks, np.ones(2), np.zeros((2, 10, 10), bool))
+    again = video._follow(np.zeros((300, 600, 3), np.uint8))
+    assert again.track_ids.tolist() == [3, 7] and len(video.others) == 0

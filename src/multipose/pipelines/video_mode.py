@@ -2,33 +2,35 @@
 followed from frame to frame as mediapipe's own video mode does. Each person found is looked
 for in the next frame in the ROI of their own alignment landmarks (one landmark-network crop
 per person); the whole pipeline (its detectors, and the hybrid's bottom-up pass) runs only
-every `every` frames, and on the frame after someone was lost: its people replace those
-followed that they match, and the new ones are followed from then on. A person the landmark
-network misses keeps their ROI and is looked for again there for `patience` frames before
-being dropped (lost), so one bad frame loses nobody for good. Between full passes, the keypoints
-of each person followed are moved by the offsets by which the last full pass (for the hybrid,
-its fusion with the bottom-up keypoints) differed from BlazePose's own, turned and scaled with
-the person's ROI (BlazePose's bias for that person; at each full pass, the mean of the new
-offsets and the last). The hybrid's people that the
-landmark network cannot follow (small, lying) are followed by its bottom-up model on a crop
-about each. Other pipelines have no video mode: they estimate each frame as a photo."""
+every `every` frames, and on the frame after someone was lost in view: its people replace
+those followed that they match, and the new ones are followed from then on. Between full
+passes, the keypoints of each person followed are moved by the offsets by which the last full
+pass (for the hybrid, its fusion with the bottom-up keypoints) differed from BlazePose's own,
+turned and scaled with the person's ROI (BlazePose's bias for that person; at each full pass,
+the mean of the new offsets and the last). People the landmark network cannot follow (the
+hybrid's small or lying people) or misses in their ROI are followed by optical flow
+(`multipose.optical_flow`) from their last keypoints, each moved by the motion most of their
+keypoints agree on; one it cannot follow for `patience` frames is dropped (lost). Other
+pipelines have no video mode: they estimate each frame as a photo."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 
 from multipose.codecs.blazepose import rois_from_alignment
+from multipose.optical_flow import follow_points, grey
 from multipose.pipelines.base import Pipeline, one_by_one
 from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
 from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
-from multipose.pipelines.hybrid import HybridPipeline, rescored
+from multipose.pipelines.hybrid import HybridPipeline
 from multipose.poses import Poses
-from multipose.similarity import common_oks, greedy_pairs
-from multipose.skeleton import BLAZEPOSE33, COCO17
+from multipose.similarity import common_oks, keypoint_boxes
+from multipose.skeleton import BLAZEPOSE33
 from multipose.tracking import distinct
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
@@ -38,6 +40,12 @@ SAME = 0.3  # a person of the whole pipeline this alike to one followed is that 
 # the six 1.45 without this check, 1.50 / 1.53 / 1.54 at 0.3 / 0.5 / 0.7, switches 12 / 15 / 9 / 17.
 AGREE = 0.5
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
+FLOW_SCORE = 0.0  # new people BlazePose cannot follow are followed by the flow from this score
+MIN_FLOWN = 3  # keypoints the optical flow must follow to follow a person
+# A person's motion (shift, turn, scale) is the one most of their keypoints' flows agree on
+# within FIT_PX pixels; a keypoint's own flow is kept where it agrees with that motion within
+# the share AGREE_SIZE of the diagonal of their keypoint box (at least FIT_PX).
+FIT_PX, AGREE_SIZE = 2.0, 0.05
 BLEND = 0.5  # a full pass's offsets for someone followed already: their mean with the last
 HIPS, SHOULDERS = (23, 24), (11, 12)
 
@@ -57,18 +65,20 @@ class VideoMode:
         self.blazepose: BlazePosePipeline = getattr(pipeline, "blazepose", pipeline)
         self.spec = pipeline.spec
         self.rois = np.zeros((0, 4))  # (x, y, side, rotation) of each person followed
-        self.misses = np.zeros(0, int)  # frames each has been missed in a row
         self.ids = np.zeros(0, np.int64)  # the id each is followed under
+        self.misses = np.zeros(0, int)  # frames each has been missed in a row
+        self.motion = np.zeros((0, 2))  # pixels their ROI's centre moved on the last frame
         # what the last full pass made of each: its keypoints' offsets from BlazePose's
         # (people, 33, 2) in ROI units (turned with the ROI, per unit of its side)
         self.offsets = np.zeros((0, BLAZEPOSE33.num_keypoints, 2))
         self.next_id = 0
-        self.others = Poses.empty(BLAZEPOSE33)  # the hybrid's people BlazePose cannot follow
-        self.other_misses = np.zeros(0, int)
-        self.others_seen = np.zeros(0, bool)  # found again since the full pass that found them
+        self.others = _no_one()  # people the optical flow follows (BlazePose does not)
+        self.other_misses = np.zeros(0, int)  # frames each has been missed in a row
+        self.other_motion = np.zeros((0, 2))  # pixels per frame each moved when last followed
         self.others_lost = False
+        self.grey = np.zeros((0, 0), np.uint8)  # the last frame, for the optical flow
+        self.last = _no_one()  # the people given for the last frame
         self.since_full: int | None = None
-        self.lost = False
         self.full_passes = 0
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
@@ -79,10 +89,11 @@ class VideoMode:
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
-        start = time.perf_counter()
+        start, now = time.perf_counter(), grey(image)
         people, network_s = self._follow(image), self.blazepose._network_s
+        flown = self._follow_others(self.grey, now) if len(self.others) else _no_one()
         full = self.since_full is None or self.since_full + 1 >= self.every
-        full = full or self.lost or self.others_lost
+        full = full or self.others_lost
         self.others_lost = False
         self.since_full = None if self.since_full is None else self.since_full + 1
         extra = {"network_ms": 0.0, "decode_ms": 0.0}
@@ -105,24 +116,20 @@ class VideoMode:
             new = found[np.array([i not in followed_ids for i in ids], bool)]
             rois, followable = self._first_rois(image, new)
             self.rois = np.concatenate([self.rois, rois[followable]])
-            self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
             self.ids = np.concatenate([self.ids, new.track_ids[followable]])
+            self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
+            self.motion = np.concatenate([self.motion, np.zeros((followable.sum(), 2))])
             self.offsets = np.concatenate(
                 [self.offsets, np.zeros((followable.sum(), *self.offsets.shape[1:]))]
             )
             if followable.any():
                 self._carry(new, *self._look(image, rois[followable], new.track_ids[followable]))
-            found = new
-            if isinstance(self.pipeline, HybridPipeline):
-                others = found[~followable]
-                self.others = others[distinct(others, SAME)]
-                self.other_misses = np.zeros(len(self.others), int)
-                self.others_seen = np.zeros(len(self.others), bool)
+            others = new[~followable & (new.scores >= FLOW_SCORE)]
+            self._to_flow(others[distinct(others, SAME)], afresh=True)
             self.since_full, self.full_passes = 0, self.full_passes + 1
         else:
-            people = self._carried(people)
-            if len(self.others):
-                people = Poses.concatenate([people, self._follow_others(image)])
+            people = Poses.concatenate([self._carried(people), flown])
+        self.grey, self.last = now, people
         elapsed = 1000 * (time.perf_counter() - start)
         self.timing = {
             "network_ms": 1000 * network_s + extra["network_ms"],
@@ -186,72 +193,101 @@ class VideoMode:
         same = np.diag(common_oks(seen, people.keypoints)) > AGREE
         return rois, (presence[best] >= self.blazepose.settings.presence) & same
 
-    def _follow_others(self, image: np.ndarray) -> Poses:
-        """The hybrid's people that BlazePose cannot follow, found again by its bottom-up
-        model on a crop about each (their box grown by its longer side each way; the whole
-        frame where the crops would cover more than half of it), at the scale it sees the whole
-        frame at; those not found for `patience` frames are dropped (lost: a new full pass
-        follows, unless they were never found again since the full pass that found them)."""
-        bottom_up = self.pipeline.bottom_up
-        height, width = image.shape[:2]
-        scale = bottom_up.spec.input.height / height
-        crops = []
-        for x0, y0, x1, y1 in self.others.keypoint_boxes():
-            grow = max(x1 - x0, y1 - y0, 32.0)
-            left, top = np.maximum(np.floor(np.array([x0, y0]) - grow), 0).astype(int)
-            right, bottom = np.minimum(np.ceil(np.array([x1, y1]) + grow), [width, height])
-            crops.append((int(left), int(top), int(right), int(bottom)))
-        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > width * height / 2:
-            crops = [(0, 0, width, height)]  # one pass over the frame costs less
-        found = []
-        for left, top, right, bottom in crops:
-            crop = np.ascontiguousarray(image[top:bottom, left:right])
-            maps, base = bottom_up.maps(crop, max(round(scale * len(crop)), 16))
-            people = bottom_up.codec.decode(maps).resized(1 / base).transform(1.0, (left, top))
-            found.append(rescored(people.convert(COCO17)).convert(BLAZEPOSE33))
-        found = Poses.concatenate(found)
-        found = found[distinct(found, SAME)]  # one person seen on two crops
-        similar = common_oks(found.keypoints, self.others.keypoints)
-        pairs = greedy_pairs(similar, SAME)
-        seen, ids = pairs >= 0, self.others.track_ids
-        self.others.keypoints[seen] = found.keypoints[pairs[seen]]
+    def _to_flow(
+        self, people: Poses, motion: np.ndarray | None = None, afresh: bool = False
+    ) -> None:
+        """Follow `people` (with ids; moving `motion` (N, 2) pixels a frame, if known) by the
+        optical flow from now on (instead of those it follows, if `afresh`)."""
+        kept = 0 if afresh else len(self.others)
+        motion = np.zeros((len(people), 2)) if motion is None else motion.reshape(-1, 2)
+        self.others = Poses.concatenate([self.others[:kept], _unboxed(people)])
+        self.other_misses = np.concatenate([self.other_misses[:kept], np.zeros(len(people), int)])
+        self.other_motion = np.concatenate([self.other_motion[:kept], motion])
+
+    def _follow_others(self, before: np.ndarray, now: np.ndarray) -> Poses:
+        """The people BlazePose does not follow, moved by the optical flow from the last frame
+        to this one (`before`, `now`: grey): each by the motion (shift, turn and scale) that
+        their keypoints' flows agree on within FIT_PX, those that agree with it within
+        AGREE_SIZE by their own flow (a limb moving on its own), the rest with it (points the
+        flow lost, or that something crossing the person dragged away). One with fewer than
+        MIN_FLOWN keypoints followed is missed (not given this frame, moved as they moved when
+        last followed), and dropped after `patience` frames missed in a row (lost: a new full
+        pass follows if they are still in view)."""
+        keypoints = self.others.keypoints
+        found = keypoints[..., 2] > 0
+        moved, followed = follow_points(before, now, keypoints[..., :2][found])
+        after = np.zeros(keypoints.shape[:2] + (2,), np.float32)
+        flown = np.zeros_like(found)
+        after[found], flown[found] = moved, followed
+        seen = np.zeros(len(keypoints), bool)
+        for person in np.flatnonzero(flown.sum(axis=1) >= MIN_FLOWN):
+            points, flows = keypoints[person, :, :2], flown[person]
+            motion, _ = cv2.estimateAffinePartial2D(
+                points[flows], after[person, flows], None, cv2.RANSAC, FIT_PX
+            )
+            if motion is None:
+                continue
+            expected = points @ motion[:, :2].T + motion[:, 2]
+            box = keypoint_boxes(keypoints[person : person + 1])[0]
+            tolerance = max(FIT_PX, AGREE_SIZE * float(np.hypot(*(box[2:] - box[:2]))))
+            own = flows & (np.linalg.norm(after[person] - expected, axis=1) <= tolerance)
+            keypoints[person, found[person], :2] = np.where(own[:, None], after[person], expected)[
+                found[person]
+            ]
+            centre = points[found[person]].mean(axis=0)
+            self.other_motion[person] = centre @ motion[:, :2].T + motion[:, 2] - centre
+            seen[person] = True
         self.other_misses = np.where(seen, 0, self.other_misses + 1)
-        self.others_seen |= seen
+        keypoints[~seen, :, :2] += np.where(
+            found[~seen, :, None], self.other_motion[~seen, None], 0
+        )
         keep = self.other_misses <= self.patience
-        # one never found again (a full pass's spurious find) goes without a new full pass
-        self.others_lost = bool((~keep & self.others_seen).any())
+        height, width = now.shape
+        x, y = keypoints[~keep, :, 0], keypoints[~keep, :, 1]
+        inside = found[~keep] & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        self.others_lost = bool((inside.sum(axis=1) >= MIN_FLOWN).any())  # not gone from view
+        people = self.others[seen]
         self.others, self.other_misses = self.others[keep], self.other_misses[keep]
-        self.others_seen = self.others_seen[keep]
-        people = found[pairs[seen]]
-        return Poses(people.keypoints, people.scores, people.layout, None, ids[seen])
+        self.other_motion = self.other_motion[keep]
+        return Poses(people.keypoints.copy(), people.scores, people.layout, None, people.track_ids)
 
     def _follow(self, image: np.ndarray) -> Poses:
-        """The people followed, found again in their ROIs; their next ROIs set."""
+        """The people followed, found again in their ROIs; their next ROIs set. One the
+        landmark network misses there is handed to the optical flow (`others`) as they were
+        given for the last frame, and looked for again in their ROI, moved as it last moved,
+        for `patience` frames (found again, they leave the flow)."""
         blazepose, settings = self.blazepose, self.blazepose.settings
         blazepose._network_s = 0.0
         if not len(self.rois):
-            self.lost = False
-            empty = Poses.empty(BLAZEPOSE33)
-            return Poses(empty.keypoints, empty.scores, empty.layout, None, np.zeros(0, np.int64))
+            return _no_one()
         landmarks, presence, masks = blazepose._landmarks(image, self.rois)
         seen = presence >= settings.presence
         people = blazepose.codec.poses(landmarks, presence)
         keep = np.flatnonzero(seen)
         oldest_first = Poses(people.keypoints[keep], -self.ids[keep], people.layout)
         keep = keep[_distinct_people(oldest_first, masks[keep], settings)]  # ROIs met: one
-        self.rois[keep] = rois_from_alignment(
-            *(landmarks[keep][:, i, :2] for i in ALIGNMENT_LANDMARKS)
-        )
+        self._leave_flow(self.ids[keep])
+        first_miss = self.last[np.isin(self.last.track_ids, self.ids[~seen & (self.misses == 0)])]
+        motion = dict(zip(self.ids.tolist(), self.motion, strict=True))
+        self._to_flow(first_miss, np.array([motion[i] for i in first_miss.track_ids.tolist()]))
         self.misses[keep] = 0
-        missed = np.flatnonzero(~seen)
-        self.misses[missed] += 1
-        retry = missed[self.misses[missed] <= self.patience]
-        self.lost = len(retry) < len(missed)
+        self.misses[~seen] += 1
+        retry = np.flatnonzero(~seen & (self.misses <= self.patience))
+        rois = rois_from_alignment(*(landmarks[keep][:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        self.motion[keep] = rois[:, :2] - self.rois[keep, :2]
+        self.rois[keep] = rois
+        self.rois[retry, :2] += self.motion[retry]
         order = np.concatenate([keep, retry])
         people = Poses(people.keypoints, people.scores, people.layout, None, self.ids)[keep]
-        self.rois, self.misses, self.ids = self.rois[order], self.misses[order], self.ids[order]
-        self.offsets = self.offsets[order]
+        self.rois, self.ids, self.misses = self.rois[order], self.ids[order], self.misses[order]
+        self.motion, self.offsets = self.motion[order], self.offsets[order]
         return people  # found once, a person followed is kept at any score
+
+    def _leave_flow(self, ids: np.ndarray) -> None:
+        """Follow the people with `ids` by the optical flow no more."""
+        stay = ~np.isin(self.others.track_ids, ids)
+        self.others, self.other_misses = self.others[stay], self.other_misses[stay]
+        self.other_motion = self.other_motion[stay]
 
 
 def to_roi(offsets: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -277,3 +313,14 @@ def keypoint_rois(people: Poses) -> np.ndarray:
     if use.any():
         rois[use] = hip_aligned_rois(people.keypoints[use], HIPS, SHOULDERS)
     return rois
+
+
+def _no_one() -> Poses:
+    """No people, in the BlazePose-33 layout, with (no) ids."""
+    empty = Poses.empty(BLAZEPOSE33)
+    return Poses(empty.keypoints, empty.scores, empty.layout, None, np.zeros(0, np.int64))
+
+
+def _unboxed(people: Poses) -> Poses:
+    """`people` without their boxes (those of the optical flow's people would go stale)."""
+    return Poses(people.keypoints.copy(), people.scores, people.layout, None, people.track_ids)
