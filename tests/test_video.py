@@ -352,3 +352,24 @@ def test_a_person_blazepose_misses_is_handed_to_the_optical_flow():
     blazepose._landmarks = lambda image, rois: (landmarks, np.ones(2), np.zeros((2, 10, 10), bool))
     again = video._follow(np.zeros((300, 600, 3), np.uint8))
     assert again.track_ids.tolist() == [3, 7] and len(video.others) == 0
+
+
+def test_a_full_pass_gives_its_people_the_ids_of_those_followed():
+    """Found people take the id of the one followed most alike to them (above SAME, each id
+    once, the most alike first); one alike to a person BlazePose follows and to one the flow
+    follows (one person followed twice) takes BlazePose's id even if less alike; the rest
+    get new ids."""
+    from multipose.pipelines.video_mode import found_ids
+
+    followed = np.array([4, 9, 7])  # BlazePose follows 4 and 9, the flow 7
+    similar = np.array(
+        [
+            [0.8, 0.0, 0.0],  # 4
+            [0.0, 0.4, 0.9],  # 9 (BlazePose's), though more alike to 7
+            [0.7, 0.0, 0.0],  # 4 is taken by a more alike one: new
+            [0.1, 0.0, 0.2],  # alike to none: new
+        ]
+    )
+    assert found_ids(similar, followed, 2, 20).tolist() == [4, 9, 22, 23]
+    assert found_ids(similar, followed, 0, 20).tolist() == [4, 7, 22, 23]  # all by the flow
+    assert found_ids(np.zeros((2, 0)), followed[:0], 0, 5).tolist() == [5, 6]

@@ -102,12 +102,8 @@ class VideoMode:
             extra = dict(self.pipeline.timing)
             followed = Poses.concatenate([people, self.others])
             similar = common_oks(found.keypoints, followed.keypoints)
-            known = similar.max(axis=1, initial=0.0) > SAME
-            ids = np.arange(self.next_id, self.next_id + len(found))
+            ids = found_ids(similar, followed.track_ids, len(people), self.next_id)
             self.next_id += len(found)
-            for person in np.argsort(-similar.max(axis=1, initial=0.0), kind="stable"):
-                if known[person] and followed.track_ids[similar[person].argmax()] not in ids:
-                    ids[person] = followed.track_ids[similar[person].argmax()]
             found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
             self._carry(found, people, self.rois[: len(people)], BLEND)
             unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
@@ -288,6 +284,24 @@ class VideoMode:
         stay = ~np.isin(self.others.track_ids, ids)
         self.others, self.other_misses = self.others[stay], self.other_misses[stay]
         self.other_motion = self.other_motion[stay]
+
+
+def found_ids(
+    similar: np.ndarray, followed_ids: np.ndarray, by_blazepose: int, first_new: int
+) -> np.ndarray:
+    """Ids for the people a full pass found: the id of the person followed most alike to each
+    (`similar`: OKS, found x followed; the first `by_blazepose` followed by BlazePose, the rest
+    by the flow), above SAME, BlazePose's first (one person followed twice: the full pass then
+    updates the corrections of BlazePose's), each id taken once, the most alike first; new ids
+    from `first_new` on for the rest."""
+    rank = similar + (similar > SAME) * (np.arange(len(followed_ids)) < by_blazepose)
+    ids = np.arange(first_new, first_new + len(similar))
+    known = np.flatnonzero(similar.max(axis=1, initial=0.0) > SAME)
+    for person in known[np.argsort(-rank[known].max(axis=1, initial=0.0), kind="stable")]:
+        best = followed_ids[rank[person].argmax()]
+        if best not in ids:
+            ids[person] = best
+    return ids
 
 
 def to_roi(offsets: np.ndarray, roi: np.ndarray) -> np.ndarray:
