@@ -123,8 +123,8 @@ INTERRUPTED = {
     show_default=True,
     type=click.IntRange(0),
     help="Video mode (models built on BlazePose): people are followed from frame to frame, "
-    "the whole model runs every this many frames and after someone is lost (0: every frame "
-    "estimated as a photo).",
+    "the whole model runs every this many frames and after someone still in view is lost (0: "
+    "every frame estimated as a photo).",
 )
 @click.option(
     "--ray",
