@@ -373,3 +373,19 @@ def test_a_full_pass_gives_its_people_the_ids_of_those_followed():
     assert found_ids(similar, followed, 2, 20).tolist() == [4, 9, 22, 23]
     assert found_ids(similar, followed, 0, 20).tolist() == [4, 7, 22, 23]  # all by the flow
     assert found_ids(np.zeros((2, 0)), followed[:0], 0, 5).tolist() == [5, 6]
+
+
+def test_one_blazepose_could_not_follow_is_tried_again_only_once_grown():
+    """A person whose first ROI BlazePose could not follow at a full pass is tried again at a
+    later one only once they are GROWN times as large (else two crops each pass in vain)."""
+    from types import SimpleNamespace
+
+    from multipose.pipelines.video_mode import GROWN
+
+    kp = np.ones((3, 17, 3), np.float32)
+    kp[:, :, :2] = 10.0
+    kp[:, 0, :2] = 10.0 + np.array([[1.1], [GROWN * 1.05], [0.5]]) * 100 / np.sqrt(2)
+    video = VideoMode(SimpleNamespace(spec=None))
+    video.unfollowable = {5: 100.0}  # could not at a diagonal of 100 px
+    people = flow_people(kp, [5, 5, 6])  # 5 at 110 px, 5 grown past GROWN, 6 never tried
+    assert video._worth_trying(people).tolist() == [False, True, True]

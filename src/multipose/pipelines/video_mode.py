@@ -40,12 +40,14 @@ SAME = 0.3  # a person of the whole pipeline this alike to one followed is that 
 # the six 1.45 without this check, 1.50 / 1.53 / 1.54 at 0.3 / 0.5 / 0.7, switches 12 / 15 / 9 / 17.
 AGREE = 0.5
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
-FLOW_SCORE = 0.0  # new people BlazePose cannot follow are followed by the flow from this score
 MIN_FLOWN = 3  # keypoints the optical flow must follow to follow a person
 # A person's motion (shift, turn, scale) is the one most of their keypoints' flows agree on
 # within FIT_PX pixels; a keypoint's own flow is kept where it agrees with that motion within
 # the share AGREE_SIZE of the diagonal of their keypoint box (at least FIT_PX).
 FIT_PX, AGREE_SIZE = 2.0, 0.05
+# A person BlazePose could not follow at a full pass is tried again at a later one only if they
+# have grown by this factor since (else each full pass spent two crops on each in vain).
+GROWN = 1.25
 BLEND = 0.5  # a full pass's offsets for someone followed already: their mean with the last
 HIPS, SHOULDERS = (23, 24), (11, 12)
 
@@ -79,6 +81,7 @@ class VideoMode:
         self.grey = np.zeros((0, 0), np.uint8)  # the last frame, for the optical flow
         self.last = _no_one()  # the people given for the last frame
         self.since_full: int | None = None
+        self.unfollowable: dict[int, float] = {}  # id: size when BlazePose could not follow
         self.full_passes = 0
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
@@ -110,7 +113,12 @@ class VideoMode:
             people = Poses.concatenate([found, people[unmatched]])
             followed_ids = set(self.ids.tolist())
             new = found[np.array([i not in followed_ids for i in ids], bool)]
-            rois, followable = self._first_rois(image, new)
+            tried = self._worth_trying(new)
+            rois, followable = np.zeros((len(new), 4)), np.zeros(len(new), bool)
+            rois[tried], followable[tried] = self._first_rois(image, new[tried])
+            failed = tried & ~followable
+            sizes = _sizes(new[failed])
+            self.unfollowable.update(zip(new.track_ids[failed].tolist(), sizes, strict=True))
             self.rois = np.concatenate([self.rois, rois[followable]])
             self.ids = np.concatenate([self.ids, new.track_ids[followable]])
             self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
@@ -120,7 +128,7 @@ class VideoMode:
             )
             if followable.any():
                 self._carry(new, *self._look(image, rois[followable], new.track_ids[followable]))
-            others = new[~followable & (new.scores >= FLOW_SCORE)]
+            others = new[~followable]
             self._to_flow(others[distinct(others, SAME)], afresh=True)
             self.since_full, self.full_passes = 0, self.full_passes + 1
         else:
@@ -188,6 +196,12 @@ class VideoMode:
         seen = self.blazepose.codec.poses(landmarks[best], presence[best]).keypoints
         same = np.diag(common_oks(seen, people.keypoints)) > AGREE
         return rois, (presence[best] >= self.blazepose.settings.presence) & same
+
+    def _worth_trying(self, people: Poses) -> np.ndarray:
+        """Whether to try following each of `people` (with ids) by BlazePose: not if it could
+        not at a full pass when they were more than 1 / GROWN as large as now."""
+        before = [self.unfollowable.get(i, 0.0) for i in people.track_ids.tolist()]
+        return _sizes(people) > GROWN * np.array(before).reshape(-1)
 
     def _to_flow(
         self, people: Poses, motion: np.ndarray | None = None, afresh: bool = False
@@ -333,6 +347,12 @@ def _no_one() -> Poses:
     """No people, in the BlazePose-33 layout, with (no) ids."""
     empty = Poses.empty(BLAZEPOSE33)
     return Poses(empty.keypoints, empty.scores, empty.layout, None, np.zeros(0, np.int64))
+
+
+def _sizes(people: Poses) -> np.ndarray:
+    """The diagonal of each person's keypoint box, in pixels."""
+    boxes = people.keypoint_boxes()
+    return np.hypot(*(boxes[:, 2:] - boxes[:, :2]).T)
 
 
 def _unboxed(people: Poses) -> Poses:
