@@ -29,7 +29,7 @@ from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline
 from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
 from multipose.pipelines.hybrid import HybridPipeline
 from multipose.poses import Poses
-from multipose.similarity import common_oks, keypoint_boxes
+from multipose.similarity import common_oks
 from multipose.skeleton import BLAZEPOSE33
 from multipose.tracking import distinct
 
@@ -223,7 +223,7 @@ class VideoMode:
         MIN_FLOWN keypoints followed is missed (not given this frame, moved as they moved when
         last followed), and dropped after `patience` frames missed in a row (lost: a new full
         pass follows if they are still in view)."""
-        keypoints = self.others.keypoints
+        keypoints, sizes = self.others.keypoints, _sizes(self.others)
         found = keypoints[..., 2] > 0
         moved, followed = follow_points(before, now, keypoints[..., :2][found])
         after = np.zeros(keypoints.shape[:2] + (2,), np.float32)
@@ -238,8 +238,7 @@ class VideoMode:
             if motion is None:
                 continue
             expected = points @ motion[:, :2].T + motion[:, 2]
-            box = keypoint_boxes(keypoints[person : person + 1])[0]
-            tolerance = max(FIT_PX, AGREE_SIZE * float(np.hypot(*(box[2:] - box[:2]))))
+            tolerance = max(FIT_PX, AGREE_SIZE * sizes[person])
             own = flows & (np.linalg.norm(after[person] - expected, axis=1) <= tolerance)
             keypoints[person, found[person], :2] = np.where(own[:, None], after[person], expected)[
                 found[person]
@@ -256,10 +255,10 @@ class VideoMode:
         x, y = keypoints[~keep, :, 0], keypoints[~keep, :, 1]
         inside = found[~keep] & (x >= 0) & (x < width) & (y >= 0) & (y < height)
         self.others_lost = bool((inside.sum(axis=1) >= MIN_FLOWN).any())  # not gone from view
-        people = self.others[seen]
+        people = _unboxed(self.others[seen])
         self.others, self.other_misses = self.others[keep], self.other_misses[keep]
         self.other_motion = self.other_motion[keep]
-        return Poses(people.keypoints.copy(), people.scores, people.layout, None, people.track_ids)
+        return people
 
     def _follow(self, image: np.ndarray) -> Poses:
         """The people followed, found again in their ROIs; their next ROIs set. One the
