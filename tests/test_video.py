@@ -389,3 +389,27 @@ def test_one_blazepose_could_not_follow_is_tried_again_only_once_grown():
     video.unfollowable = {5: 100.0}  # could not at a diagonal of 100 px
     people = flow_people(kp, [5, 5, 6])  # 5 at 110 px, 5 grown past GROWN, 6 never tried
     assert video._worth_trying(people).tolist() == [False, True, True]
+
+
+def test_a_person_the_flow_follows_stays_followed_through_a_full_pass_missing_them():
+    """A full pass that does not find a person the optical flow follows (hidden for that frame,
+    say) does not drop them: people found once are not lost for one frame's bad detection."""
+    import cv2
+
+    class NobodyFound:
+        spec, settings, timing = None, None, {"network_ms": 0.0, "decode_ms": 0.0}
+        _network_s = 0.0
+
+        def __call__(self, image, image_id=None):
+            return Poses.empty(BLAZEPOSE33)
+
+    noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3)).astype(np.uint8)
+    frame = cv2.GaussianBlur(noise, (0, 0), 2)
+    kp = np.ones((1, 17, 3), np.float32)
+    kp[0, :, :2] = np.random.default_rng(1).uniform(40, 80, (17, 2))
+    video = VideoMode(NobodyFound())
+    video._to_flow(flow_people(kp, [5]))
+    video.grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    assert len(video(frame)) == 0 and video.full_passes == 1  # a full pass: nobody found
+    assert video.others.track_ids.tolist() == [5]  # still followed
+    assert video(frame).track_ids.tolist() == [5]  # and given on the next frame

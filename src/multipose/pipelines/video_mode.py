@@ -10,8 +10,9 @@ turned and scaled with the person's ROI (BlazePose's bias for that person; at ea
 the mean of the new offsets and the last). People the landmark network cannot follow (the
 hybrid's small or lying people) or misses in their ROI are followed by optical flow
 (`multipose.optical_flow`) from their last keypoints, each moved by the motion most of their
-keypoints agree on; one it cannot follow for `patience` frames is dropped (lost). Other
-pipelines have no video mode: they estimate each frame as a photo."""
+keypoints agree on, also through full passes that miss them; one it cannot follow for
+`patience` frames is dropped (lost). Other pipelines have no video mode: they estimate each
+frame as a photo."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ class VideoMode:
             if followable.any():
                 self._carry(new, *self._look(image, rois[followable], new.track_ids[followable]))
             others = new[~followable]
-            self._to_flow(others[distinct(others, SAME)], afresh=True)
+            self._leave_flow(ids)  # found again: followed afresh (those not found stay)
+            self._to_flow(others[distinct(others, SAME)])
             self.since_full, self.full_passes = 0, self.full_passes + 1
         else:
             people = Poses.concatenate([self._carried(people), flown])
@@ -203,16 +205,13 @@ class VideoMode:
         before = [self.unfollowable.get(i, 0.0) for i in people.track_ids.tolist()]
         return _sizes(people) > GROWN * np.array(before).reshape(-1)
 
-    def _to_flow(
-        self, people: Poses, motion: np.ndarray | None = None, afresh: bool = False
-    ) -> None:
+    def _to_flow(self, people: Poses, motion: np.ndarray | None = None) -> None:
         """Follow `people` (with ids; moving `motion` (N, 2) pixels a frame, if known) by the
-        optical flow from now on (instead of those it follows, if `afresh`)."""
-        kept = 0 if afresh else len(self.others)
+        optical flow from now on."""
         motion = np.zeros((len(people), 2)) if motion is None else motion.reshape(-1, 2)
-        self.others = Poses.concatenate([self.others[:kept], _unboxed(people)])
-        self.other_misses = np.concatenate([self.other_misses[:kept], np.zeros(len(people), int)])
-        self.other_motion = np.concatenate([self.other_motion[:kept], motion])
+        self.others = Poses.concatenate([self.others, _unboxed(people)])
+        self.other_misses = np.concatenate([self.other_misses, np.zeros(len(people), int)])
+        self.other_motion = np.concatenate([self.other_motion, motion])
 
     def _follow_others(self, before: np.ndarray, now: np.ndarray) -> Poses:
         """The people BlazePose does not follow, moved by the optical flow from the last frame
