@@ -30,8 +30,14 @@ def follow_points(
     ahead, found, _ = cv2.calcOpticalFlowPyrLK(before, after, start, None, **settings)
     back, found_back, _ = cv2.calcOpticalFlowPyrLK(after, before, ahead, None, **settings)
     ahead = ahead.reshape(-1, 2)
-    height, width = after.shape[:2]
-    inside = (ahead >= 0).all(axis=1) & (ahead[:, 0] < width) & (ahead[:, 1] < height)
     error = np.linalg.norm((back - start).reshape(-1, 2), axis=1)
-    followed = found.ravel().astype(bool) & found_back.ravel().astype(bool) & inside
+    both_ways = found.ravel().astype(bool) & found_back.ravel().astype(bool)
+    followed = both_ways & in_frame(ahead, after.shape)
     return ahead, followed & (error <= agree)
+
+
+def in_frame(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Whether each of `points` (..., 2: x, y) lies inside a frame of `shape` (height, width)."""
+    height, width = shape[:2]
+    x, y = points[..., 0], points[..., 1]
+    return (x >= 0) & (x < width) & (y >= 0) & (y < height)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from multipose.codecs.blazepose import rois_from_alignment
-from multipose.optical_flow import follow_points, grey
+from multipose.optical_flow import follow_points, grey, in_frame
 from multipose.pipelines.base import Pipeline, one_by_one
 from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
 from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
@@ -250,9 +250,7 @@ class VideoMode:
             found[~seen, :, None], self.other_motion[~seen, None], 0
         )
         keep = self.other_misses <= self.patience
-        height, width = now.shape
-        x, y = keypoints[~keep, :, 0], keypoints[~keep, :, 1]
-        inside = found[~keep] & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        inside = found[~keep] & in_frame(keypoints[~keep, :, :2], now.shape)
         self.others_lost = bool((inside.sum(axis=1) >= MIN_FLOWN).any())  # not gone from view
         people = _unboxed(self.others[seen])
         self.others, self.other_misses = self.others[keep], self.other_misses[keep]
