@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import cv2
 import numpy as np
@@ -66,6 +66,37 @@ STEPS = ("detect", "tiles", "faces", "refine", "redetect")
 BATCH = 4
 # The auxiliary alignment landmarks: hip centre, full-body size/rotation point.
 ALIGNMENT_LANDMARKS = (33, 34)
+
+
+class Landmarks(NamedTuple):
+    """The landmark network's findings in N crops: `points` (N, 39, 5: x, y in image pixels,
+    visibility, presence, heatmap peak; 33 and 34 the alignment points), pose `presence` (N,)
+    and segmentation `masks` of the image at 1/MASK_STRIDE (N, h, w)."""
+
+    points: np.ndarray
+    presence: np.ndarray
+    masks: np.ndarray
+
+    @classmethod
+    def none(cls, mask_shape: tuple[int, int]) -> Landmarks:
+        return cls(np.zeros((0, 39, 5), np.float32), np.zeros(0), np.zeros((0, *mask_shape), bool))
+
+    def select(self, index: np.ndarray) -> Landmarks:
+        """Those of the crops `index` picks (a mask or indices)."""
+        return Landmarks(self.points[index], self.presence[index], self.masks[index])
+
+    def joined(self, other: Landmarks) -> Landmarks:
+        """These, then `other`'s."""
+        return Landmarks(*(np.concatenate(pair) for pair in zip(self, other, strict=True)))
+
+    def where(self, use: np.ndarray, other: Landmarks) -> Landmarks:
+        """`other`'s for the crops `use` marks, these for the rest."""
+        return Landmarks(
+            *(
+                np.where(use.reshape(-1, *[1] * (a.ndim - 1)), b, a)
+                for a, b in zip(self, other, strict=True)
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -132,6 +163,7 @@ class BlazePosePipeline:
         self.face_anchors = ssd_anchors(FACE_DETECTOR["input"], FACE_DETECTOR["strides"], 1)
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         self._network_s = 0.0
+        self.found = Landmarks.none((0, 0))  # the landmarks of the last call's people
 
     describe_input = staticmethod(describe_crops)
 
@@ -157,24 +189,25 @@ class BlazePosePipeline:
             seeds.append(box_rois(self.boxes(image, image_id).boxes))
         if self.rois is not None:
             seeds.append(self.rois(image, image_id))
-        people, masks = self._people(image, np.concatenate(seeds))
+        found = self._people(image, np.concatenate(seeds))
         for _ in range(self.settings.redetect_rounds if "redetect" in self.steps else 0):
-            hidden = masked(image, masks)
-            rois = new_rois(self._detect(hidden, [whole(image)]), people)
+            people = self._poses(found)
+            rois = new_rois(self._detect(masked(image, found.masks), [whole(image)]), people)
             if not len(rois):
                 break
-            found, new_masks = self._people(image, rois)
-            if not len(found):
+            more = self._people(image, rois)
+            if not len(more.presence):
                 break
-            people = Poses.concatenate([people, found])
-            masks = np.concatenate([masks, new_masks])
-            keep = _distinct_people(people, masks, self.settings)
-            people, masks = people[keep], masks[keep]
+            found = found.joined(more)
+            found = found.select(_distinct_people(self._poses(found), found.masks, self.settings))
+        people = self._poses(found)
+        kept = people.scores >= self.settings.min_score
+        self.found = found.select(kept)
         self.timing = {
             "network_ms": 1000 * self._network_s,
             "decode_ms": 1000 * (time.perf_counter() - start - self._network_s),
         }
-        return people.filter(min_score=self.settings.min_score)
+        return people[kept]
 
     # -- networks -------------------------------------------------------------------------
 
@@ -230,38 +263,28 @@ class BlazePosePipeline:
         top = hips - down * (HIP_TO_ALIGNMENT * face_size)[:, None]
         return rois_from_alignment(hips, top)
 
-    def _people(self, image: np.ndarray, rois: np.ndarray) -> tuple[Poses, np.ndarray]:
-        """People found in the ROIs (refined, duplicates merged) and their masks."""
+    def _people(self, image: np.ndarray, rois: np.ndarray) -> Landmarks:
+        """The landmarks of the people found in the ROIs (refined, duplicates merged)."""
         rois = distinct_rois(rois)
         if not len(rois):
-            return Poses.empty(self.codec.layout), np.zeros((0, *mask_shape(image)), bool)
-        landmarks, presence, masks = self._landmarks(image, rois)
+            return Landmarks.none(mask_shape(image))
+        found = self._landmarks(image, rois)
         if "refine" in self.steps:
-            keep = presence >= self.settings.seed_presence
-            landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
-            keep = _distinct_people(self.codec.poses(landmarks, presence), masks, self.settings)
-            landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
-            if len(landmarks):
-                again = rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
-                better, better_presence, better_masks = self._landmarks(image, again)
-                use = better_presence >= presence
-                landmarks[use], presence[use], masks[use] = (
-                    better[use],
-                    better_presence[use],
-                    better_masks[use],
-                )
-        keep = presence >= self.settings.presence
-        landmarks, presence, masks = landmarks[keep], presence[keep], masks[keep]
-        people = self.codec.poses(landmarks, presence)
-        keep = _distinct_people(people, masks, self.settings)
-        return people[keep], masks[keep]
+            found = found.select(found.presence >= self.settings.seed_presence)
+            found = found.select(_distinct_people(self._poses(found), found.masks, self.settings))
+            if len(found.presence):
+                again = rois_from_alignment(*(found.points[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+                better = self._landmarks(image, again)
+                found = found.where(better.presence >= found.presence, better)
+        found = found.select(found.presence >= self.settings.presence)
+        return found.select(_distinct_people(self._poses(found), found.masks, self.settings))
 
-    def _landmarks(
-        self, image: np.ndarray, rois: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Landmarks (N, 39, 5: x, y in image pixels, visibility, presence, heatmap peak),
-        pose presence (N,) and segmentation masks of the image at 1/MASK_STRIDE (N, h, w) for
-        the ROIs."""
+    def _poses(self, found: Landmarks) -> Poses:
+        """The people of `found` landmarks."""
+        return self.codec.poses(found.points, found.presence)
+
+    def _landmarks(self, image: np.ndarray, rois: np.ndarray) -> Landmarks:
+        """The landmark network's findings in the ROIs."""
         side = self.codec.input_size[0]
         transforms = roi_transforms(rois, side)
         crops = warp(image, transforms, side, cv2.BORDER_REPLICATE)
@@ -276,7 +299,7 @@ class BlazePosePipeline:
                 for mask, transform in zip(segmentation, transforms, strict=True)
             ]
         )
-        return landmarks, presence, masks.reshape(len(rois), *shape)
+        return Landmarks(landmarks, presence, masks.reshape(len(rois), *shape))
 
 
 # Face seeds, in face-box heights: eyes to hip centre, and hip centre to the full-body

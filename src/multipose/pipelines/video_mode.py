@@ -3,16 +3,18 @@ followed from frame to frame as mediapipe's own video mode does. Each person fou
 for in the next frame in the ROI of their own alignment landmarks (one landmark-network crop
 per person); the whole pipeline (its detectors, and the hybrid's bottom-up pass) runs only
 every `every` frames, and on the frame after someone was lost in view: its people replace
-those followed that they match, and the new ones are followed from then on. Between full
-passes, the keypoints of each person followed are moved by the offsets by which the last full
-pass (for the hybrid, its fusion with the bottom-up keypoints) differed from BlazePose's own,
-turned and scaled with the person's ROI (BlazePose's bias for that person; at each full pass,
-the mean of the new offsets and the last). People the landmark network cannot follow (the
-hybrid's small or lying people) or misses in their ROI are followed by optical flow
-(`multipose.optical_flow`) from their last keypoints, each moved by the motion most of their
-keypoints agree on, also through full passes that miss them; one it cannot follow for
-`patience` frames is dropped (lost). Other pipelines have no video mode: they estimate each
-frame as a photo."""
+those followed that they match, and the new ones are followed from then on. A full pass's
+own BlazePose landmarks serve the follow step: those followed that it found again are not
+looked for in their ROI on that frame, and new people are followed by BlazePose only where
+it found them, with no crop of their own. Between full passes, the keypoints of each person
+followed are moved by the offsets by which the last full pass (for the hybrid, its fusion
+with the bottom-up keypoints) differed from BlazePose's own, turned and scaled with the
+person's ROI (BlazePose's bias for that person; at each full pass, the mean of the new
+offsets and the last). People BlazePose did not find (the hybrid's small or lying people) or
+misses in their ROI are followed by optical flow (`multipose.optical_flow`) from their last
+keypoints, each moved by the motion most of their keypoints agree on, also through full
+passes that miss them; one it cannot follow for `patience` frames is dropped (lost). Other
+pipelines have no video mode: they estimate each frame as a photo."""
 
 from __future__ import annotations
 
@@ -26,31 +28,38 @@ import torch
 from multipose.codecs.blazepose import rois_from_alignment
 from multipose.optical_flow import follow_points, grey, in_frame
 from multipose.pipelines.base import Pipeline, one_by_one
-from multipose.pipelines.blazepose import ALIGNMENT_LANDMARKS, BlazePosePipeline, _distinct_people
-from multipose.pipelines.blazepose_regions import box_rois, hip_aligned_rois
+from multipose.pipelines.blazepose import (
+    ALIGNMENT_LANDMARKS,
+    BlazePosePipeline,
+    Landmarks,
+    _distinct_people,
+)
 from multipose.pipelines.hybrid import HybridPipeline
 from multipose.poses import Poses
-from multipose.similarity import common_oks
+from multipose.similarity import common_oks, greedy_pairs
 from multipose.skeleton import BLAZEPOSE33
-from multipose.tracking import distinct
+from multipose.tracking import distinct, likeness
 
 SAME = 0.3  # a person of the whole pipeline this alike to one followed is that one
-# A new person is followed by BlazePose only where its landmarks in their first ROI are this
-# alike to them (else it may follow someone beside or behind them, or a poor guess that the full
-# pass corrected): on the tuning clips (bench/results/video_tuning.md) video mode's AP summed over
-# the six 1.45 without this check, 1.50 / 1.53 / 1.54 at 0.3 / 0.5 / 0.7, switches 12 / 15 / 9 / 17.
+# A person followed is the one the full pass's BlazePose found where they are this alike
+# (how they were given on the last frame, moved on), and a new person is followed by BlazePose
+# only where it found them this alike (else it may follow someone beside or behind them, or a
+# poor guess that the full pass corrected). On the tuning clips (bench/results/
+# video_tuning.md) with a crop of their own for each new person: video mode's AP summed 1.45
+# without the check, 1.50 / 1.53 / 1.54 at 0.3 / 0.5 / 0.7. Given no crop of their own, a
+# stricter 0.8 for those followed cost AP (crowd clip 0.225 -> 0.172).
 AGREE = 0.5
+# A new person of a full pass this alike (`likeness`) to another it found, one followed or a
+# surer new one, is that person found twice, and not followed apart: against none, tuning clips
+# AP 1.571 -> 1.569, switches 6 -> 5; val clips 1.937 -> 2.070, 3 -> 2 (pair: 0.478 -> 0.586).
+TWICE = 0.8
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
 MIN_FLOWN = 3  # keypoints the optical flow must follow to follow a person
 # A person's motion (shift, turn, scale) is the one most of their keypoints' flows agree on
 # within FIT_PX pixels; a keypoint's own flow is kept where it agrees with that motion within
 # the share AGREE_SIZE of the diagonal of their keypoint box (at least FIT_PX).
 FIT_PX, AGREE_SIZE = 2.0, 0.05
-# A person BlazePose could not follow at a full pass is tried again at a later one only if they
-# have grown by this factor since (else each full pass spent two crops on each in vain).
-GROWN = 1.25
 BLEND = 0.5  # a full pass's offsets for someone followed already: their mean with the last
-HIPS, SHOULDERS = (23, 24), (11, 12)
 
 
 def follows(pipeline: Pipeline) -> bool:
@@ -82,7 +91,6 @@ class VideoMode:
         self.grey = np.zeros((0, 0), np.uint8)  # the last frame, for the optical flow
         self.last = _no_one()  # the people given for the last frame
         self.since_full: int | None = None
-        self.unfollowable: dict[int, float] = {}  # id: size when BlazePose could not follow
         self.full_passes = 0
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
 
@@ -94,47 +102,21 @@ class VideoMode:
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, image_id: int | None = None) -> Poses:
         start, now = time.perf_counter(), grey(image)
-        people, network_s = self._follow(image), self.blazepose._network_s
-        flown = self._follow_others(self.grey, now) if len(self.others) else _no_one()
-        full = self.since_full is None or self.since_full + 1 >= self.every
-        full = full or self.others_lost
-        self.others_lost = False
+        due = self.since_full is None or self.since_full + 1 >= self.every
         self.since_full = None if self.since_full is None else self.since_full + 1
-        extra = {"network_ms": 0.0, "decode_ms": 0.0}
-        if full:
-            found = self.pipeline(image, image_id)
-            extra = dict(self.pipeline.timing)
-            followed = Poses.concatenate([people, self.others])
-            similar = common_oks(found.keypoints, followed.keypoints)
-            ids = found_ids(similar, followed.track_ids, len(people), self.next_id)
-            self.next_id += len(found)
-            found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
-            self._carry(found, people, self.rois[: len(people)], BLEND)
-            unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
-            people = Poses.concatenate([found, people[unmatched]])
-            followed_ids = set(self.ids.tolist())
-            new = found[np.array([i not in followed_ids for i in ids], bool)]
-            tried = self._worth_trying(new)
-            rois, followable = np.zeros((len(new), 4)), np.zeros(len(new), bool)
-            rois[tried], followable[tried] = self._first_rois(image, new[tried])
-            failed = tried & ~followable
-            sizes = _sizes(new[failed])
-            self.unfollowable.update(zip(new.track_ids[failed].tolist(), sizes, strict=True))
-            self.rois = np.concatenate([self.rois, rois[followable]])
-            self.ids = np.concatenate([self.ids, new.track_ids[followable]])
-            self.misses = np.concatenate([self.misses, np.zeros(followable.sum(), int)])
-            self.motion = np.concatenate([self.motion, np.zeros((followable.sum(), 2))])
-            self.offsets = np.concatenate(
-                [self.offsets, np.zeros((followable.sum(), *self.offsets.shape[1:]))]
-            )
-            if followable.any():
-                self._carry(new, *self._look(image, rois[followable], new.track_ids[followable]))
-            others = new[~followable]
-            self._leave_flow(ids)  # found again: followed afresh (those not found stay)
-            self._to_flow(others[distinct(others, SAME)])
-            self.since_full, self.full_passes = 0, self.full_passes + 1
-        else:
+        found = self.pipeline(image, image_id) if due else None
+        extra = dict(self.pipeline.timing) if due else {"network_ms": 0.0, "decode_ms": 0.0}
+        rows, used = self._found_again() if due else (np.zeros(0, int), np.zeros(0, int))
+        people = self._follow(image, rows, self.blazepose.found.select(used))
+        network_s = self.blazepose._network_s
+        flown = self._follow_others(self.grey, now) if len(self.others) else _no_one()
+        if found is None and self.others_lost:
+            found, extra = self.pipeline(image, image_id), dict(self.pipeline.timing)
+        self.others_lost = False
+        if found is None:
             people = Poses.concatenate([self._carried(people), flown])
+        else:
+            people = self._take(found, people, used)
         self.grey, self.last = now, people
         elapsed = 1000 * (time.perf_counter() - start)
         self.timing = {
@@ -143,14 +125,34 @@ class VideoMode:
         }
         return people
 
-    def _look(
-        self, image: np.ndarray, rois: np.ndarray, ids: np.ndarray
-    ) -> tuple[Poses, np.ndarray]:
-        """BlazePose's people in `rois` (with `ids`), and the ROIs of their landmarks."""
-        landmarks, presence, _ = self.blazepose._landmarks(image, rois)
-        people = self.blazepose.codec.poses(landmarks, presence)
-        seen = Poses(people.keypoints, people.scores, people.layout, None, ids)
-        return seen, rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+    def _take(self, found: Poses, people: Poses, used: np.ndarray) -> Poses:
+        """The people a full pass `found`, with the ids of those followed (`people`, whom
+        BlazePose followed on this frame, and the flow's) that they are, and beside them the
+        people followed that it did not find. BlazePose's corrections for those it found are
+        updated; the new ones are followed by BlazePose where the full pass's BlazePose found
+        them (`used`: its people given to the follow step already), else by the flow."""
+        followed = Poses.concatenate([people, self.others])
+        similar = common_oks(found.keypoints, followed.keypoints)
+        ids = found_ids(similar, followed.track_ids, len(people), self.next_id)
+        self.next_id += len(found)
+        found = Poses(found.keypoints, found.scores, found.layout, found.boxes, ids)
+        self._carry(found, people, self.rois[: len(people)], BLEND)
+        unmatched = similar[:, : len(people)].max(axis=0, initial=0.0) <= SAME
+        new = _once(found[~np.isin(ids, self.ids)], found[np.isin(ids, self.ids)], self.others)
+        seen, rois = self._seen_by_blazepose(new, used)
+        self.rois = np.concatenate([self.rois, rois])
+        self.ids = np.concatenate([self.ids, seen.track_ids])
+        self.misses = np.concatenate([self.misses, np.zeros(len(seen), int)])
+        self.motion = np.concatenate([self.motion, np.zeros((len(seen), 2))])
+        self.offsets = np.concatenate(
+            [self.offsets, np.zeros((len(seen), *self.offsets.shape[1:]))]
+        )
+        self._carry(new, seen, rois)
+        others = new[~np.isin(new.track_ids, seen.track_ids)]
+        self._leave_flow(ids)  # found again: followed afresh (those not found stay)
+        self._to_flow(others[distinct(others, SAME)])
+        self.since_full, self.full_passes = 0, self.full_passes + 1
+        return Poses.concatenate([found, people[unmatched]])
 
     def _carry(self, found: Poses, seen: Poses, rois: np.ndarray, blend: float = 1.0) -> None:
         """Keep, for each person followed whom BlazePose saw as `seen` (their landmarks' ROIs
@@ -182,28 +184,34 @@ class VideoMode:
             keypoints[person, found, :2] += moved[found]
         return Poses(keypoints, people.scores, people.layout, None, people.track_ids)
 
-    def _first_rois(self, image: np.ndarray, people: Poses) -> tuple[np.ndarray, np.ndarray]:
-        """ROIs to follow new people in: of the ROI from their keypoints and the square about
-        their keypoint box, the one where the landmark network is surer they are, turned into
-        the ROI of the landmarks found there; and whether it is sure enough to follow them,
-        and found that person there (not one beside or behind them, whose ROI it would
-        become)."""
-        if not len(people):
-            return np.zeros((0, 4)), np.zeros(0, bool)
-        tries = np.concatenate([keypoint_rois(people), box_rois(people.keypoint_boxes())])
-        landmarks, presence, _ = self.blazepose._landmarks(image, tries)
-        best = np.where(presence[: len(people)] >= presence[len(people) :], 0, len(people))
-        best += np.arange(len(people))
-        rois = rois_from_alignment(*(landmarks[best][:, i, :2] for i in ALIGNMENT_LANDMARKS))
-        seen = self.blazepose.codec.poses(landmarks[best], presence[best]).keypoints
-        same = np.diag(common_oks(seen, people.keypoints)) > AGREE
-        return rois, (presence[best] >= self.blazepose.settings.presence) & same
+    def _found_again(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the people followed whom the full pass's BlazePose found again (alike
+        above AGREE to how they were given on the last frame, moved as their ROI last moved;
+        one each), and which of its people each is."""
+        given = self.last[np.isin(self.last.track_ids, self.ids)]
+        row_of = {int(i): row for row, i in enumerate(self.ids.tolist())}
+        rows = np.array([row_of[int(i)] for i in given.track_ids], int)
+        expected = given.keypoints.copy()
+        expected[..., :2] += self.motion[rows, None]
+        found = self.blazepose.found
+        seen = self.blazepose.codec.poses(found.points, found.presence)
+        pairs = greedy_pairs(common_oks(seen.keypoints, expected), AGREE)
+        return rows[pairs >= 0], pairs[pairs >= 0]
 
-    def _worth_trying(self, people: Poses) -> np.ndarray:
-        """Whether to try following each of `people` (with ids) by BlazePose: not if it could
-        not at a full pass when they were more than 1 / GROWN as large as now."""
-        before = [self.unfollowable.get(i, 0.0) for i in people.track_ids.tolist()]
-        return _sizes(people) > GROWN * np.array(before).reshape(-1)
+    def _seen_by_blazepose(self, people: Poses, used: np.ndarray) -> tuple[Poses, np.ndarray]:
+        """Of new `people` (with ids), those whom the full pass's BlazePose found (alike above
+        AGREE, one each, none of its people `used` already: else BlazePose would follow
+        someone beside or behind them, or a poor guess that the full pass corrected), as it
+        found them, and the ROIs of their landmarks to follow them in."""
+        found = self.blazepose.found
+        free = np.flatnonzero(~np.isin(np.arange(len(found.presence)), used))
+        seen = self.blazepose.codec.poses(found.points[free], found.presence[free])
+        pairs = greedy_pairs(common_oks(seen.keypoints, people.keypoints), AGREE)
+        chosen = pairs >= 0
+        landmarks = found.points[free[pairs[chosen]]]
+        rois = rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        seen = seen[pairs[chosen]]
+        return Poses(seen.keypoints, seen.scores, seen.layout, None, people.track_ids[chosen]), rois
 
     def _to_flow(self, people: Poses, motion: np.ndarray | None = None) -> None:
         """Follow `people` (with ids; moving `motion` (N, 2) pixels a frame, if known) by the
@@ -257,16 +265,23 @@ class VideoMode:
         self.other_motion = self.other_motion[keep]
         return people
 
-    def _follow(self, image: np.ndarray) -> Poses:
-        """The people followed, found again in their ROIs; their next ROIs set. One the
-        landmark network misses there is handed to the optical flow (`others`) as they were
-        given for the last frame, and looked for again in their ROI, moved as it last moved,
-        for `patience` frames (found again, they leave the flow)."""
+    def _follow(
+        self, image: np.ndarray, rows: Sequence[int] = (), given: Landmarks | None = None
+    ) -> Poses:
+        """The people followed, found again in their ROIs (those of `rows` as `given`: the
+        full pass's BlazePose found them); their next ROIs set. One the landmark network
+        misses there is handed to the optical flow (`others`) as they were given for the last
+        frame, and looked for again in their ROI, moved as it last moved, for `patience`
+        frames (found again, they leave the flow)."""
         blazepose, settings = self.blazepose, self.blazepose.settings
         blazepose._network_s = 0.0
         if not len(self.rois):
             return _no_one()
-        landmarks, presence, masks = blazepose._landmarks(image, self.rois)
+        todo = np.flatnonzero(~np.isin(np.arange(len(self.rois)), rows))
+        looked = blazepose._landmarks(image, self.rois[todo]) if len(todo) else given
+        if len(todo) and len(rows):
+            looked = looked.joined(given).select(np.argsort(np.concatenate([todo, rows])))
+        landmarks, presence, masks = looked
         seen = presence >= settings.presence
         people = blazepose.codec.poses(landmarks, presence)
         keep = np.flatnonzero(seen)
@@ -299,18 +314,15 @@ class VideoMode:
 def found_ids(
     similar: np.ndarray, followed_ids: np.ndarray, by_blazepose: int, first_new: int
 ) -> np.ndarray:
-    """Ids for the people a full pass found: the id of the person followed most alike to each
-    (`similar`: OKS, found x followed; the first `by_blazepose` followed by BlazePose, the rest
-    by the flow), above SAME, BlazePose's first (one person followed twice: the full pass then
-    updates the corrections of BlazePose's), each id taken once, the most alike first; new ids
-    from `first_new` on for the rest."""
-    rank = similar + (similar > SAME) * (np.arange(len(followed_ids)) < by_blazepose)
+    """Ids for the people a full pass found: that of a person followed alike to each above
+    SAME (`similar`: OKS, found x followed; the first `by_blazepose` followed by BlazePose, the
+    rest by the flow), each taken once, BlazePose's before the flow's (one person followed
+    twice: the full pass then updates the corrections of BlazePose's), the most alike first;
+    new ids from `first_new` on for the rest."""
+    ranks = similar + (np.arange(len(followed_ids)) < by_blazepose)
+    pairs = greedy_pairs(np.where(similar > SAME, ranks, -1.0).T, 0.0)
     ids = np.arange(first_new, first_new + len(similar))
-    known = np.flatnonzero(similar.max(axis=1, initial=0.0) > SAME)
-    for person in known[np.argsort(-rank[known].max(axis=1, initial=0.0), kind="stable")]:
-        best = followed_ids[rank[person].argmax()]
-        if best not in ids:
-            ids[person] = best
+    ids[pairs >= 0] = followed_ids[pairs[pairs >= 0]]
     return ids
 
 
@@ -327,22 +339,20 @@ def from_roi(offsets: np.ndarray, roi: np.ndarray) -> np.ndarray:
     return offsets @ np.array([[cos, sin], [-sin, cos]]) * roi[2]
 
 
-def keypoint_rois(people: Poses) -> np.ndarray:
-    """ROIs of BlazePose-33 people from their keypoints, after mediapipe's alignment points:
-    about the hips' midpoint, tilted along the line to the shoulders' midpoint, through the
-    circle about the hips holding every keypoint found; a person without hips and shoulders
-    gets the upright square about their keypoint box."""
-    rois = box_rois(people.keypoint_boxes()) if len(people) else np.zeros((0, 4))
-    use = (people.keypoints[:, list(HIPS + SHOULDERS), 2] > 0).all(axis=1)
-    if use.any():
-        rois[use] = hip_aligned_rois(people.keypoints[use], HIPS, SHOULDERS)
-    return rois
-
-
 def _no_one() -> Poses:
     """No people, in the BlazePose-33 layout, with (no) ids."""
     empty = Poses.empty(BLAZEPOSE33)
     return Poses(empty.keypoints, empty.scores, empty.layout, None, np.zeros(0, np.int64))
+
+
+def _once(new: Poses, known: Poses, flown: Poses) -> Poses:
+    """Of the `new` people of a full pass, those it did not find twice: none alike above
+    DUPLICATE to one of the `known` (those BlazePose follows) or to a surer new one, those
+    the flow follows (`flown`, by id) surer than the rest."""
+    twice = likeness(new.keypoints, known.keypoints).max(axis=1, initial=0.0) > TWICE
+    new = new[~twice]
+    ranked = new.scores + np.isin(new.track_ids, flown.track_ids)
+    return new[distinct(Poses(new.keypoints, ranked, new.layout), TWICE)]
 
 
 def _sizes(people: Poses) -> np.ndarray:
