@@ -432,6 +432,30 @@ def test_a_person_a_full_pass_found_twice_is_followed_once():
     assert _once(people[2:], people[:0], none).track_ids.tolist() == [12]
 
 
+def test_two_followers_on_one_person_the_older_id_stays():
+    """Between full passes, a person BlazePose follows and one the flow follows alike above
+    TWICE are one person followed twice (a follower drifted onto the other's person): the
+    older id is kept with its follower, the other is followed no more."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    kp = np.ones((3, 17, 3), np.float32)
+    kp[:, :, :2] = rng.uniform(0, 80, (1, 17, 2)) + np.array([0, 1, 300])[:, None, None]
+    for blazepose_ids, flow_ids, kept, flown in (
+        ([6, 2], [1], [2], [1]),
+        ([1, 2], [6], [1, 2], []),
+    ):
+        video = VideoMode(SimpleNamespace(spec=None))
+        video.rois, video.ids = np.arange(8.0).reshape(2, 4), np.array(blazepose_ids)
+        video.misses, video.motion = np.zeros(2, int), np.zeros((2, 2))
+        video.offsets = np.zeros((2, 33, 2))
+        video._to_flow(flow_people(kp[1:2], flow_ids))
+        people, others = video._once_each(flow_people(kp[[0, 2]], blazepose_ids), video.others)
+        assert people.track_ids.tolist() == video.ids.tolist() == kept
+        assert others.track_ids.tolist() == video.others.track_ids.tolist() == flown
+        assert len(video.rois) == len(video.offsets) == len(kept)
+
+
 def test_a_full_pass_gives_its_people_the_ids_of_those_followed():
     """Found people take the id of the one followed most alike to them (above SAME, each id
     once, the most alike first); one alike to a person BlazePose follows and to one the flow

@@ -52,6 +52,9 @@ AGREE = 0.5
 # A new person of a full pass this alike (`likeness`) to another it found, one followed or a
 # surer new one, is that person found twice, and not followed apart: against none, tuning clips
 # AP 1.571 -> 1.569, switches 6 -> 5; val clips 1.937 -> 2.070, 3 -> 2 (pair: 0.478 -> 0.586).
+# Between full passes, one BlazePose follows and one the flow follows this alike are one person
+# followed twice, followed on once: tuning 1.569 -> 1.594, switches 5 -> 4; val 2.070 -> 2.085,
+# 2 -> 0 (street: a follower drifted onto a neighbour as their person left the view).
 TWICE = 0.8
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
 MIN_FLOWN = 3  # keypoints the optical flow must follow to follow a person
@@ -114,6 +117,7 @@ class VideoMode:
             found, extra = self.pipeline(image, image_id), dict(self.pipeline.timing)
         self.others_lost = False
         if found is None:
+            people, flown = self._once_each(people, flown)
             people = Poses.concatenate([self._carried(people), flown])
         else:
             people = self._take(found, people, used)
@@ -303,6 +307,21 @@ class VideoMode:
         self.rois, self.ids, self.misses = self.rois[order], self.ids[order], self.misses[order]
         self.motion, self.offsets = self.motion[order], self.offsets[order]
         return people  # found once, a person followed is kept at any score
+
+    def _once_each(self, people: Poses, flown: Poses) -> tuple[Poses, Poses]:
+        """The people BlazePose follows (`people`) and those the flow follows (`flown`), each
+        person once: of one of each alike above TWICE (one follower drifted onto the other's
+        person), the one of the older id is kept, the other followed no more."""
+        pairs = greedy_pairs(likeness(people.keypoints, flown.keypoints), TWICE)
+        twice = np.flatnonzero(pairs >= 0)
+        blazepose_older = people.track_ids[pairs[twice]] < flown.track_ids[twice]
+        self._leave_flow(flown.track_ids[twice[blazepose_older]])
+        keep = np.ones(len(self.ids), bool)
+        keep[pairs[twice[~blazepose_older]]] = False  # people's rows come first
+        self.rois, self.ids, self.misses = self.rois[keep], self.ids[keep], self.misses[keep]
+        self.motion, self.offsets = self.motion[keep], self.offsets[keep]
+        flown_kept = ~np.isin(np.arange(len(flown)), twice[blazepose_older])
+        return people[keep[: len(people)]], flown[flown_kept]
 
     def _leave_flow(self, ids: np.ndarray) -> None:
         """Follow the people with `ids` by the optical flow no more."""
