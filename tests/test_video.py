@@ -432,28 +432,55 @@ def test_a_person_a_full_pass_found_twice_is_followed_once():
     assert _once(people[2:], people[:0], none).track_ids.tolist() == [12]
 
 
-def test_two_followers_on_one_person_the_older_id_stays():
-    """Between full passes, a person BlazePose follows and one the flow follows alike above
-    TWICE are one person followed twice (a follower drifted onto the other's person): the
-    older id is kept with its follower, the other is followed no more."""
+def test_blazepose_drifted_onto_a_person_the_flow_follows_the_flow_keeps_them():
+    """Between full passes, a person BlazePose follows alike above TWICE to one the flow follows
+    is BlazePose's ROI drifted onto the flow's person: the flow follows that person on under
+    its id, BlazePose's own person goes to the flow as given on the last frame, and BlazePose
+    follows them no more; a person BlazePose follows alike to no one stays."""
     from types import SimpleNamespace
 
     rng = np.random.default_rng(0)
-    kp = np.ones((3, 17, 3), np.float32)
-    kp[:, :, :2] = rng.uniform(0, 80, (1, 17, 2)) + np.array([0, 1, 300])[:, None, None]
-    for blazepose_ids, flow_ids, kept, flown in (
-        ([6, 2], [1], [2], [1]),
-        ([1, 2], [6], [1, 2], []),
-    ):
-        video = VideoMode(SimpleNamespace(spec=None))
-        video.rois, video.ids = np.arange(8.0).reshape(2, 4), np.array(blazepose_ids)
-        video.misses, video.motion = np.zeros(2, int), np.zeros((2, 2))
-        video.offsets = np.zeros((2, 33, 2))
-        video._to_flow(flow_people(kp[1:2], flow_ids))
-        people, others = video._once_each(flow_people(kp[[0, 2]], blazepose_ids), video.others)
-        assert people.track_ids.tolist() == video.ids.tolist() == kept
-        assert others.track_ids.tolist() == video.others.track_ids.tolist() == flown
-        assert len(video.rois) == len(video.offsets) == len(kept)
+    kp = np.ones((4, 17, 3), np.float32)
+    kp[:, :, :2] = rng.uniform(0, 80, (1, 17, 2)) + np.array([0, 1, 300, 150])[:, None, None]
+    video = VideoMode(SimpleNamespace(spec=None))
+    video.rois, video.ids = np.arange(8.0).reshape(2, 4), np.array([1, 2])
+    video.misses, video.motion = np.zeros(2, int), np.zeros((2, 2))
+    video.offsets = np.zeros((2, 33, 2))
+    video.last = flow_people(kp[[3, 2]], [1, 2])  # 1 was elsewhere on the last frame
+    video._to_flow(flow_people(kp[1:2], [6]))
+    people, flown = video._once_each(flow_people(kp[[0, 2]], [1, 2]), video.others)
+    assert people.track_ids.tolist() == video.ids.tolist() == [2]
+    np.testing.assert_array_equal(video.rois, [[4.0, 5.0, 6.0, 7.0]])
+    assert len(video.offsets) == len(video.motion) == len(video.misses) == 1
+    assert flown.track_ids.tolist() == [6] and video.others.track_ids.tolist() == [6, 1]
+    np.testing.assert_array_equal(video.others.keypoints[1], video.last.keypoints[0])
+
+
+def test_two_rois_on_one_person_the_one_seen_last_frame_keeps_them():
+    """Two ROIs BlazePose finds one person in: the ROI of a person seen on the last frame keeps
+    them, not an older person's ROI looked in again after a miss (it drifted onto them)."""
+    from types import SimpleNamespace
+
+    from multipose.codecs.blazepose import BlazePoseCodec
+    from multipose.pipelines.blazepose import Landmarks
+
+    rng = np.random.default_rng(0)
+    landmarks = np.ones((2, 39, 5))
+    landmarks[:, :, :2] = rng.uniform(0, 100, (1, 39, 2)) + 100  # one person, twice
+    masks = np.ones((2, 10, 10), bool)
+    settings = SimpleNamespace(presence=0.5, duplicate_oks=0.5, duplicate_mask=0.5)
+    blazepose = SimpleNamespace(
+        spec=None,
+        _landmarks=lambda image, rois: Landmarks(landmarks, np.ones(2), masks),
+        codec=BlazePoseCodec(),
+        settings=settings,
+    )
+    for misses, kept in (([1, 0], [7]), ([0, 0], [3])):  # 3 missed last frame; else oldest
+        video = VideoMode(blazepose)
+        video.rois = np.array([[150, 150, 120, 0.0], [160, 150, 120, 0.0]])
+        video.ids, video.misses, video.next_id = np.array([3, 7]), np.array(misses), 8
+        video.offsets, video.motion = np.zeros((2, 33, 2)), np.zeros((2, 2))
+        assert video._follow(np.zeros((300, 600, 3), np.uint8)).track_ids.tolist() == kept
 
 
 def test_a_full_pass_gives_its_people_the_ids_of_those_followed():

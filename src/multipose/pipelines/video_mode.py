@@ -53,8 +53,11 @@ AGREE = 0.5
 # surer new one, is that person found twice, and not followed apart: against none, tuning clips
 # AP 1.571 -> 1.569, switches 6 -> 5; val clips 1.937 -> 2.070, 3 -> 2 (pair: 0.478 -> 0.586).
 # Between full passes, one BlazePose follows and one the flow follows this alike are one person
-# followed twice, followed on once: tuning 1.569 -> 1.594, switches 5 -> 4; val 2.070 -> 2.085,
-# 2 -> 0 (street: a follower drifted onto a neighbour as their person left the view).
+# followed twice (BlazePose's ROI drifted onto the flow's person), followed on by the flow:
+# tuning 1.569 -> 1.593, switches 5 -> 4; val 2.070 -> 2.084, 2 -> 0 (street: a ROI drifted onto
+# a neighbour as its person left the view). Keeping the older id's follower instead scored as
+# much (1.594 / 4, 2.085 / 0) but on a ski clip with a bar gave a drifted ROI the id of the
+# person it landed on; BlazePose following on under the flow's id: 1.569 / 6, 2.015 / 1.
 TWICE = 0.8
 FARTHEST = 0.05  # offsets from BlazePose's keypoints carried over, at most (ROI sides)
 MIN_FLOWN = 3  # keypoints the optical flow must follow to follow a person
@@ -289,8 +292,11 @@ class VideoMode:
         seen = presence >= settings.presence
         people = blazepose.codec.poses(landmarks, presence)
         keep = np.flatnonzero(seen)
-        oldest_first = Poses(people.keypoints[keep], -self.ids[keep], people.layout)
-        keep = keep[_distinct_people(oldest_first, masks[keep], settings)]  # ROIs met: one
+        # ROIs met on one person: the one seen on the last frame kept (not a retried ROI
+        # that drifted onto them), else the oldest
+        rank = -(self.misses[keep] * max(self.next_id, 1) + self.ids[keep]).astype(float)
+        ranked = Poses(people.keypoints[keep], rank, people.layout)
+        keep = keep[_distinct_people(ranked, masks[keep], settings)]
         self._leave_flow(self.ids[keep])
         first_miss = self.last[np.isin(self.last.track_ids, self.ids[~seen & (self.misses == 0)])]
         motion = dict(zip(self.ids.tolist(), self.motion, strict=True))
@@ -310,18 +316,17 @@ class VideoMode:
 
     def _once_each(self, people: Poses, flown: Poses) -> tuple[Poses, Poses]:
         """The people BlazePose follows (`people`) and those the flow follows (`flown`), each
-        person once: of one of each alike above TWICE (one follower drifted onto the other's
-        person), the one of the older id is kept, the other followed no more."""
+        person once: where one of each are alike above TWICE, BlazePose's ROI drifted onto the
+        flow's person (the flow does not jump to a neighbour): the flow follows that person
+        on, and BlazePose's own person, as given on the last frame, goes to the flow."""
         pairs = greedy_pairs(likeness(people.keypoints, flown.keypoints), TWICE)
-        twice = np.flatnonzero(pairs >= 0)
-        blazepose_older = people.track_ids[pairs[twice]] < flown.track_ids[twice]
-        self._leave_flow(flown.track_ids[twice[blazepose_older]])
+        rows = pairs[pairs >= 0]
+        self._to_flow(self.last[np.isin(self.last.track_ids, people.track_ids[rows])])
         keep = np.ones(len(self.ids), bool)
-        keep[pairs[twice[~blazepose_older]]] = False  # people's rows come first
+        keep[rows] = False  # people's rows come first
         self.rois, self.ids, self.misses = self.rois[keep], self.ids[keep], self.misses[keep]
         self.motion, self.offsets = self.motion[keep], self.offsets[keep]
-        flown_kept = ~np.isin(np.arange(len(flown)), twice[blazepose_older])
-        return people[keep[: len(people)]], flown[flown_kept]
+        return people[keep[: len(people)]], flown
 
     def _leave_flow(self, ids: np.ndarray) -> None:
         """Follow the people with `ids` by the optical flow no more."""
