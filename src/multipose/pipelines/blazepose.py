@@ -79,6 +79,7 @@ class Landmarks(NamedTuple):
 
     @classmethod
     def none(cls, mask_shape: tuple[int, int]) -> Landmarks:
+        """No crops' findings (masks of `mask_shape`)."""
         return cls(np.zeros((0, 39, 5), np.float32), np.zeros(0), np.zeros((0, *mask_shape), bool))
 
     def select(self, index: np.ndarray) -> Landmarks:
@@ -91,12 +92,11 @@ class Landmarks(NamedTuple):
 
     def where(self, use: np.ndarray, other: Landmarks) -> Landmarks:
         """`other`'s for the crops `use` marks, these for the rest."""
-        return Landmarks(
-            *(
-                np.where(use.reshape(-1, *[1] * (a.ndim - 1)), b, a)
-                for a, b in zip(self, other, strict=True)
-            )
-        )
+        pick = [
+            np.where(use.reshape(-1, *[1] * (a.ndim - 1)), b, a)
+            for a, b in zip(self, other, strict=True)
+        ]
+        return Landmarks(*pick)
 
 
 @dataclass(frozen=True)

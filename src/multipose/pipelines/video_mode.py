@@ -371,7 +371,7 @@ def _no_one() -> Poses:
 
 def _once(new: Poses, known: Poses, flown: Poses) -> Poses:
     """Of the `new` people of a full pass, those it did not find twice: none alike above
-    DUPLICATE to one of the `known` (those BlazePose follows) or to a surer new one, those
+    TWICE to one of the `known` (those BlazePose follows) or to a surer new one, those
     the flow follows (`flown`, by id) surer than the rest."""
     twice = likeness(new.keypoints, known.keypoints).max(axis=1, initial=0.0) > TWICE
     new = new[~twice]
