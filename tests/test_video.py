@@ -348,9 +348,8 @@ def test_a_person_blazepose_misses_is_handed_to_the_optical_flow():
     video.rois, video.ids = np.array([[150, 150, 120, 0.0], [450, 150, 120, 0.0]]), np.array([3, 7])
     video.offsets, video.motion = np.zeros((2, 33, 2)), np.array([[1.0, 0.0], [5.0, -1.0]])
     video.misses = np.zeros(2, int)
-    last = np.ones((2, 17, 3), np.float32)
-    last[:, :, :2] = rng.uniform(0, 100, (2, 17, 2)) + [[[100, 100]], [[400, 100]]]
-    video.last = flow_people(last, [3, 7])
+    last = BlazePoseCodec().poses(landmarks, np.ones(2))  # as given on the last frame
+    video.last = Poses(last.keypoints, last.scores, last.layout, None, np.array([3, 7]))
     people = video._follow(np.zeros((300, 600, 3), np.uint8))
     assert people.track_ids.tolist() == [3]
     assert video.ids.tolist() == [3, 7] and video.misses.tolist() == [0, 1]  # looked for again
@@ -358,7 +357,7 @@ def test_a_person_blazepose_misses_is_handed_to_the_optical_flow():
     assert video.others.track_ids.tolist() == [7] and video.other_misses.tolist() == [0]
     np.testing.assert_array_equal(video.others.keypoints, video.last.keypoints[1:])
     assert video.other_motion.tolist() == [[5.0, -1.0]]  # as their ROI moved last
-    video.last = people
+    video.last, video.motion[:] = people, 0.0  # both still from here on
     blazepose._landmarks = lambda image, rois: Landmarks(
         landmarks, np.ones(2), np.zeros((2, 10, 10), bool)
     )
@@ -454,6 +453,38 @@ def test_blazepose_drifted_onto_a_person_the_flow_follows_the_flow_keeps_them():
     assert len(video.offsets) == len(video.motion) == len(video.misses) == 1
     assert flown.track_ids.tolist() == [6] and video.others.track_ids.tolist() == [6, 1]
     np.testing.assert_array_equal(video.others.keypoints[1], video.last.keypoints[0])
+
+
+def test_blazepose_finding_someone_else_in_a_roi_is_a_miss():
+    """BlazePose's find in the ROI of a person seen on the last frame that is not alike to them
+    (above KEPT, as given then, moved as their ROI moved) is someone else (the ROI drifted, a
+    bar covering them, say): a miss, handed to the flow; a find where expected is them."""
+    from types import SimpleNamespace
+
+    from multipose.codecs.blazepose import BlazePoseCodec
+    from multipose.pipelines.blazepose import Landmarks
+
+    rng = np.random.default_rng(0)
+    landmarks = np.ones((2, 39, 5))
+    landmarks[:, :, :2] = rng.uniform(0, 100, (2, 39, 2)) + [[[100, 100]], [[400, 100]]]
+    codec = BlazePoseCodec()
+    last = codec.poses(landmarks, np.ones(2))
+    found = landmarks.copy()
+    found[0, :, :2] += [2.0, 0.0]  # moved on as their ROI moved
+    found[1, :, :2] += [90.0, 0.0]  # someone beside them
+    blazepose = SimpleNamespace(
+        spec=None,
+        _landmarks=lambda image, rois: Landmarks(found, np.ones(2), np.zeros((2, 10, 10), bool)),
+        codec=codec,
+        settings=SimpleNamespace(presence=0.5, duplicate_oks=0.5, duplicate_mask=0.5),
+    )
+    video = VideoMode(blazepose)
+    video.rois, video.ids = np.array([[150, 150, 120, 0.0], [450, 150, 120, 0.0]]), np.array([3, 7])
+    video.offsets, video.motion = np.zeros((2, 33, 2)), np.array([[2.0, 0.0], [0.0, 0.0]])
+    video.misses = np.zeros(2, int)
+    video.last = Poses(last.keypoints, last.scores, last.layout, None, np.array([3, 7]))
+    assert video._follow(np.zeros((300, 600, 3), np.uint8)).track_ids.tolist() == [3]
+    assert video.misses.tolist() == [0, 1] and video.others.track_ids.tolist() == [7]
 
 
 def test_two_rois_on_one_person_the_one_seen_last_frame_keeps_them():
