@@ -201,15 +201,19 @@ class VideoMode:
         """The rows of the people followed whom the full pass's BlazePose found again (alike
         above AGREE to how they were given on the last frame, moved as their ROI last moved;
         one each), and which of its people each is."""
-        given = self.last[np.isin(self.last.track_ids, self.ids)]
-        row_of = {int(i): row for row, i in enumerate(self.ids.tolist())}
-        rows = np.array([row_of[int(i)] for i in given.track_ids], int)
-        expected = given.keypoints.copy()
-        expected[..., :2] += self.motion[rows, None]
+        rows = np.flatnonzero(np.isin(self.ids, self.last.track_ids))
         found = self.blazepose.found
         seen = self.blazepose.codec.poses(found.points, found.presence)
-        pairs = greedy_pairs(common_oks(seen.keypoints, expected), AGREE)
+        pairs = greedy_pairs(common_oks(seen.keypoints, self._expected(rows)), AGREE)
         return rows[pairs >= 0], pairs[pairs >= 0]
+
+    def _expected(self, rows: np.ndarray) -> np.ndarray:
+        """The keypoints (N, 33, 3) of the people followed in `rows` (all given on the last
+        frame) as they were given then, moved as their ROI last moved."""
+        row_of = {int(i): row for row, i in enumerate(self.last.track_ids.tolist())}
+        expected = self.last.keypoints[[row_of[int(i)] for i in self.ids[rows]]].copy()
+        expected[..., :2] += self.motion[rows, None]
+        return expected
 
     def _seen_by_blazepose(self, people: Poses, used: np.ndarray) -> tuple[Poses, np.ndarray]:
         """Of new `people` (with ids), those whom the full pass's BlazePose found (alike above
@@ -323,15 +327,12 @@ class VideoMode:
     def _where_expected(self, people: Poses) -> np.ndarray:
         """Whether BlazePose found each person followed (`people`, one per row) where they
         were expected: alike above KEPT to how they were given on the last frame, moved as
-        their ROI last moved (else its ROI drifted onto someone else: a miss). True for those
-        not given on the last frame."""
-        given = np.isin(self.ids, self.last.track_ids) & (self.misses == 0)
-        row_of = {int(i): row for row, i in enumerate(self.last.track_ids.tolist())}
-        expected = self.last.keypoints[[row_of[int(i)] for i in self.ids[given]]].copy()
-        expected[..., :2] += self.motion[given, None]
-        similar = common_oks(people.keypoints[given], expected)
+        their ROI last moved (else its ROI drifted onto someone else: a miss). True for the
+        rest (not given on the last frame, or looked for again after a miss)."""
+        rows = np.flatnonzero(np.isin(self.ids, self.last.track_ids) & (self.misses == 0))
+        similar = common_oks(people.keypoints[rows], self._expected(rows))
         alike = np.ones(len(self.ids), bool)
-        alike[given] = np.diag(similar) > KEPT if len(expected) else True
+        alike[rows] = np.diag(similar) > KEPT
         return alike
 
     def _once_each(self, people: Poses, flown: Poses) -> tuple[Poses, Poses]:
