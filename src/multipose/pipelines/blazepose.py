@@ -90,6 +90,10 @@ class Landmarks(NamedTuple):
         """These, then `other`'s."""
         return Landmarks(*(np.concatenate(pair) for pair in zip(self, other, strict=True)))
 
+    def rois(self) -> np.ndarray:
+        """The ROIs (N, 4) of their alignment landmarks, where to look for them next."""
+        return rois_from_alignment(*(self.points[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+
     def where(self, use: np.ndarray, other: Landmarks) -> Landmarks:
         """`other`'s for the crops `use` marks, these for the rest."""
         pick = [
@@ -273,8 +277,7 @@ class BlazePosePipeline:
             found = found.select(found.presence >= self.settings.seed_presence)
             found = found.select(_distinct_people(self._poses(found), found.masks, self.settings))
             if len(found.presence):
-                again = rois_from_alignment(*(found.points[:, i, :2] for i in ALIGNMENT_LANDMARKS))
-                better = self._landmarks(image, again)
+                better = self._landmarks(image, found.rois())
                 found = found.where(better.presence >= found.presence, better)
         found = found.select(found.presence >= self.settings.presence)
         return found.select(_distinct_people(self._poses(found), found.masks, self.settings))

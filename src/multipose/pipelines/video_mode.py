@@ -25,11 +25,9 @@ import cv2
 import numpy as np
 import torch
 
-from multipose.codecs.blazepose import rois_from_alignment
 from multipose.optical_flow import follow_points, grey, in_frame
 from multipose.pipelines.base import Pipeline, one_by_one
 from multipose.pipelines.blazepose import (
-    ALIGNMENT_LANDMARKS,
     BlazePosePipeline,
     Landmarks,
     _distinct_people,
@@ -225,8 +223,7 @@ class VideoMode:
         seen = self.blazepose.codec.poses(found.points[free], found.presence[free])
         pairs = greedy_pairs(common_oks(seen.keypoints, people.keypoints), AGREE)
         chosen = pairs >= 0
-        landmarks = found.points[free[pairs[chosen]]]
-        rois = rois_from_alignment(*(landmarks[:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        rois = found.select(free[pairs[chosen]]).rois()
         seen = seen[pairs[chosen]]
         return Poses(seen.keypoints, seen.scores, seen.layout, None, people.track_ids[chosen]), rois
 
@@ -278,8 +275,7 @@ class VideoMode:
         inside = found[~keep] & in_frame(keypoints[~keep, :, :2], now.shape)
         self.others_lost = bool((inside.sum(axis=1) >= MIN_FLOWN).any())  # not gone from view
         people = _unboxed(self.others[seen])
-        self.others, self.other_misses = self.others[keep], self.other_misses[keep]
-        self.other_motion = self.other_motion[keep]
+        self._keep_others(keep)
         return people
 
     def _follow(
@@ -314,14 +310,12 @@ class VideoMode:
         self.misses[keep] = 0
         self.misses[~seen] += 1
         retry = np.flatnonzero(~seen & (self.misses <= self.patience))
-        rois = rois_from_alignment(*(landmarks[keep][:, i, :2] for i in ALIGNMENT_LANDMARKS))
+        rois = looked.select(keep).rois()
         self.motion[keep] = rois[:, :2] - self.rois[keep, :2]
         self.rois[keep] = rois
         self.rois[retry, :2] += self.motion[retry]
-        order = np.concatenate([keep, retry])
         people = Poses(people.keypoints, people.scores, people.layout, None, self.ids)[keep]
-        self.rois, self.ids, self.misses = self.rois[order], self.ids[order], self.misses[order]
-        self.motion, self.offsets = self.motion[order], self.offsets[order]
+        self._keep_rows(np.concatenate([keep, retry]))
         return people  # found once, a person followed is kept at any score
 
     def _where_expected(self, people: Poses) -> np.ndarray:
@@ -345,15 +339,23 @@ class VideoMode:
         self._to_flow(self.last[np.isin(self.last.track_ids, people.track_ids[rows])])
         keep = np.ones(len(self.ids), bool)
         keep[rows] = False  # people's rows come first
-        self.rois, self.ids, self.misses = self.rois[keep], self.ids[keep], self.misses[keep]
-        self.motion, self.offsets = self.motion[keep], self.offsets[keep]
+        self._keep_rows(keep)
         return people[keep[: len(people)]], flown
+
+    def _keep_rows(self, index: np.ndarray) -> None:
+        """Follow by BlazePose only the people of the rows `index` picks (a mask or rows, in
+        their new order)."""
+        self.rois, self.ids, self.misses = self.rois[index], self.ids[index], self.misses[index]
+        self.motion, self.offsets = self.motion[index], self.offsets[index]
 
     def _leave_flow(self, ids: np.ndarray) -> None:
         """Follow the people with `ids` by the optical flow no more."""
-        stay = ~np.isin(self.others.track_ids, ids)
-        self.others, self.other_misses = self.others[stay], self.other_misses[stay]
-        self.other_motion = self.other_motion[stay]
+        self._keep_others(~np.isin(self.others.track_ids, ids))
+
+    def _keep_others(self, keep: np.ndarray) -> None:
+        """Follow by the optical flow only the people `keep` marks."""
+        self.others, self.other_misses = self.others[keep], self.other_misses[keep]
+        self.other_motion = self.other_motion[keep]
 
 
 def found_ids(
