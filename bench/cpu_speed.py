@@ -1,8 +1,9 @@
-"""Per-photo CPU time of the real models, PyTorch vs onnxruntime, 1 and 2 threads, on the 10
-photos of ../shared/data/photos, interleaved: each photo goes through every (model, backend,
-threads) in turn, so that load from other work on the machine slows them alike. With
---burn, each photo then goes through the first model's rows again (the default model's)
-beside a process burning one CPU in its own session (--same-session: in ours too).
+"""Per-photo CPU time of the real models, PyTorch vs onnxruntime vs OpenVINO (bfloat16 on CPUs
+with AMX), 1 and 2 threads, on the 10 photos of ../shared/data/photos, interleaved: each photo
+goes through every (model, backend, threads) in turn, so that load from other work on the
+machine slows them alike. With --burn, each photo then goes through the first model's rows
+again (the default model's) beside a process burning one CPU in its own session
+(--same-session: in ours too).
 
     python bench/cpu_speed.py [--burn]   # writes bench/results/cpu_speed.md
     python bench/cpu_speed.py --models mobilenet-thin+blazepose --backends onnxruntime \
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--same-session", action="store_true")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--backends", default="torch,onnxruntime")
+    parser.add_argument("--backends", default="torch,onnxruntime,openvino")
     parser.add_argument("--report", default="cpu_speed.md")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
@@ -103,7 +104,7 @@ def main() -> None:
                 burner.kill()
                 burner.join()
     lines = [
-        "# CPU speed: PyTorch vs onnxruntime, 1 and 2 threads",
+        "# CPU speed: PyTorch vs onnxruntime vs OpenVINO, 1 and 2 threads",
         "",
         f"`python bench/cpu_speed.py {' '.join(sys.argv[1:])}` on the {len(images)} "
         f"photos of ../shared/data/photos; {available_cpus()} CPUs, load average "

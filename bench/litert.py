@@ -1,9 +1,10 @@
-"""Per network call: our TFLite executor in PyTorch, the same through our onnxruntime backend,
-and LiteRT (XNNPACK) on BlazePose's three TFLite files, on the crops our BlazePose pipeline
-makes of a real photo, batch 1, at each thread count; and the thin OpenPose GraphDef network
-(no TFLite file: PyTorch vs onnxruntime) on the photo resized as its pipeline resizes it. The
-calls are interleaved: each repeat calls every row once, so that load from other work on the
-machine slows them alike. Outputs are compared with LiteRT's (with PyTorch's for the GraphDef).
+"""Per network call: our TFLite executor in PyTorch, the same through our onnxruntime and
+OpenVINO backends (OpenVINO computes in bfloat16 on CPUs with AMX), and LiteRT (XNNPACK) on
+BlazePose's three TFLite files, on the crops our BlazePose pipeline makes of a real photo,
+batch 1, at each thread count; and the thin OpenPose GraphDef network (no TFLite file: PyTorch
+vs onnxruntime and OpenVINO) on the photo resized as its pipeline resizes it. The calls are
+interleaved: each repeat calls every row once, so that load from other work on the machine
+slows them alike. Outputs are compared with LiteRT's (with PyTorch's for the GraphDef).
 
     python bench/litert.py [--repeats 60] [--threads 1,2]   # writes bench/results/litert.md
 """
@@ -33,6 +34,7 @@ from common import burn_cpu, write_report
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 THIN_HEIGHTS = (368, 456)
 SLEEPING = "onnxruntime, threads always sleeping"
+OPENVINO = "OpenVINO (bfloat16 here)"
 Call = Callable[[], list[np.ndarray]]
 
 
@@ -60,17 +62,22 @@ def torch_call(module: torch.nn.Module, x: torch.Tensor) -> Call:
 
 
 def onnx_call(
-    module: torch.nn.Module, x: torch.Tensor, threads: int, dynamic: bool, sleeping: bool = False
+    module: torch.nn.Module,
+    x: torch.Tensor,
+    threads: int,
+    dynamic: bool,
+    sleeping: bool = False,
+    backend: str = "onnxruntime",
 ) -> Call:
-    """Our onnxruntime backend (on the threads the CpuWatch finds spare, spinning while all
-    are), or with `sleeping` its session on all `threads` whose threads always sleep between
-    ops (its only mode before the watch)."""
-    use_threads(threads)  # the session takes PyTorch's thread count
-    network = Network(module, backend="onnxruntime", dynamic_size=dynamic)
+    """Our onnxruntime (or OpenVINO) backend, on the threads the CpuWatch finds spare
+    (onnxruntime's spinning while all are), or with `sleeping` onnxruntime's session on all
+    `threads` whose threads always sleep between ops (its only mode before the watch)."""
+    use_threads(threads)  # the session takes this thread count at most
+    network = Network(module, backend=backend, dynamic_size=dynamic)
     network(x)  # exported here
     if not sleeping:
         return lambda: network(x)
-    session = network._session(x).session(threads, False)
+    session = network._runner(x).session(threads, False)
     inputs = {"input": x.numpy()}
     return lambda: session.run(None, inputs)
 
@@ -125,6 +132,7 @@ def main() -> None:
         for count in threads:
             rows[file, "PyTorch", count] = torch_call(module, x)
             rows[file, "onnxruntime", count] = onnx_call(module, x, count, dynamic=False)
+            rows[file, OPENVINO, count] = onnx_call(module, x, count, False, backend="openvino")
             if count > 1:
                 rows[file, SLEEPING, count] = onnx_call(module, x, count, False, sleeping=True)
             rows[file, "LiteRT", count] = litert_call(folder / file, crop, count)
@@ -135,6 +143,9 @@ def main() -> None:
         for count in threads:
             rows[label, "PyTorch", count] = torch_call(thin.network.module, x)
             rows[label, "onnxruntime", count] = onnx_call(thin.network.module, x, count, True)
+            rows[label, OPENVINO, count] = onnx_call(
+                thin.network.module, x, count, True, backend="openvino"
+            )
             if count > 1:
                 rows[label, SLEEPING, count] = onnx_call(
                     thin.network.module, x, count, True, sleeping=True
@@ -154,7 +165,7 @@ def main() -> None:
             burner.kill()
             burner.join()
     lines = [
-        "# Network calls: PyTorch and onnxruntime vs LiteRT",
+        "# Network calls: PyTorch, onnxruntime and OpenVINO vs LiteRT",
         "",
         f"`python bench/litert.py --repeats {args.repeats}{' --burn' if args.burn else ''}`: "
         "one call (batch 1) of each "
@@ -170,7 +181,8 @@ def main() -> None:
         "programs leave idle (multipose.threads.CpuWatch, measured again every 0.5 s), its "
         "threads spinning between ops during a run while all of them are; the 'always "
         "sleeping' rows: its sessions on all the threads, which sleep between ops (before "
-        "the watch)."
+        "the watch). OpenVINO: our backend, in its precision for this CPU (bfloat16 where it "
+        "has AMX, as here), on the threads the watch finds spare."
         + (
             " Beside a burner: the rows of more than one thread again, all rounds beside a "
             "process burning one CPU; x before: over the row's own median without it."

@@ -196,7 +196,9 @@ def test_each_network_runs_alike_in_onnxruntime(networks, in_onnxruntime, name, 
 
 def test_onnxruntime_backend_finds_the_same_people(networks, in_onnxruntime):
     image = read_image(SKI)
-    in_torch = BlazePosePipeline(get_spec("blazepose-full"), networks, steps=STEADY_STEPS)
+    in_torch = BlazePosePipeline(
+        get_spec("blazepose-full"), networks, steps=STEADY_STEPS, backend="torch"
+    )
     expected, found = in_torch(image), in_onnxruntime(image)
     assert len(found) == len(expected) == 5
     np.testing.assert_allclose(found.keypoints[..., :2], expected.keypoints[..., :2], atol=1.0)
@@ -250,7 +252,9 @@ def test_clear_errors(tmp_path, networks, monkeypatch):
         multipose.load("blazepose-full", WEIGHTS, flip=True)
     with pytest.raises(MultiposeError, match="one scale"):
         multipose.load("blazepose-full", WEIGHTS, scales=(1.0, 1.5))
-    with pytest.raises(MultiposeError, match="backend must be auto, torch or onnxruntime"):
+    with pytest.raises(
+        MultiposeError, match="backend must be one of auto, torch, onnxruntime, openvino"
+    ):
         BlazePosePipeline(spec, networks, backend="tensorflow")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     with pytest.raises(MultiposeError, match="pip install onnxruntime onnx"):

@@ -252,20 +252,50 @@ def test_the_auto_backend_is_onnxruntime_on_the_cpu_and_torch_without_it(monkeyp
 
     from multipose.pipelines.network import Network
 
-    class Maps(torch.nn.Module):  # one batch in, a tuple of outputs out, as Network expects
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 2, 3, padding=1)
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
-            return (self.conv(x),)
-
-    module, x = Maps(), torch.rand(1, 3, 8, 8)
+    module, x = LastTuple(torch.nn.Conv2d(3, 2, 3, padding=1)), torch.rand(1, 3, 8, 8)
     network = Network(module)
     assert network.backend == "onnxruntime"
     with torch.no_grad():
         expected = module(x)[0].numpy()
     np.testing.assert_allclose(network(x)[0], expected, atol=1e-5)
-    assert len(network.sessions) == 1  # exported on the first call
+    assert len(network.runners) == 1  # exported on the first call
+    openvino = Network(module, backend="openvino")
+    np.testing.assert_allclose(openvino(x)[0], expected, atol=2e-2)  # bfloat16 on AMX CPUs
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     assert Network(module).backend == "torch"
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(MultiposeError, match="pip install openvino"):
+        Network(module, backend="openvino")
+
+
+def test_openvino_gives_the_module_outputs_at_each_precision_and_thread_count(monkeypatch):
+    """float32 as the module to float noise, bfloat16 to its 8-bit mantissa; each call on the
+    threads the CpuWatch finds spare (a compiled model per count); calls from several threads
+    at once each get their own outputs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from multipose.runtime.openvino import OpenVinoModule
+
+    spare = [2]
+    monkeypatch.setattr("multipose.runtime.openvino.cpu_watch", lambda: lambda: spare[0])
+    torch.manual_seed(0)
+    module = LastTuple(
+        nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU6(), nn.Conv2d(16, 4, 1))
+    ).eval()
+    inputs = [torch.rand(2, 3, 16, 24) for _ in range(8)]
+    with torch.no_grad():
+        expected = [module(x)[0] for x in inputs]
+    exact = OpenVinoModule(module, (1, 3, 16, 16), (0, 2, 3), threads=2, precision="f32")
+    torch.testing.assert_close(exact(inputs[0])[0], expected[0], rtol=1e-4, atol=1e-4)
+    spare[0] = 1
+    torch.testing.assert_close(exact(inputs[0])[0], expected[0], rtol=1e-4, atol=1e-4)
+    assert set(exact.compiled) == {2, 1}
+    bf16 = OpenVinoModule(module, (1, 3, 16, 16), (0, 2, 3), threads=2, precision="bf16")
+    scale = float(expected[0].abs().max())
+    assert (bf16(inputs[0])[0] - expected[0]).abs().max() <= 2e-2 * scale
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda x: exact(x)[0], inputs))
+    for ours, theirs in zip(outputs, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    with pytest.raises(MultiposeError, match="precision"):
+        OpenVinoModule(module, (1, 3, 16, 16), precision="f16")

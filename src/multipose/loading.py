@@ -30,7 +30,8 @@ def load(
     fills). `boxes`: person boxes (top-down models need them; BlazePose takes them as extra
     seeds); `flip`: also run the mirrored input and merge the maps; `backend`: "onnxruntime"
     runs the network's ONNX export, "torch" the module, "auto" the first on the CPU and the
-    second on a GPU. `threads`: the CPU threads its networks and image
+    second on a GPU; "openvino" the export in OpenVINO (bfloat16 on CPUs with AMX: faster, not
+    exact; runtime/openvino.py). `threads`: the CPU threads its networks and image
     operations run on, process-wide (see multipose.threads; default: OMP_NUM_THREADS where
     set, else the CPUs this process may use that other programs leave idle)."""
     use_threads(threads)

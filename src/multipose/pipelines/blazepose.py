@@ -219,7 +219,7 @@ class BlazePosePipeline:
         """The outputs (NumPy) of the network `name` on (N, h, w, 3) float32 crops, in batches
         (see BATCH; channels-last: a third faster for these depthwise networks on a CPU)."""
         start, network = time.perf_counter(), self.networks[name]
-        step = BATCH if network.backend == "torch" else min(BATCH, network_threads())
+        step = {"torch": BATCH, "openvino": 16}.get(network.backend, min(BATCH, network_threads()))
         parts = []
         for first in range(0, len(crops), step):
             batch = torch.from_numpy(crops[first : first + step]).permute(0, 3, 1, 2)

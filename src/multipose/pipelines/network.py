@@ -1,11 +1,14 @@
 """A network as the pipelines call it: input batches in, its outputs as NumPy arrays out; a
-torch module on a device, or its ONNX export run by onnxruntime on the CPU. Backend "auto" (the
-default) is onnxruntime on the CPU, where it runs our networks 1.3-2x faster than PyTorch
-(bench/results/cpu_speed.md), and PyTorch on a GPU or where onnxruntime is missing."""
+torch module on a device, or its ONNX export run on the CPU by onnxruntime or OpenVINO. Backend
+"auto" (the default) is onnxruntime on the CPU, where it runs our networks 1.3-3x faster than
+PyTorch (bench/results/cpu_speed.md), and PyTorch on a GPU or where onnxruntime is missing.
+"openvino" (opt-in) computes in bfloat16 on CPUs with AMX: faster again, but not to float noise
+(runtime/openvino.py)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -14,19 +17,26 @@ from torch import nn
 from multipose.devices import full_precision, torch_device
 from multipose.errors import MultiposeError
 from multipose.runtime.onnx import OnnxModule, require_onnxruntime
+from multipose.runtime.openvino import OpenVinoModule, require_openvino
 from multipose.threads import network_threads
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
+# The runtimes of the ONNX backends (runners made from a module, an input shape, its free axes
+# and the most threads), and what each needs installed.
+RUNTIMES: dict[str, tuple[Callable[..., Callable], Callable[[], object]]] = {
+    "onnxruntime": (OnnxModule, require_onnxruntime),
+    "openvino": (OpenVinoModule, require_openvino),
+}
 # One export at a time: torch's tracer is not thread-safe (serve's workers share networks).
 _EXPORTING = threading.Lock()
 
 
 class Network:
     """`module` (one input batch -> a tuple of output tensors) run in PyTorch on `device`, or
-    with backend "onnxruntime" ("auto" on the CPU) as its ONNX export (on `network_threads()`
-    at most), made once per input size met where the size is fixed (`dynamic_size`
-    False), else once.
-    Called on a batch, it returns the outputs as float32 NumPy arrays."""
+    with backend "onnxruntime" ("auto" on the CPU) or "openvino" as its ONNX export
+    (on `network_threads()` at most), made once per input size met where the size is fixed
+    (`dynamic_size` False), else once. Called on a batch, it returns the outputs as float32
+    NumPy arrays."""
 
     def __init__(
         self,
@@ -36,41 +46,42 @@ class Network:
         dynamic_size: bool = True,
     ) -> None:
         if backend not in BACKENDS:
-            raise MultiposeError(f"backend must be auto, torch or onnxruntime, not {backend!r}")
+            raise MultiposeError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.device = torch_device(device)
         if backend == "auto":
-            backend = "onnxruntime" if self.device.type == "cpu" and _has_onnxruntime() else "torch"
-        if backend == "onnxruntime":
+            on_cpu = self.device.type == "cpu" and _installed("onnxruntime")
+            backend = "onnxruntime" if on_cpu else "torch"
+        if backend in RUNTIMES:
             if self.device.type != "cpu":
-                raise MultiposeError("the onnxruntime backend runs on the CPU: use --device cpu")
-            require_onnxruntime()
+                raise MultiposeError(f"the {backend} backend runs on the CPU: use --device cpu")
+            RUNTIMES[backend][1]()
         self.module = module.to(self.device).eval()
         self.backend, self.dynamic_size = backend, dynamic_size
-        self.sessions: dict[tuple[int, ...] | None, OnnxModule] = {}
+        self.runners: dict[tuple[int, ...] | None, Callable] = {}
 
     def __call__(self, batch: torch.Tensor) -> list[np.ndarray]:
-        if self.backend == "onnxruntime":
-            outputs = self._session(batch)(batch)
+        if self.backend in RUNTIMES:
+            outputs = self._runner(batch)(batch)
         else:
             with full_precision():
                 outputs = self.module(batch.to(self.device))
         return [o.float().cpu().numpy() for o in outputs]
 
-    def _session(self, batch: torch.Tensor) -> OnnxModule:
+    def _runner(self, batch: torch.Tensor) -> Callable:
         key = None if self.dynamic_size else tuple(batch.shape[1:])
-        if key in self.sessions:  # made: no lock, so calls never wait on another export
-            return self.sessions[key]
+        if key in self.runners:  # made: no lock, so calls never wait on another export
+            return self.runners[key]
         with _EXPORTING:
-            if key not in self.sessions:
+            if key not in self.runners:
                 free = (0, 2, 3) if self.dynamic_size else (0,)
-                threads = network_threads()
-                self.sessions[key] = OnnxModule(self.module, batch.shape, free, threads)
-        return self.sessions[key]
+                runner = RUNTIMES[self.backend][0]
+                self.runners[key] = runner(self.module, batch.shape, free, network_threads())
+        return self.runners[key]
 
 
-def _has_onnxruntime() -> bool:
+def _installed(backend: str) -> bool:
     try:
-        require_onnxruntime()
+        RUNTIMES[backend][1]()
     except MultiposeError:
         return False
     return True

@@ -81,32 +81,9 @@ class OnnxModule:
         threads: int | None = None,
     ) -> None:
         self.ort = require_onnxruntime()
-        import onnx
-
         from multipose.runtime.onnx_fusion import fuse_residual_clips
 
-        module.eval()  # the export restores the mode it finds
-        example = torch.zeros(*shape)
-        with torch.no_grad():
-            ranks = [o.dim() for o in module(example)]
-        outputs = [f"output{i}" for i in range(len(ranks))]
-        axes = {"input": {axis: f"input_{axis}" for axis in free}}
-        for name, rank in zip(outputs, ranks, strict=True):  # onnxruntime works out their sizes
-            axes[name] = {axis: f"{name}_{axis}" for axis in range(rank)}
-        model = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer and exporter chatter
-            torch.onnx.export(
-                module,
-                (example,),
-                model,
-                input_names=["input"],
-                output_names=outputs,
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        graph = onnx.load_from_string(model.getvalue())
+        graph = traced_onnx(module, shape, free)
         fuse_residual_clips(graph)
         self.graph = graph.SerializeToString()
         self.threads = threads
@@ -135,6 +112,37 @@ class OnnxModule:
         inputs = {"input": np.ascontiguousarray(x.cpu().numpy(), np.float32)}
         outputs = self.session(*self._mode()).run(None, inputs)
         return tuple(torch.from_numpy(o) for o in outputs)
+
+
+def traced_onnx(module: nn.Module, shape: Sequence[int], free: Sequence[int] = (0,)) -> object:
+    """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to
+    an ONNX model (onnx.ModelProto), traced on an input of `shape` with the axes `free` left
+    dynamic; input "input", outputs "output0", "output1", ... (their sizes left to the
+    runtime)."""
+    import onnx
+
+    module.eval()  # the export restores the mode it finds
+    example = torch.zeros(*shape)
+    with torch.no_grad():
+        ranks = [o.dim() for o in module(example)]
+    outputs = [f"output{i}" for i in range(len(ranks))]
+    axes = {"input": {axis: f"input_{axis}" for axis in free}}
+    for name, rank in zip(outputs, ranks, strict=True):
+        axes[name] = {axis: f"{name}_{axis}" for axis in range(rank)}
+    model = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and exporter chatter
+        torch.onnx.export(
+            module,
+            (example,),
+            model,
+            input_names=["input"],
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    return onnx.load_from_string(model.getvalue())
 
 
 class LastStage(nn.Module):
