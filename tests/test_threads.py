@@ -171,6 +171,51 @@ def test_crops_move_smoothly_with_their_region():
         assert np.abs(crops - opencv).mean() < 0.5 / 255  # the same crops otherwise
 
 
+def _bilinear(image: np.ndarray, points: np.ndarray, border: int) -> np.ndarray:
+    """The image (float) sampled at (M, 2) points: black outside it, or its edge repeated."""
+    height, width = image.shape[:2]
+    if border == cv2.BORDER_REPLICATE:
+        points = np.clip(points, 0, [width - 1, height - 1])
+    low = np.floor(points).astype(int)
+    fraction = points - low
+    values = np.zeros((len(points), 3))
+    for dx in (0, 1):
+        for dy in (0, 1):
+            x, y = low[:, 0] + dx, low[:, 1] + dy
+            weight = np.abs(1 - dx - fraction[:, 0]) * np.abs(1 - dy - fraction[:, 1])
+            inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+            values[inside] += weight[inside, None] * image[y[inside], x[inside]]
+    return values
+
+
+def test_crops_sample_the_image_where_their_region_lies():
+    """Crops of regions inside the image, over its edges and wholly beyond them, together and
+    one at a time (only the part of the image they sample is made float), against bilinear
+    sampling of the whole image."""
+    image = read_image(SHARED / "data" / "photos" / "ski.jpg")
+    height, width = image.shape[:2]
+    rois = np.array(
+        [
+            [200.3, 150.7, 180.2, 0.3],
+            [10.0, 10.0, 300.0, 2.0],
+            [width - 5.0, height / 2, 120.0, -1.0],
+            [width / 2, height + 300.0, 100.0, 0.5],  # wholly below the image
+            [-400.0, -400.0, 90.0, 0.0],  # wholly beyond a corner
+        ]
+    )
+    side = 24
+    grid = np.stack(np.meshgrid(np.arange(side), np.arange(side)), -1).reshape(-1, 2)
+    transforms = roi_transforms(rois)
+    for border in (cv2.BORDER_CONSTANT, cv2.BORDER_REPLICATE):
+        together = warp(image, transforms, side, border)
+        alone = np.stack([warp(image, t[None], side, border)[0] for t in transforms])
+        for crop, transform in zip([*together, *alone], [*transforms, *transforms], strict=True):
+            inverse = cv2.invertAffineTransform(transform)
+            points = grid @ inverse[:, :2].T + inverse[:, 2]
+            expected = _bilinear(image.astype(np.float64) / 255, points, border)
+            assert np.abs(crop.reshape(-1, 3) - expected).max() < 1e-4
+
+
 def test_one_and_two_threads_find_the_same_people(hybrid_weights, restore_threads):
     estimate = multipose.load(multipose.DEFAULT_MODEL, hybrid_weights, threads=1)
     # the photo where 1 thread moved keypoints by 4 px (a ROI's float noise, through OpenCV)
