@@ -62,8 +62,11 @@ if TYPE_CHECKING:
 STEPS = ("detect", "tiles", "faces", "refine", "redetect")
 # Crops per forward pass: in PyTorch 4 (larger batches ran slower per crop on a 2-core CPU); in
 # onnxruntime one per thread, at most 4 (the landmark network on one thread: 14.9 ms per crop one
-# at a time, 17.2 in fours; on two: 11.5 one at a time, 9.4 in pairs, 9.5 in fours).
+# at a time, 17.2 in fours; on two: 11.5 one at a time, 9.4 in pairs, 9.5 in fours); in OpenVINO
+# OPENVINO_BATCH (bfloat16 on two threads: 5.9 ms per crop one at a time, 4.9 in fours, 4.8 in
+# sixteens; and each call starts with the weights out of the cache: in the pipeline 9.0 ms).
 BATCH = 4
+OPENVINO_BATCH = 16
 # The auxiliary alignment landmarks: hip centre, full-body size/rotation point.
 ALIGNMENT_LANDMARKS = (33, 34)
 
@@ -219,7 +222,9 @@ class BlazePosePipeline:
         """The outputs (NumPy) of the network `name` on (N, h, w, 3) float32 crops, in batches
         (see BATCH; channels-last: a third faster for these depthwise networks on a CPU)."""
         start, network = time.perf_counter(), self.networks[name]
-        step = {"torch": BATCH, "openvino": 16}.get(network.backend, min(BATCH, network_threads()))
+        step = {"torch": BATCH, "openvino": OPENVINO_BATCH}.get(
+            network.backend, min(BATCH, network_threads())
+        )
         parts = []
         for first in range(0, len(crops), step):
             batch = torch.from_numpy(crops[first : first + step]).permute(0, 3, 1, 2)

@@ -1,12 +1,12 @@
 """OpenVINO: a torch module's ONNX export compiled by OpenVINO for the CPU, called like the
 module (backend "openvino", opt-in). On CPUs with bfloat16 matrix units (Intel AMX: Xeon of the
-4th generation on) OpenVINO computes in bfloat16 unless told otherwise: our networks run 1.5-2.5x
-faster per call than in onnxruntime's float32 there (bench/results/litert.md), the default model
-1.4x faster per photo with its AP on coco-mini within what a +-1 grey-level noise on the input
-moves it (bench/results/precision.md); but keypoints move by pixels (by tens where a limb is
-guessed beyond the frame), some crowd people come and go, and results change with the thread
-count beyond float noise, so it is not the default. Elsewhere it computes in float32, at
-onnxruntime's speed on the default model."""
+4th generation on) OpenVINO computes in bfloat16 unless told otherwise: per call, BlazePose's
+networks run 0.9-1.7x and the thin OpenPose 2.3-2.5x as fast as in onnxruntime's float32 there
+(bench/results/litert.md), the default model 1.3-1.5x per photo (cpu_speed.md) with its AP on
+coco-mini within what a +-1 grey-level noise on the input moves it (precision.md); but
+keypoints move by pixels (by tens where a limb is guessed beyond the frame), some crowd people
+come and go, and results change with the thread count beyond float noise, so it is not the
+default. Elsewhere it computes in float32, at onnxruntime's speed on the default model."""
 
 from __future__ import annotations
 
@@ -61,7 +61,6 @@ class OpenVinoModule:
     ) -> None:
         if precision not in (None, *PRECISIONS):
             raise MultiposeError(f"precision must be f32 or bf16, not {precision!r}")
-        self.ov = require_openvino()
         self.core = _core()
         self.model = self.core.read_model(traced_onnx(module, shape, free).SerializeToString())
         self.threads, self.precision = threads, precision
