@@ -277,7 +277,7 @@ def test_openvino_gives_the_module_outputs_at_each_precision_and_thread_count(mo
     from multipose.runtime.openvino import OpenVinoModule
 
     spare = [2]
-    monkeypatch.setattr("multipose.runtime.openvino.cpu_watch", lambda: lambda: spare[0])
+    monkeypatch.setattr("multipose.runtime.onnx.cpu_watch", lambda: lambda: spare[0])
     torch.manual_seed(0)
     module = LastTuple(
         nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU6(), nn.Conv2d(16, 4, 1))

@@ -65,6 +65,14 @@ def call_threads(threads: int, spare: int | None) -> tuple[int, bool]:
     return count, count > 1
 
 
+def watched_threads(threads: int | None) -> tuple[int | None, bool]:
+    """`call_threads` for a network call on `threads` at most, on the CPUs the CpuWatch finds
+    spare now (None: the runtime's default count, sleeping)."""
+    if threads is None:
+        return None, False
+    return call_threads(threads, cpu_watch()())
+
+
 class OnnxModule:
     """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to ONNX
     once, traced on an input of `shape` with the axes `free` left dynamic (the batch axis by
@@ -89,12 +97,7 @@ class OnnxModule:
         self.threads = threads
         self.sessions: dict[tuple[int | None, bool], object] = {}
         self._making = threading.Lock()
-        self.session(*self._mode())
-
-    def _mode(self) -> tuple[int | None, bool]:
-        if self.threads is None:
-            return None, False
-        return call_threads(self.threads, cpu_watch()())
+        self.session(*watched_threads(self.threads))
 
     def session(self, threads: int | None, spin: bool) -> object:
         """The session running on `threads` intra-op threads, spinning or not (made once)."""
@@ -110,7 +113,7 @@ class OnnxModule:
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         inputs = {"input": np.ascontiguousarray(x.cpu().numpy(), np.float32)}
-        outputs = self.session(*self._mode()).run(None, inputs)
+        outputs = self.session(*watched_threads(self.threads)).run(None, inputs)
         return tuple(torch.from_numpy(o) for o in outputs)
 
 

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from multipose.errors import MultiposeError
-from multipose.runtime.onnx import call_threads, traced_onnx
-from multipose.threads import cpu_watch
+from multipose.runtime.onnx import traced_onnx, watched_threads
 
 PRECISIONS = ("f32", "bf16")
 
@@ -67,12 +66,7 @@ class OpenVinoModule:
         self.compiled: dict[int | None, object] = {}
         self._making = threading.Lock()
         self._requests = threading.local()  # per thread, per compiled model: its buffers kept
-        self.compiled_model(self._threads())
-
-    def _threads(self) -> int | None:
-        if self.threads is None:
-            return None
-        return call_threads(self.threads, cpu_watch()())[0]
+        self.compiled_model(watched_threads(threads)[0])
 
     def compiled_model(self, threads: int | None) -> object:
         """The model compiled to run on `threads` threads (made once)."""
@@ -92,7 +86,7 @@ class OpenVinoModule:
         return self.compiled[threads]
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        threads = self._threads()
+        threads = watched_threads(self.threads)[0]
         requests = self._requests.__dict__
         if threads not in requests:
             requests[threads] = self.compiled_model(threads).create_infer_request()
