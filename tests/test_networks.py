@@ -247,6 +247,27 @@ def test_convert_and_export_commands(tmp_path):
     assert "lightweight-openpose" in CliRunner().invoke(main, ["models"]).output
 
 
+@pytest.mark.parametrize("name", [n for n in BUILT if get_spec(n).input.dynamic_size])
+def test_an_export_traced_on_a_small_input_runs_like_the_module_at_larger_sizes(name):
+    pytest.importorskip("onnxruntime")
+    from multipose.pipelines.network import Network, traced_shape
+    from multipose.runtime.onnx import LastStage
+
+    assert traced_shape((2, 3, 160, 224)) == (1, 3, 96, 96)  # sides 64 + their remainder
+    assert traced_shape((2, 3, 96, 127)) == (1, 3, 96, 127)
+    torch.manual_seed(0)
+    module = LastStage(get_spec(name).build().eval())
+    network = Network(module, backend="onnxruntime")
+    for height, width in ((160, 224), (288, 160)):
+        x = torch.rand(2, 3, height, width) * 255
+        with torch.inference_mode():
+            expected = [t.numpy() for t in module(x)]
+        for ours, theirs in zip(network(x), expected, strict=True):
+            assert ours.shape == theirs.shape
+            assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
+    assert len(network.runners) == 1  # one export, traced at 96 x 96, for both sizes
+
+
 def test_the_auto_backend_is_onnxruntime_on_the_cpu_and_torch_without_it(monkeypatch):
     import sys
 

@@ -120,32 +120,29 @@ class OnnxModule:
 def traced_onnx(module: nn.Module, shape: Sequence[int], free: Sequence[int] = (0,)) -> object:
     """`module` (one input tensor, a tuple of output tensors) put in eval mode and exported to
     an ONNX model (onnx.ModelProto), traced on an input of `shape` with the axes `free` left
-    dynamic; input "input", outputs "output0", "output1", ... (their sizes left to the
-    runtime)."""
+    dynamic; input "input", the outputs' sizes left to the runtime (the trace is the one run of
+    the module: no other to learn the outputs' ranks first)."""
     import onnx
 
     module.eval()  # the export restores the mode it finds
-    example = torch.zeros(*shape)
-    with torch.no_grad():
-        ranks = [o.dim() for o in module(example)]
-    outputs = [f"output{i}" for i in range(len(ranks))]
     axes = {"input": {axis: f"input_{axis}" for axis in free}}
-    for name, rank in zip(outputs, ranks, strict=True):
-        axes[name] = {axis: f"{name}_{axis}" for axis in range(rank)}
     model = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter chatter
         torch.onnx.export(
             module,
-            (example,),
+            (torch.zeros(*shape),),
             model,
             input_names=["input"],
-            output_names=outputs,
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
-    return onnx.load_from_string(model.getvalue())
+    graph = onnx.load_from_string(model.getvalue())
+    for output in graph.graph.output:
+        for axis, dim in enumerate(output.type.tensor_type.shape.dim):
+            dim.dim_param = f"{output.name}_{axis}"
+    return graph
 
 
 class LastStage(nn.Module):

@@ -1,0 +1,81 @@
+"""A new process's start with the default model: `multipose.load` (imports included), its first
+photo (the networks' ONNX exports are made there, in memory) and its second, each run a new
+process. Rows: as it ships, and with the exports traced at the photo's full size (as before
+TRACE_MODULO). Rounds interleave the rows.
+
+    python bench/first_call.py [--rounds 3]   # writes bench/results/first_call.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common import write_report
+
+PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
+WORKER = """
+import json, sys, time
+start = time.perf_counter()
+import multipose
+import multipose.pipelines.network as network
+from multipose.io.media import read_image
+if sys.argv[2] == "full":
+    network.TRACE_MODULO = 10**9
+pipeline = multipose.load(multipose.DEFAULT_MODEL)
+loaded = time.perf_counter()
+photo = read_image(sys.argv[1])
+calls = []
+for _ in range(2):
+    before = time.perf_counter()
+    pipeline(photo)
+    calls.append(time.perf_counter() - before)
+print(json.dumps({"load": loaded - start, "first": calls[0], "second": calls[1]}))
+"""
+ROWS = {"as it ships": "ships", "exports traced at the photo's full size": "full"}
+TIMES = ("load", "first", "second")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    runs: dict[str, list[dict]] = {row: [] for row in ROWS}
+    for _ in range(args.rounds):
+        for row, mode in ROWS.items():
+            done = subprocess.run(
+                [sys.executable, "-c", WORKER, str(PHOTO), mode],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[row].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    lines = [
+        "# A new process's start with the default model",
+        "",
+        f"`python bench/first_call.py --rounds {args.rounds}`: each run a new process: "
+        "`multipose.load` of the default (imports included), then two calls on "
+        f"{PHOTO.name} ({os.cpu_count()} CPUs, default threads). Median seconds over the "
+        "rounds, interleaved. Load average at the end: "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "",
+        "| row | load s | first photo s | second photo s | first - second s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row, results in runs.items():
+        load, first, second = (float(np.median([r[k] for r in results])) for k in TIMES)
+        extra = float(np.median([r["first"] - r["second"] for r in results]))
+        line = f"| {row} | {load:.2f} | {first:.2f} | {second:.2f} | {extra:.2f} |"
+        print(line, flush=True)
+        lines.append(line)
+    write_report("first_call.md", lines)
+
+
+if __name__ == "__main__":
+    main()
