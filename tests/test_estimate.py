@@ -258,7 +258,8 @@ def test_ctrl_c_is_exit_130_and_the_summary_counts_what_was_written(
         write_image(photos / name, small)
     _interrupt_the_third_network_call(monkeypatch)
     out = tmp_path / "out"
-    args = ["estimate", str(photos), *_mobilenet(data_dir, out), "--workers", "0"]
+    # one thread: one image at a time, so that the third call is the third image's
+    args = ["estimate", str(photos), *_mobilenet(data_dir, out), "--workers", "0", "--threads", "1"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 130 and "2 images (0 skipped as done)" in result.output
     assert sorted(p.name for p in out.glob("*_keypoints.json")) == [
@@ -266,10 +267,10 @@ def test_ctrl_c_is_exit_130_and_the_summary_counts_what_was_written(
         "b_keypoints.json",
     ]
 
-    def load(self):
+    def load_copies(self, count, threads=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ModelChoice, "load", load)
+    monkeypatch.setattr(ModelChoice, "load_copies", load_copies)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 130, result.output
     assert "interrupted while starting: no image or frame was estimated" in result.output

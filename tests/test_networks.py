@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import multipose
 from multipose.errors import MultiposeError
 from multipose.specs import SPECS, get_spec
 from multipose.weights.checkpoints import read_state_dict, write_safetensors
@@ -266,6 +267,25 @@ def test_an_export_traced_on_a_small_input_runs_like_the_module_at_larger_sizes(
             assert ours.shape == theirs.shape
             assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
     assert len(network.runners) == 1  # one export, traced at 96 x 96, for both sizes
+
+
+def test_pipelines_built_together_share_their_networks(hybrid_weights):
+    from multipose.loading import load_copies
+    from multipose.pipelines.network import network_of, shared_networks
+
+    module = LastTuple(torch.nn.Conv2d(3, 2, 1))
+    assert network_of(module) is not network_of(module)
+    with shared_networks() as shared:
+        assert network_of(module) is network_of(module) is not network_of(module, backend="torch")
+        assert network_of(module, last_stage=True) is not network_of(module)
+    assert len(shared) == 3 and network_of(module) is not network_of(module)
+    first, second = load_copies(2, multipose.DEFAULT_MODEL, hybrid_weights)
+    assert first is not second and first.bottom_up is not second.bottom_up
+    assert first.bottom_up.network is second.bottom_up.network  # one export for both
+    assert first.blazepose.networks == second.blazepose.networks
+    assert multipose.load(multipose.DEFAULT_MODEL, hybrid_weights).bottom_up.network is not (
+        first.bottom_up.network
+    )
 
 
 def test_the_auto_backend_is_onnxruntime_on_the_cpu_and_torch_without_it(monkeypatch):

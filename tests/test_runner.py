@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -80,6 +81,48 @@ def test_every_image_gets_its_own_people_in_order(folder, tmp_path, workers, bat
         np.testing.assert_allclose(result["keypoints"][:2], expected, 1e-3)
 
 
+class Slow(Brightness):
+    """Brightness taking 50 ms a call, counting the calls that run at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.lock, self.running, self.most = threading.Lock(), 0, 0
+
+    def __call__(self, images, ids):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.05)
+        with self.lock:
+            self.running -= 1
+        return super().__call__(images, ids)
+
+
+@pytest.mark.parametrize(("spare", "most"), [(None, 2), (2, 2), (1, 1)])
+def test_copies_estimate_batches_at_once_as_far_as_spare_cpus_allow(
+    folder, tmp_path, monkeypatch, spare, most
+):
+    monkeypatch.setattr("multipose.runner.local.cpu_watch", lambda: lambda: spare)
+    monkeypatch.setattr("multipose.runner.local.network_threads", lambda: 1)
+    paths = sorted(folder.iterdir())
+    seen, estimate = [], Slow()
+    outputs = Outputs(tmp_path / "out")
+    summary = estimate_images(
+        estimate,
+        outputs.register(paths),
+        outputs,
+        on_image=lambda path, error: seen.append((path.name, error is not None)),
+        copies=[estimate],
+    )
+    assert estimate.most == most
+    assert summary.images == 6 and seen == [(p.name, p.name == "img_003.png") for p in paths]
+    assert [r["image_id"] for r in summary.results] == [FIRST + i for i in (0, 1, 2, 4, 5, 6)]
+    readable = [p for p in paths if p.name != "img_003.png"]
+    for path, result in zip(readable, summary.results, strict=True):  # each its own people
+        expected = read_image(path)[..., :2].reshape(-1, 2).mean(axis=0)
+        np.testing.assert_allclose(result["keypoints"][:2], expected, 1e-3)
+
+
 def test_resume_reads_back_what_was_done(folder, tmp_path):
     paths = sorted(folder.iterdir())
     out = Outputs(tmp_path / "out")
@@ -126,15 +169,15 @@ def test_an_image_the_estimator_refuses_is_a_failure_and_the_job_goes_on(folder,
 
 
 class Loaded:
-    """A stand-in for a `ModelChoice`: `load()` gives an estimator whose `batch` is `estimate`."""
+    """A stand-in for a `ModelChoice`: its copies are estimators whose `batch` is `estimate`."""
 
-    threads = None
+    threads, device = None, "cpu"
 
     def __init__(self, estimate):
         self.estimate = estimate
 
-    def load(self):
-        return SimpleNamespace(batch=self.estimate)
+    def load_copies(self, count, threads=None):
+        return [SimpleNamespace(batch=self.estimate) for _ in range(count)]
 
 
 def test_a_job_reports_its_images_and_writes_their_coco_results(folder, tmp_path):
@@ -154,16 +197,15 @@ def test_a_job_reports_its_images_and_writes_their_coco_results(folder, tmp_path
 
 
 def test_ctrl_c_in_the_images_keeps_the_images_done_and_no_coco_file(folder, tmp_path):
-    calls = []
-
-    def interrupted(images, ids):
-        calls.append(ids)
-        if len(calls) == 3:
+    def interrupted(images, ids):  # at the third image, while the fourth may run beside it
+        if FIRST + 2 in ids:
             raise KeyboardInterrupt
         return Brightness()(images, ids)
 
     out = tmp_path / "out"
-    job = Job(Loaded(interrupted), Outputs(out), sorted(folder.iterdir()))
+    job = Job(
+        Loaded(interrupted), Outputs(out), sorted(folder.iterdir()), options=Options(at_once=2)
+    )
     summary = job.run()
     assert (summary.interrupted, summary.images, summary.people) == ("images", 2, 2)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [

@@ -1,6 +1,7 @@
 """One thread budget: the CPUs this process may use, shared by PyTorch, OpenCV and the job's
 reader/writer threads; results the same for any thread count."""
 
+import json
 import multiprocessing
 import os
 import time
@@ -150,6 +151,35 @@ def test_reader_writer_threads_share_the_budget(tmp_path, threads, workers, expe
     job = Job(ModelChoice("openpose-mobilenet-thin", threads=threads), Outputs(tmp_path))
     job = Job(job.model, job.outputs, options=Options(workers=workers))
     assert job.workers() == expected
+
+
+def test_a_job_estimates_one_image_at_once_per_thread_of_its_budget(tmp_path):
+    def at_once(images, threads=2, device="cpu", videos=(), batch_size=1, given=None):
+        model = ModelChoice("openpose-mobilenet-thin", device=device, threads=threads)
+        options = Options(batch_size=batch_size, at_once=given)
+        return Job(model, Outputs(tmp_path), videos=videos, options=options).images_at_once(images)
+
+    assert at_once(10) == 2 and at_once(10, threads=1) == 1 and at_once(10, threads=16) == 4
+    assert at_once(1) == 1 and at_once(5, batch_size=4) == 2 and at_once(3, batch_size=4) == 1
+    assert at_once(10, device="cuda") == 1 and at_once(10, given=3) == 3
+    assert at_once(10, videos=[tmp_path / "clip.mp4"]) == 1  # its frames: the whole budget
+
+
+def test_images_at_once_find_what_one_at_a_time_finds(hybrid_weights, tmp_path, restore_threads):
+    photos = [SHARED / "data" / "photos" / n for n in ("ski.jpg", "zidane.jpg", "bus.jpg")]
+    found = {}
+    for at_once in (1, 2):
+        model = ModelChoice(multipose.DEFAULT_MODEL, str(hybrid_weights), threads=2)
+        out = tmp_path / f"out{at_once}"
+        job = Job(model, Outputs(out), photos, options=Options(at_once=at_once))
+        assert job.run().images == 3
+        found[at_once] = json.loads((out / "coco_results.json").read_text())
+    assert network_threads() == 1  # two images at once, one thread each
+    one, two = found[1], found[2]
+    assert [r["image_id"] for r in one] == [r["image_id"] for r in two] and len(one) >= 10
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(a["keypoints"], b["keypoints"], atol=0.05)
+        assert abs(a["score"] - b["score"]) < 1e-3
 
 
 def test_crops_move_smoothly_with_their_region():

@@ -9,6 +9,7 @@ from multipose import DEFAULT_MODEL
 from multipose.box_sources import BoxSource
 from multipose.devices import torch_device
 from multipose.pipelines import Pipeline
+from multipose.pipelines.network import shared_networks
 from multipose.specs import ModelSpec, get_spec
 from multipose.threads import use_threads
 
@@ -34,8 +35,30 @@ def load(
     exact; runtime/openvino.py). `threads`: the CPU threads its networks and image
     operations run on, process-wide (see multipose.threads; default: OMP_NUM_THREADS where
     set, else the CPUs this process may use that other programs leave idle)."""
+    return load_copies(1, name, weights, device, scales, boxes, backend, flip, threads)[0]
+
+
+def load_copies(
+    count: int,
+    name: str | ModelSpec = DEFAULT_MODEL,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    scales: Sequence[float] = (1.0,),
+    boxes: BoxSource | None = None,
+    backend: str = "auto",
+    flip: bool = False,
+    threads: int | None = None,
+) -> list[Pipeline]:
+    """`count` pipelines of one model, each as `load` makes it, sharing its weights and its
+    networks (`shared_networks`: each export made once): one per thread, for images estimated
+    at once (runner/local.py). A pipeline keeps per-call state, so one runs on one thread at a
+    time."""
     use_threads(threads)
     spec = get_spec(name)
     torch_device(device)  # a bad device is reported before any weights are read
     network = spec.load(spec.find_weights(spec, weights))
-    return spec.pipeline(spec, network, device, scales, boxes=boxes, backend=backend, flip=flip)
+    with shared_networks():
+        return [
+            spec.pipeline(spec, network, device, scales, boxes=boxes, backend=backend, flip=flip)
+            for _ in range(count)
+        ]

@@ -15,9 +15,8 @@ from multipose.box_sources import BoxSource
 from multipose.codecs import MapCodec
 from multipose.codecs.numba_start import start_numba
 from multipose.errors import MultiposeError
-from multipose.pipelines.network import Network
+from multipose.pipelines.network import network_of
 from multipose.poses import Poses
-from multipose.runtime.onnx import LastStage
 
 if TYPE_CHECKING:
     from multipose.specs import ModelSpec
@@ -67,7 +66,8 @@ class MapPipeline(ABC):
         if self.needs_boxes and boxes is None:
             raise MultiposeError(f"{spec.name} is top-down: it needs a source of person boxes")
         self.spec, self.scales, self.boxes, self.flip = spec, tuple(scales), boxes, flip
-        self.network = Network(LastStage(network), device, backend, spec.input.dynamic_size)
+        dynamic = spec.input.dynamic_size
+        self.network = network_of(network, device, backend, dynamic, last_stage=True)
         self.codec: MapCodec = codec or spec.codec()
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         start_numba()  # while the network loads and runs, not in the first decode

@@ -49,7 +49,7 @@ from multipose.pipelines.blazepose_regions import (
     warp,
     whole,
 )
-from multipose.pipelines.network import Network
+from multipose.pipelines.network import network_of
 from multipose.poses import Poses
 from multipose.preprocess import describe_crops
 from multipose.similarity import oks as keypoint_similarity
@@ -162,7 +162,7 @@ class BlazePosePipeline:
         self.spec, self.steps, self.boxes, self.rois = spec, steps, boxes, rois
         self.codec = codec or spec.codec()
         self.networks = {
-            name: Network(getattr(networks, name), device, backend, dynamic_size=False)
+            name: network_of(getattr(networks, name), device, backend, dynamic_size=False)
             for name in BlazePoseNetworks.FILES
         }
         self.settings = settings or Settings()

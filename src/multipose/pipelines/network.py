@@ -8,7 +8,9 @@ PyTorch (bench/results/cpu_speed.md), and PyTorch on a GPU or where onnxruntime 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -16,7 +18,7 @@ from torch import nn
 
 from multipose.devices import full_precision, torch_device
 from multipose.errors import MultiposeError
-from multipose.runtime.onnx import OnnxModule, require_onnxruntime
+from multipose.runtime.onnx import LastStage, OnnxModule, require_onnxruntime
 from multipose.runtime.openvino import OpenVinoModule, require_openvino
 from multipose.threads import network_threads
 
@@ -34,6 +36,9 @@ _EXPORTING = threading.Lock()
 # module once, and the default's thin OpenPose took 0.8 s of its first call to do that at full
 # size (height 496) in PyTorch.
 TRACE_MODULO = 64
+# Where `network_of` keeps the Networks it shares (see `shared_networks`), and its lock.
+_SHARED: ContextVar[dict | None] = ContextVar("multipose_shared_networks", default=None)
+_SHARING = threading.Lock()
 
 
 class Network:
@@ -83,6 +88,45 @@ class Network:
                 runner = RUNTIMES[self.backend][0]
                 self.runners[key] = runner(self.module, shape, free, network_threads())
         return self.runners[key]
+
+
+@contextmanager
+def shared_networks(shared: dict | None = None) -> Iterator[dict]:
+    """Pipelines built inside share one Network per module and settings (`network_of`), so that
+    copies of a pipeline running at once, one per thread, make each export once (onnxruntime's
+    sessions and OpenVINO's compiled models take calls from several threads). The Networks are
+    kept in `shared` (a caller keeps it to share them with pipelines built later, on other
+    threads too), else in a new dict; it is yielded."""
+    shared = {} if shared is None else shared
+    token = _SHARED.set(shared)
+    try:
+        yield shared
+    finally:
+        _SHARED.reset(token)
+
+
+def network_of(
+    module: nn.Module,
+    device: str = "cpu",
+    backend: str = "auto",
+    dynamic_size: bool = True,
+    last_stage: bool = False,
+) -> Network:
+    """The Network of `module` (of its last stage's outputs with `last_stage`: `LastStage`),
+    as a pipeline makes it: the one made for the same module and settings inside the same
+    `shared_networks`, else a new one."""
+
+    def made() -> Network:
+        return Network(LastStage(module) if last_stage else module, device, backend, dynamic_size)
+
+    shared = _SHARED.get()
+    if shared is None:
+        return made()
+    key = id(module), last_stage, str(device), backend, dynamic_size
+    with _SHARING:
+        if key not in shared:
+            shared[key] = made()
+        return shared[key]
 
 
 def traced_shape(shape: Sequence[int]) -> tuple[int, ...]:

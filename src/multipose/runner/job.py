@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from multipose.pipelines import Pipeline
 
 
+# Images a job estimates at once at most (one per thread of its budget): on 2 CPUs, two images
+# on one thread each took the default 0.91x the time of one image on two over coco-mini-val2017
+# (bench/results/images_at_once.md: the networks gain little from a second thread, and decoding
+# and cropping run on one); not measured beyond 2 CPUs.
+MAX_AT_ONCE = 4
+
+
 @dataclass(frozen=True)
 class Options:
     """How a job runs: people scoring under `min_score` dropped; with `resume`, images whose outputs
@@ -35,7 +42,8 @@ class Options:
     keypoints are smoothed by a One-Euro filter (implies `track`; run both ways on video files, see
     TwoWayOneEuro, forward only on cameras); `detect_every`: in video mode (pipelines built on
     BlazePose), the whole pipeline runs every this many frames and people are followed in between
-    (0: every frame is estimated as a photo)."""
+    (0: every frame is estimated as a photo); `at_once`: local images estimated at once, each on
+    its share of the threads (None: `Job.images_at_once`)."""
 
     min_score: float = 0.0
     resume: bool = False
@@ -44,6 +52,7 @@ class Options:
     track: bool = False
     smooth: tuple[float, float] | None = None
     detect_every: int = 10
+    at_once: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,15 +112,15 @@ class Job:
             self.outputs.prepare()
             entries = self.outputs.register(self.paths) if self.paths else []
             loading = time.perf_counter()
-            pipeline = None if self.cluster else self.model.load()
-            estimate = None if pipeline is None else pipeline.batch
+            pipelines = [] if self.cluster else self._load(len(entries))
             summary.load_seconds = time.perf_counter() - loading
             stage = "images"
             if entries:
                 events.begin("estimating", len(entries))
-                self._images(estimate, entries, events, summary)
+                self._images([p.batch for p in pipelines], entries, events, summary)
                 self.outputs.merge_coco(summary.results, {entry.id for entry in entries})
                 self.outputs.write_csv(summary.rows)
+            pipeline = pipelines[0] if pipelines else None
             stage = "videos"
             for video, name in zip(self.videos, video_names(self.videos), strict=True):
                 self._video(pipeline, video, name, summary, events)
@@ -120,6 +129,28 @@ class Job:
         summary.seconds = time.perf_counter() - start
         return summary
 
+    def images_at_once(self, images: int) -> int:
+        """Local images estimated at once (`options.at_once`, else one per thread of the
+        budget, at most MAX_AT_ONCE, on the CPU; one on a GPU, and in a job with videos, whose
+        frames run one at a time on the whole budget: the networks keep the thread count they
+        were made with), at most one per batch of the `images`."""
+        at_once = self.options.at_once
+        if at_once is None and self.videos:
+            at_once = 1
+        elif at_once is None:
+            budget = self.model.threads or default_threads()
+            at_once = min(budget, MAX_AT_ONCE) if self.model.device == "cpu" else 1
+        return max(1, min(at_once, -(-images // self.options.batch_size)))
+
+    def _load(self, images: int) -> list[Pipeline]:
+        """The model, here: a pipeline per image estimated at once (`images_at_once`), sharing
+        its weights and networks, each image on an equal share of the budget's threads."""
+        count = self.images_at_once(images)
+        if count == 1:
+            return self.model.load_copies(1)
+        budget = self.model.threads or default_threads()
+        return self.model.load_copies(count, max(1, budget // count))
+
     def workers(self) -> int:
         """The reader/writer threads of local images: `options.workers`, at most one fewer
         than the model's threads (none with one thread), so that they share its budget."""
@@ -127,13 +158,14 @@ class Job:
         return min(self.options.workers, threads - 1)
 
     def _images(
-        self, estimate: Estimate | None, entries: list[Entry], events: Events, summary: Summary
+        self, estimates: list[Estimate], entries: list[Entry], events: Events, summary: Summary
     ) -> None:
-        """The images into `summary`, here with `estimate` or on the cluster."""
+        """The images into `summary`, here with `estimates` (the first, and the others at once
+        with it) or on the cluster."""
         options = self.options
         if self.cluster is None:
             estimate_images(
-                estimate,
+                estimates[0],
                 entries,
                 self.outputs,
                 options.min_score,
@@ -142,6 +174,7 @@ class Job:
                 options.batch_size,
                 events.image,
                 summary,
+                estimates[1:],
             )
         else:
             estimate_images_on_ray(

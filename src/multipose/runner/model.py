@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import multipose
 from multipose.box_sources import DetectionFile
 
 if TYPE_CHECKING:
@@ -28,8 +27,16 @@ class ModelChoice:
     threads: int | None = None
 
     def load(self) -> Pipeline:
+        return self.load_copies(1)[0]
+
+    def load_copies(self, count: int, threads: int | None = None) -> list[Pipeline]:
+        """`count` pipelines sharing the model's weights and networks (`load_copies`), on
+        `threads` (None: `self.threads`)."""
+        from multipose.loading import load_copies  # torch: not at import (the CLI's start)
+
         source = DetectionFile(self.boxes) if self.boxes is not None else None
-        return multipose.load(
+        return load_copies(
+            count,
             self.name,
             self.weights,
             self.device,
@@ -37,5 +44,5 @@ class ModelChoice:
             source,
             self.backend,
             self.flip,
-            self.threads,
+            threads or self.threads,
         )

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from multipose.errors import MultiposeError
 from multipose.pipelines import Pipeline
+from multipose.pipelines.network import shared_networks
 from multipose.specs import ModelSpec, get_spec
 from multipose.threads import available_cpus, network_threads, use_threads
 
@@ -30,7 +31,7 @@ class Models:
     """The served models by name, the first the default: each network is loaded once (at
     start, so that missing weights stop the server before it listens), and each worker
     thread builds its own light pipeline around it per flip choice (pipelines keep per-call
-    state)."""
+    state), all sharing its runtimes (`shared_networks`: each export made once)."""
 
     def __init__(self, names: Sequence[str | ModelSpec], device: str = "cpu") -> None:
         if not names:
@@ -42,6 +43,7 @@ class Models:
             name: spec.load(spec.find_weights(spec, None)) for name, spec in self.specs.items()
         }
         self._local = threading.local()
+        self._shared: dict = {}  # the pipelines' networks, shared by the workers' pipelines
 
     def spec(self, name: str | None) -> ModelSpec:
         """The spec of a served model (None: the default)."""
@@ -57,7 +59,8 @@ class Models:
         cache = self._local.__dict__.setdefault("pipelines", {})
         if (name, flip) not in cache:
             spec = self.specs[name]
-            cache[name, flip] = spec.pipeline(spec, self.networks[name], self.device, flip=flip)
+            with shared_networks(self._shared):  # each export made once, for every worker
+                cache[name, flip] = spec.pipeline(spec, self.networks[name], self.device, flip=flip)
         return cache[name, flip]
 
 
