@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import burn_cpu, write_report
+from common import burn_cpu, default_threads_env, write_report
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 WORKER = """
@@ -63,14 +63,13 @@ def run(burn: str) -> dict:
         burner = multiprocessing.Process(target=burn_cpu, daemon=True)
         burner.start()
         time.sleep(0.5)
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
     try:
         out = subprocess.run(
             [sys.executable, "-c", WORKER, str(PHOTOS), burn],
             capture_output=True,
             text=True,
             check=True,
-            env=env,
+            env=default_threads_env(),
         ).stdout
     finally:
         if burner is not None:

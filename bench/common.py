@@ -26,6 +26,13 @@ cv2.setNumThreads(1)
 RESULTS = Path(__file__).parent / "results"
 
 
+def default_threads_env() -> dict[str, str]:
+    """This process's environment without the one-thread limits set above, for a bench's
+    subprocess that runs with multipose's default threads, as a user's would."""
+    limits = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")
+    return {k: v for k, v in os.environ.items() if k not in limits}
+
+
 def write_report(name: str, lines: list[str]) -> Path:
     """Write the markdown `lines` to bench/results/`name` and return its path."""
     RESULTS.mkdir(exist_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import write_report
+from common import default_threads_env, write_report
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 WORKER = """
@@ -41,8 +41,6 @@ print(json.dumps({"load": loaded - start, "first": calls[0], "second": calls[1]}
 ROWS = {"as it ships": "ships", "exports traced at the photo's full size": "full"}
 TIMES = ("load", "first", "second")
 
-ENV = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # common's 1 dropped
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,7 +54,7 @@ def main() -> None:
                 capture_output=True,
                 text=True,
                 check=True,
-                env=ENV,
+                env=default_threads_env(),
             )
             runs[row].append(json.loads(done.stdout.strip().splitlines()[-1]))
     lines = [

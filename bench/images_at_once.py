@@ -23,7 +23,7 @@ import numpy as np
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 
-from common import write_report
+from common import default_threads_env, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA = {"photos": SHARED / "photos", "coco-mini-val2017": SHARED / "coco-mini-val2017"}
@@ -49,8 +49,6 @@ print(json.dumps({"seconds": summary.seconds, "load": summary.load_seconds,
                   "at_once": job.images_at_once(len(paths)), "budget": default_threads()}))
 """
 ROWS = {"one image at a time": 1, "as many at once as threads (the default)": None}
-
-ENV = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # common's 1 dropped
 
 
 def main() -> None:
@@ -82,7 +80,7 @@ def main() -> None:
                         capture_output=True,
                         text=True,
                         check=True,
-                        env=ENV,
+                        env=default_threads_env(),
                     )
                     runs[row].append(json.loads(done.stdout.strip().splitlines()[-1]))
                     results[row] = json.loads((Path(out) / "coco_results.json").read_text())
