@@ -138,8 +138,7 @@ class Job:
         if at_once is None and self.videos:
             at_once = 1
         elif at_once is None:
-            budget = self.model.threads or default_threads()
-            at_once = min(budget, MAX_AT_ONCE) if self.model.device == "cpu" else 1
+            at_once = min(self.budget(), MAX_AT_ONCE) if self.model.device == "cpu" else 1
         return max(1, min(at_once, -(-images // self.options.batch_size)))
 
     def _load(self, images: int) -> list[Pipeline]:
@@ -148,14 +147,16 @@ class Job:
         count = self.images_at_once(images)
         if count == 1:
             return self.model.load_copies(1)
-        budget = self.model.threads or default_threads()
-        return self.model.load_copies(count, max(1, budget // count))
+        return self.model.load_copies(count, max(1, self.budget() // count))
+
+    def budget(self) -> int:
+        """The job's CPU threads: the model's, else `default_threads()`."""
+        return self.model.threads or default_threads()
 
     def workers(self) -> int:
         """The reader/writer threads of local images: `options.workers`, at most one fewer
         than the model's threads (none with one thread), so that they share its budget."""
-        threads = self.model.threads or default_threads()
-        return min(self.options.workers, threads - 1)
+        return min(self.options.workers, self.budget() - 1)
 
     def _images(
         self, estimates: list[Estimate], entries: list[Entry], events: Events, summary: Summary
