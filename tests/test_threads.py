@@ -4,7 +4,9 @@ reader/writer threads; results the same for any thread count."""
 import json
 import multiprocessing
 import os
+import threading
 import time
+import warnings
 
 import cv2
 import numpy as np
@@ -180,6 +182,33 @@ def test_images_at_once_find_what_one_at_a_time_finds(hybrid_weights, tmp_path, 
     for a, b in zip(one, two, strict=True):
         np.testing.assert_allclose(a["keypoints"], b["keypoints"], atol=0.05)
         assert abs(a["score"] - b["score"]) < 1e-3
+
+
+def test_quiet_blocks_from_two_threads_leave_the_warning_filters_as_they_were():
+    """An image read (Pillow's chatter) beside an export (the tracer's): one thread inside
+    `quiet` at a time, so that neither restores the other's filters."""
+    from multipose.errors import quiet
+
+    before = list(warnings.filters)
+    a_inside, a_out = threading.Event(), threading.Event()
+
+    def a():
+        with quiet():
+            a_inside.set()
+            time.sleep(0.2)  # b tries to come in meanwhile
+        a_out.set()
+
+    def b():
+        a_inside.wait(1)
+        with quiet():
+            a_out.wait(1)  # interleaved: in before a left, out after
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters == before
 
 
 def test_crops_move_smoothly_with_their_region():

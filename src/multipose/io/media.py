@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import re
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from multipose.errors import MultiposeError
+from multipose.errors import MultiposeError, quiet
 from multipose.io.files import replacing
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -71,8 +70,7 @@ def _too_large(size: str, path: Path) -> ImageReadError:
 def _upright(image: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation says, or as stored where the EXIF block is
     damaged: the pixels are what counts."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" and the like
+    with quiet():  # Pillow's "Corrupt EXIF data" and the like
         try:
             return ImageOps.exif_transpose(image)
         except Exception:  # a damaged block raises anything: struct.error, TypeError, ...

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from multipose.errors import MultiposeError
+from multipose.errors import MultiposeError, quiet
 from multipose.threads import cpu_watch
 
 if TYPE_CHECKING:
@@ -127,8 +126,7 @@ def traced_onnx(module: nn.Module, shape: Sequence[int], free: Sequence[int] = (
     module.eval()  # the export restores the mode it finds
     axes = {"input": {axis: f"input_{axis}" for axis in free}}
     model = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer and exporter chatter
+    with torch.no_grad(), quiet():  # tracer and exporter chatter
         torch.onnx.export(
             module,
             (torch.zeros(*shape),),
@@ -167,8 +165,7 @@ def export_onnx(
     width, height = size
     names = list(spec.outputs)
     axes = {0: "batch", 2: "height", 3: "width"} if spec.input.dynamic_size else {0: "batch"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer and exporter chatter
+    with torch.no_grad(), quiet():  # tracer and exporter chatter
         torch.onnx.export(
             LastStage(network).eval(),
             (torch.rand(1, 3, height, width) * 255,),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from multipose.errors import MultiposeError
+from multipose.errors import MultiposeError, quiet
 
 # Keys under which training scripts nest the state dict, outermost first.
 _WRAPPERS = ("state_dict", "model", "net")
@@ -54,8 +53,7 @@ def load_pickled(path: Path) -> Any:
     numbers, strings and containers. Anything else is refused, in our words (torch's own
     message suggests `weights_only=False`, which would run whatever the file holds)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols
+        with quiet():  # torch's notes on pickle protocols
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
