@@ -110,22 +110,26 @@ def test_residual_clips_fuse_into_the_convolutions(name: str, side: int, fused: 
 def test_onnx_export_pads_inside_the_convolutions(name: str, side: int, low: float) -> None:
     """PADs and uneven SAME paddings become the Conv's own pads, DEPTH_TO_SPACE one
     DepthToSpace (onnxruntime fuses no Pad into a Conv, and reorders its blocked layout around
-    each one: 2.6x LiteRT's time on the face detector), and the export computes what the
-    module does."""
+    each one: 2.6x LiteRT's time on the face detector), resizes by whole factors take constant
+    scales (not sizes computed from the input's Shape: onnxruntime upsamples in its blocked
+    layout only so, else reorders around each), and the export computes what the module
+    does."""
     pytest.importorskip("onnxruntime")
     from multipose.runtime.onnx import OnnxModule
 
     network = load_tflite(_model(name))
     x = torch.from_numpy(_photo_input(side, low)).permute(2, 0, 1)[None]
     ops = onnx_ops(network, x)
-    assert "Pad" not in ops and "Conv" in ops
+    assert "Pad" not in ops and "Conv" in ops and "Shape" not in ops
     if name == "pose_detection.tflite":
         assert "DepthToSpace" in ops
     with torch.inference_mode():
         expected = network(x)
     found = OnnxModule(network, x.shape)(x)
     for want, got in zip(expected, found, strict=True):
-        torch.testing.assert_close(got, want, atol=1e-4 * float(want.abs().max()), rtol=1e-4)
+        # 3e-4 of the largest value: the landmark network's segmentation logits (up to ~1600)
+        # are 2e-4 apart in PyTorch and LiteRT
+        torch.testing.assert_close(got, want, atol=3e-4 * float(want.abs().max()), rtol=1e-4)
 
 
 def test_reader_decodes_the_landmark_model() -> None:

@@ -210,6 +210,14 @@ class TfliteNetwork(nn.Module):
             corners = False
         else:
             raise MultiposeError("legacy RESIZE_BILINEAR is not supported", self.source)
+        height, width = self._input_shape(op)[1:3]
+        if not corners and size[0] % height == 0 and size[1] % width == 0:
+            factor = (size[0] // height, size[1] // width)  # constant scales in the export
+
+            def run(x: torch.Tensor) -> torch.Tensor:
+                return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+
+            return run, (op.inputs[0],)
         return (lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=corners)), (
             op.inputs[0],
         )
