@@ -1,7 +1,9 @@
 """A new process's start with the default model: `multipose.load` (imports included), its first
-photo (the networks' ONNX exports are made there, in memory) and its second, each run a new
-process. Rows: as it ships, and with the exports traced at the photo's full size (as before
-TRACE_MODULO). Rounds interleave the rows.
+photo (the networks' ONNX exports are made there, or loaded from the export cache) and its
+second, each run a new process. Rows: as it ships with the exports cached by an earlier process,
+with an empty export cache (the first run after an install or a change to multipose), and with an
+empty one and the exports traced at the photo's full size (as before TRACE_MODULO). Each run has
+a cache folder of its own (the user's weights linked into it). Rounds interleave the rows.
 
     python bench/first_call.py [--rounds 3]   # writes bench/results/first_call.md
 """
@@ -13,9 +15,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from multipose.weights.download import cache_dir
 
 from common import default_threads_env, write_report
 
@@ -38,8 +43,34 @@ for _ in range(2):
     calls.append(time.perf_counter() - before)
 print(json.dumps({"load": loaded - start, "first": calls[0], "second": calls[1]}))
 """
-ROWS = {"as it ships": "ships", "exports traced at the photo's full size": "full"}
+# row: (worker mode, exports cached by an earlier process)
+ROWS = {
+    "as it ships, exports cached": ("ships", True),
+    "as it ships, an empty export cache": ("ships", False),
+    "an empty export cache, exports traced at full size": ("full", False),
+}
 TIMES = ("load", "first", "second")
+
+
+def cache_folder(root: Path) -> Path:
+    """A new cache folder holding links to the user cache's weights, and no exports."""
+    folder = Path(tempfile.mkdtemp(dir=root))
+    for entry in cache_dir().iterdir():
+        if entry.name != "onnx":
+            (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def run(mode: str, cache: Path) -> dict:
+    """One new process's times (seconds) with `cache` as its cache folder."""
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, str(PHOTO), mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**default_threads_env(), "MULTIPOSE_CACHE": str(cache)},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -47,22 +78,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     runs: dict[str, list[dict]] = {row: [] for row in ROWS}
-    for _ in range(args.rounds):
-        for row, mode in ROWS.items():
-            done = subprocess.run(
-                [sys.executable, "-c", WORKER, str(PHOTO), mode],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=default_threads_env(),
-            )
-            runs[row].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as root:
+        warm = cache_folder(Path(root))
+        run("ships", warm)  # makes the exports of the cached row
+        for _ in range(args.rounds):
+            for row, (mode, cached) in ROWS.items():
+                runs[row].append(run(mode, warm if cached else cache_folder(Path(root))))
     lines = [
         "# A new process's start with the default model",
         "",
         f"`python bench/first_call.py --rounds {args.rounds}`: each run a new process: "
         "`multipose.load` of the default (imports included), then two calls on "
-        f"{PHOTO.name} ({os.cpu_count()} CPUs, default threads). Median seconds over the "
+        f"{PHOTO.name} ({os.cpu_count()} CPUs, default threads), with a cache folder of its "
+        "own: the exports an earlier process made, or none. Median seconds over the "
         "rounds, interleaved. Load average at the end: "
         + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
         "",

@@ -88,9 +88,10 @@ class OnnxModule:
         threads: int | None = None,
     ) -> None:
         self.ort = require_onnxruntime()
+        from multipose.runtime.export_cache import cached_onnx
         from multipose.runtime.onnx_fusion import fuse_residual_clips
 
-        graph = traced_onnx(module, shape, free)
+        graph = cached_onnx(module, shape, free)
         fuse_residual_clips(graph)
         self.graph = graph.SerializeToString()
         self.threads = threads

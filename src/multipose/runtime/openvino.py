@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from multipose.errors import MultiposeError
-from multipose.runtime.onnx import traced_onnx, watched_threads
+from multipose.runtime.export_cache import cached_onnx
+from multipose.runtime.onnx import watched_threads
 
 PRECISIONS = ("f32", "bf16")
 
@@ -44,7 +45,7 @@ def _core() -> object:
 
 
 class OpenVinoModule:
-    """`module` exported to ONNX once (`traced_onnx`: an input of `shape`, the axes `free`
+    """`module` exported to ONNX once (`cached_onnx`: an input of `shape`, the axes `free`
     dynamic) and compiled by OpenVINO for the CPU at `precision` ("f32", "bf16"; None:
     OpenVINO's choice for this CPU), on `threads` threads at most (OpenVINO's default when
     None): at each call on those the CpuWatch finds spare, a compiled model for each count met.
@@ -61,7 +62,7 @@ class OpenVinoModule:
         if precision not in (None, *PRECISIONS):
             raise MultiposeError(f"precision must be f32 or bf16, not {precision!r}")
         self.core = _core()
-        self.model = self.core.read_model(traced_onnx(module, shape, free).SerializeToString())
+        self.model = self.core.read_model(cached_onnx(module, shape, free).SerializeToString())
         self.threads, self.precision = threads, precision
         self.compiled: dict[int | None, object] = {}
         self._making = threading.Lock()

@@ -8,6 +8,7 @@ repeated values, or a single value splatted over the shape).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +51,12 @@ class Node:
 
 
 class Graph:
-    """The nodes of a frozen GraphDef, by name, in file order."""
+    """The nodes of a frozen GraphDef, by name, in file order; `digest`: the sha256 of the file
+    it was read from ("" if none)."""
 
-    def __init__(self, nodes: list[Node], path: Path | None = None) -> None:
+    def __init__(self, nodes: list[Node], path: Path | None = None, digest: str = "") -> None:
         self.nodes = {node.name: node for node in nodes}
-        self.path = path
+        self.path, self.digest = path, digest
 
     @classmethod
     def read(cls, path: str | Path) -> Graph:
@@ -72,7 +74,7 @@ class Graph:
             ) from None
         if not nodes:
             raise GraphFormatError("not a TensorFlow GraphDef: it holds no nodes", path)
-        return cls(nodes, path)
+        return cls(nodes, path, hashlib.sha256(data).hexdigest())
 
     def __contains__(self, name: str) -> bool:
         return name in self.nodes

@@ -82,7 +82,7 @@ class TfGraphNetwork(nn.Module):
 
     def __init__(self, graph: Graph, input: str, outputs: Sequence[str]) -> None:
         super().__init__()
-        self.path = graph.path
+        self.path, self.digest = graph.path, graph.digest
         graph.require([input, *outputs])
         self.input, self.outputs = input, tuple(outputs)
         self._constants: dict[str, np.ndarray] = {}
@@ -96,6 +96,13 @@ class TfGraphNetwork(nn.Module):
     @classmethod
     def read(cls, path: str | Path, input: str, outputs: Sequence[str]) -> TfGraphNetwork:
         return cls(Graph.read(path), input, outputs)
+
+    def export_fingerprint(self) -> str | None:
+        """What the module was built from, for the export cache: its file's digest and the
+        names of its input and outputs (None if it was built from no file)."""
+        if not self.digest:
+            return None
+        return f"graphdef {self.digest} {self.input} {self.outputs}"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values: dict[str, Value] = {self.input: x}

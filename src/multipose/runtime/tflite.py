@@ -9,8 +9,9 @@ expands a sparse constant.
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +127,13 @@ class Operator:
 
 @dataclass(frozen=True)
 class TfliteModel:
+    """A subgraph; `digest`: the sha256 of the file it was read from ("" if none)."""
+
     tensors: tuple[Tensor, ...]
     operators: tuple[Operator, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    digest: str = ""
 
 
 class _Table:
@@ -191,9 +195,10 @@ def read_tflite(path: str | Path) -> TfliteModel:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise TfliteFormatError("not a TensorFlow Lite model (no TFL3 identifier)", path)
     try:
-        return _model(_Table(buf, struct.unpack_from("<I", buf, 0)[0]))
+        model = _model(_Table(buf, struct.unpack_from("<I", buf, 0)[0]))
     except (struct.error, ValueError, IndexError) as exc:
         raise TfliteFormatError(f"truncated or damaged TFLite file ({exc})", path) from None
+    return replace(model, digest=hashlib.sha256(buf).hexdigest())
 
 
 def _model(root: _Table) -> TfliteModel:

@@ -60,6 +60,11 @@ class TfliteNetwork(nn.Module):
             if step is not None:
                 self.steps.append((*step, op.outputs[0]))
 
+    def export_fingerprint(self) -> str | None:
+        """What the module was built from, for the export cache: its file's digest (None if
+        it was built from no file)."""
+        return f"tflite {self.model.digest}" if self.model.digest else None
+
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.model.inputs):
             raise MultiposeError(f"{self.source} takes {len(self.model.inputs)} inputs")
