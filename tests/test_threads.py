@@ -249,8 +249,7 @@ def _bilinear(image: np.ndarray, points: np.ndarray, border: int) -> np.ndarray:
 
 def test_crops_sample_the_image_where_their_region_lies():
     """Crops of regions inside the image, over its edges and wholly beyond them, together and
-    one at a time (only the part of the image they sample is made float), against bilinear
-    sampling of the whole image."""
+    one at a time, against bilinear sampling of the whole image."""
     image = read_image(SHARED / "data" / "photos" / "ski.jpg")
     height, width = image.shape[:2]
     rois = np.array(

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
+from numba import njit
 
 from multipose.codecs.blazepose import rois_from_alignment
-from multipose.geometry import apply, invert, suppress
+from multipose.geometry import invert, suppress
 from multipose.poses import Poses
 
 MASK_STRIDE = 4
@@ -45,43 +45,48 @@ def warp(image: np.ndarray, transforms: np.ndarray, side: int, border: int) -> n
     bilinearly at the exact positions: OpenCV's warp rounds them to 1/32 pixel and its output
     to uint8, so that a ROI moved by float noise (another thread count) could move the crop by
     a step, and the landmarks by pixels."""
-    sampling = invert(transforms)  # crop pixels -> image pixels
-    (left, top), (right, bottom) = _sampled_part(image, sampling, side)
-    sampling[:, :, 2] -= (left, top)
-    part = image[top:bottom, left:right]  # only what the crops sample is made float
-    height, width = part.shape[:2]
-    # crop pixels -> the part's pixels, between the [-1, 1] coordinates of align_corners=True
-    from_unit = np.array([[(side - 1) / 2, 0, (side - 1) / 2], [0, (side - 1) / 2, (side - 1) / 2]])
-    to_unit = np.diag([2 / max(width - 1, 1), 2 / max(height - 1, 1)])
-    theta = to_unit @ sampling @ np.vstack([from_unit, [0, 0, 1]])
-    theta[:, :, 2] -= 1
-    grid = torch.nn.functional.affine_grid(
-        torch.from_numpy(theta).float(), [len(transforms), 3, side, side], align_corners=True
-    )
-    pixels = torch.from_numpy(part).permute(2, 0, 1)[None].float() / 255
-    crops = torch.nn.functional.grid_sample(
-        pixels,
-        grid.reshape(1, -1, side, 2),
-        padding_mode="zeros" if border == cv2.BORDER_CONSTANT else "border",
-        align_corners=True,
-    )
-    return crops[0].permute(1, 2, 0).reshape(len(transforms), side, side, 3).numpy()
+    crops = np.empty((len(transforms), side, side, 3), np.float32)
+    replicate = border == cv2.BORDER_REPLICATE
+    _bilinear_crops(np.ascontiguousarray(image), invert(transforms), replicate, crops)
+    return crops
 
 
-def _sampled_part(
-    image: np.ndarray, sampling: np.ndarray, side: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The part of the image that crops of `side` mapped to it by `sampling` (N, 2, 3) sample
-    (their corners' bounding box and the pixels next to it, within the image): its top-left
-    (inclusive) and bottom-right (exclusive) corners. A point outside the image, clamped to
-    its edge, lies in the part too, so that both borders sample it as the whole image does."""
-    height, width = image.shape[:2]
-    corners = np.array([[0, 0], [side - 1, 0], [0, side - 1], [side - 1, side - 1]], float)
-    points = apply(sampling, np.broadcast_to(corners, (len(sampling), 4, 2))).reshape(-1, 2)
-    limit = np.array([width, height])  # the part is 2 pixels at least (see warp's to_unit)
-    low = np.clip(np.floor(points.min(axis=0)), 0, np.maximum(limit - 2, 0)).astype(int)
-    high = np.clip(np.floor(points.max(axis=0)) + 2, np.minimum(limit, 2), limit).astype(int)
-    return (int(low[0]), int(low[1])), (int(high[0]), int(high[1]))
+@njit(cache=True, nogil=True)
+def _bilinear_crops(
+    image: np.ndarray, sampling: np.ndarray, replicate: bool, crops: np.ndarray
+) -> None:
+    """Fill `crops` (N, side, side, 3) with the uint8 RGB `image` sampled bilinearly at each
+    crop pixel's position in it (`sampling`: (N, 2, 3) crop pixels -> image pixels), / 255;
+    outside the image black, or (`replicate`) the position clamped to its edge."""
+    height, width = image.shape[0], image.shape[1]
+    side = crops.shape[1]
+    for n in range(crops.shape[0]):
+        (a, b, c), (d, e, f) = sampling[n]
+        for row in range(side):
+            for col in range(side):
+                x = a * col + b * row + c
+                y = d * col + e * row + f
+                if replicate:
+                    x = min(max(x, 0.0), width - 1.0)
+                    y = min(max(y, 0.0), height - 1.0)
+                left, top = np.floor(x), np.floor(y)
+                fx, fy = x - left, y - top
+                x0, y0 = int(left), int(top)
+                red = green = blue = 0.0
+                for dy in range(2):
+                    yy = y0 + dy
+                    if 0 <= yy < height:
+                        wy = fy if dy else 1.0 - fy
+                        for dx in range(2):
+                            xx = x0 + dx
+                            if 0 <= xx < width:
+                                weight = wy * (fx if dx else 1.0 - fx)
+                                red += weight * image[yy, xx, 0]
+                                green += weight * image[yy, xx, 1]
+                                blue += weight * image[yy, xx, 2]
+                crops[n, row, col, 0] = red / 255.0
+                crops[n, row, col, 1] = green / 255.0
+                crops[n, row, col, 2] = blue / 255.0
 
 
 def to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
