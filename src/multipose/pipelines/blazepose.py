@@ -33,6 +33,7 @@ from multipose.codecs.blazepose import (
     rois_from_alignment,
     ssd_anchors,
 )
+from multipose.codecs.numba_start import start_numba
 from multipose.errors import MultiposeError
 from multipose.geometry import apply, invert
 from multipose.models.blazepose import BlazePoseNetworks
@@ -171,6 +172,7 @@ class BlazePosePipeline:
         self.timing = {"network_ms": 0.0, "decode_ms": 0.0}
         self._network_s = 0.0
         self.found = Landmarks.none((0, 0))  # the landmarks of the last call's people
+        start_numba()  # for the crops' kernel (`warp`), not in the first call
 
     describe_input = staticmethod(describe_crops)
 
