@@ -59,34 +59,37 @@ def _bilinear_crops(
     crop pixel's position in it (`sampling`: (N, 2, 3) crop pixels -> image pixels), / 255;
     outside the image black, or (`replicate`) the position clamped to its edge."""
     height, width = image.shape[0], image.shape[1]
-    side = crops.shape[1]
+    side, scale = crops.shape[1], 1 / 255
     for n in range(crops.shape[0]):
         (a, b, c), (d, e, f) = sampling[n]
         for row in range(side):
+            out = crops[n, row]
+            next_x, next_y = b * row + c, e * row + f
             for col in range(side):
-                x = a * col + b * row + c
-                y = d * col + e * row + f
+                x, y = next_x, next_y
+                next_x, next_y = x + a, y + d
                 if replicate:
                     x = min(max(x, 0.0), width - 1.0)
                     y = min(max(y, 0.0), height - 1.0)
                 left, top = np.floor(x), np.floor(y)
                 fx, fy = x - left, y - top
                 x0, y0 = int(left), int(top)
-                red = green = blue = 0.0
+                if 0 <= x0 < width - 1 and 0 <= y0 < height - 1:  # all four pixels inside
+                    w00, w01 = (1 - fx) * (1 - fy) * scale, fx * (1 - fy) * scale
+                    w10, w11 = (1 - fx) * fy * scale, fx * fy * scale
+                    for ch in range(3):
+                        out[col, ch] = (w00 * image[y0, x0, ch] + w01 * image[y0, x0 + 1, ch]) + (
+                            w10 * image[y0 + 1, x0, ch] + w11 * image[y0 + 1, x0 + 1, ch]
+                        )
+                    continue
+                out[col] = 0.0
                 for dy in range(2):
-                    yy = y0 + dy
-                    if 0 <= yy < height:
-                        wy = fy if dy else 1.0 - fy
-                        for dx in range(2):
-                            xx = x0 + dx
-                            if 0 <= xx < width:
-                                weight = wy * (fx if dx else 1.0 - fx)
-                                red += weight * image[yy, xx, 0]
-                                green += weight * image[yy, xx, 1]
-                                blue += weight * image[yy, xx, 2]
-                crops[n, row, col, 0] = red / 255.0
-                crops[n, row, col, 1] = green / 255.0
-                crops[n, row, col, 2] = blue / 255.0
+                    for dx in range(2):
+                        xx, yy = x0 + dx, y0 + dy
+                        if 0 <= xx < width and 0 <= yy < height:
+                            weight = (fy if dy else 1 - fy) * (fx if dx else 1 - fx) * scale
+                            for ch in range(3):
+                                out[col, ch] += weight * image[yy, xx, ch]
 
 
 def to_image(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
