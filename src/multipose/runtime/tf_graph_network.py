@@ -241,8 +241,9 @@ class TfGraphNetwork(nn.Module):
 
         def pool(values: dict[str, Value]) -> torch.Tensor:
             x = values[inputs[0]]
-            if same:
-                x = F.pad(x, same_pads(x, kernel, stride), value=-math.inf)
+            pads = same_pads(x, kernel, stride) if same else (0, 0, 0, 0)
+            if any(pads):  # no Pad of nothing in the export (onnxruntime reorders around it)
+                x = F.pad(x, pads, value=-math.inf)
             return F.max_pool2d(x, kernel, stride)
 
         return pool
