@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 import multipose
+from multipose.io.files import cache_dir
 from multipose.io.media import read_image
 from multipose.specs import SPECS
 from multipose.threads import available_cpus, use_threads
-from multipose.weights.download import cache_dir
 
 from common import burn_cpu, write_report
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multipose.weights.download import cache_dir
+from multipose.io.files import cache_dir
 
 from common import default_threads_env, write_report
 

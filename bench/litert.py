@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 import multipose
+from multipose.io.files import cache_dir
 from multipose.io.media import read_image
 from multipose.models.blazepose import BlazePoseNetworks
 from multipose.pipelines.network import Network
 from multipose.preprocess import resized_input
 from multipose.threads import available_cpus, use_threads
-from multipose.weights.download import cache_dir
 
 from common import burn_cpu, write_report
 

@@ -20,6 +20,7 @@ from multipose.codecs.heatmap import HeatmapCodec
 from multipose.codecs.paf import PafCodec
 from multipose.codecs.yolo_pose import YoloPoseCodec
 from multipose.errors import MultiposeError
+from multipose.io.files import cache_dir
 from multipose.lazy import LazyClass
 from multipose.preprocess import (
     Input,
@@ -29,7 +30,7 @@ from multipose.preprocess import (
     describe_parts,
 )
 from multipose.skeleton import Layout
-from multipose.weights.download import cache_dir, fetch, resolve
+from multipose.weights.download import fetch, resolve
 
 if TYPE_CHECKING:
     from torch import nn

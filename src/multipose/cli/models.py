@@ -12,8 +12,8 @@ def models() -> None:
     """List the model specs: method, input, stride, layout, whether their published weights are
     in the user cache ("cached"), else downloadable from the spec's address ("download") or not
     ("no weights"), and where weights come from. The default model is marked with *."""
+    from multipose.io.files import cache_dir
     from multipose.specs import SPECS, ModelSpec
-    from multipose.weights.download import cache_dir
 
     name_width = max(len(name) for name in SPECS)
     input_width = max(len(spec.describe_input()) for spec in SPECS.values())

@@ -1,5 +1,5 @@
-"""Files written whole or not at all, with the permissions the umask gives, and a lock for
-jobs that share a folder."""
+"""Files written whole or not at all, with the permissions the umask gives, a lock for jobs
+that share a folder, and the user's cache folder."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where multipose keeps what it downloads and makes once (weights, ONNX exports):
+    $MULTIPOSE_CACHE, else ~/.cache/multipose."""
+    return Path(os.environ.get("MULTIPOSE_CACHE", Path.home() / ".cache" / "multipose"))
 
 
 @contextmanager

@@ -33,8 +33,8 @@ def cached_onnx(module: nn.Module, shape: Sequence[int], free: Sequence[int] = (
     import onnx
     from google.protobuf.message import DecodeError
 
+    from multipose.io.files import cache_dir, replacing
     from multipose.runtime.onnx import traced_onnx
-    from multipose.weights.download import cache_dir, write_atomic
 
     key = export_key(module, shape, free)
     if key is None:
@@ -49,7 +49,8 @@ def cached_onnx(module: nn.Module, shape: Sequence[int], free: Sequence[int] = (
         pass
     graph = traced_onnx(module, shape, free)
     try:
-        write_atomic(path, graph.SerializeToString())
+        with replacing(path) as part:
+            part.write_bytes(graph.SerializeToString())
         _trim(folder, MAX_BYTES)
     except OSError:  # a cache that cannot be written only costs time
         pass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import os
 import re
 import urllib.error
 import urllib.request
@@ -18,11 +17,7 @@ from pathlib import Path
 from rich.progress import Progress
 
 from multipose.errors import MultiposeError
-from multipose.io.files import replacing
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MULTIPOSE_CACHE", Path.home() / ".cache" / "multipose"))
+from multipose.io.files import cache_dir, replacing
 
 
 def sha256_of(path: Path) -> str:

