@@ -61,8 +61,9 @@ def main() -> None:
         f"`python bench/images_at_once.py --rounds {args.rounds}`: each run a new process "
         "running the estimate job on the folder with the default model, default threads, "
         "OpenPose JSON, COCO results and overlays written (as `multipose estimate DIR --out "
-        "OUT --render`); s: the job's seconds after loading the model (its first image makes "
-        "the networks' exports), median over the rounds; images/s from it. AP from the COCO "
+        "OUT --render`); s: the job's seconds after loading the model (its first image loads "
+        "the networks' exports from the export cache, which the first round fills), median "
+        "over the rounds; images/s from it. AP from the COCO "
         f"results of the last round. {os.cpu_count()} CPUs.",
         "",
         "| data | row | at once x threads | s (median) | images/s | x one at a time | people "
