@@ -176,3 +176,20 @@ def test_the_key_is_the_same_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(keys) == 1 and "None" not in keys
+
+
+def test_a_cache_it_cannot_write_is_still_read(cache: Path, monkeypatch: pytest.MonkeyPatch):
+    module = small()
+    cached_onnx(module, SHAPE)
+
+    def refused(*args: object) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(export_cache.os, "utime", refused)
+    monkeypatch.setattr("multipose.runtime.onnx.traced_onnx", no_trace)
+    cached_onnx(module, SHAPE)
+
+
+def test_weights_of_any_dtype_are_keyed() -> None:
+    half = small().to(torch.bfloat16)
+    assert export_key(half, SHAPE, (0,)) not in (None, export_key(small(), SHAPE, (0,)))

@@ -12,13 +12,13 @@ their file's digest). Anything else is exported every time. The cache is kept un
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -43,10 +43,12 @@ def cached_onnx(module: nn.Module, shape: Sequence[int], free: Sequence[int] = (
     path = folder / f"{key}.onnx"
     try:
         graph = onnx.load_from_string(path.read_bytes())
-        os.utime(path)  # recently used
+    except (OSError, DecodeError):  # not made yet, or damaged: made again
+        graph = None
+    if graph is not None:
+        with contextlib.suppress(OSError):  # a read-only cache is still used
+            os.utime(path)  # recently used
         return graph
-    except (OSError, DecodeError):
-        pass
     graph = traced_onnx(module, shape, free)
     try:
         with replacing(path) as part:
@@ -79,8 +81,8 @@ def export_key(module: nn.Module, shape: Sequence[int], free: Sequence[int]) -> 
         lines.append(f"{name} {tensor.dtype} {tuple(tensor.shape)}")
     digest = hashlib.sha256("\n".join(lines).encode())
     if weights:  # one update: hashlib lets the GIL go in each, and may wait to get it back
-        data = [t.detach().cpu().numpy().reshape(-1).view(np.uint8) for _, t in weights]
-        digest.update(np.concatenate(data).data)
+        data = [t.detach().cpu().reshape(-1).view(torch.uint8) for _, t in weights]
+        digest.update(torch.cat(data).numpy().data)  # any dtype, bfloat16 too
     return digest.hexdigest()
 
 
