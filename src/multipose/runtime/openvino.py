@@ -2,7 +2,7 @@
 module (backend "openvino", opt-in). On CPUs with bfloat16 matrix units (Intel AMX: Xeon of the
 4th generation on) OpenVINO computes in bfloat16 unless told otherwise: per call, BlazePose's
 networks run 0.9-1.7x and the thin OpenPose 2.3-2.5x as fast as in onnxruntime's float32 there
-(bench/results/litert.md), the default model 1.3-1.5x per photo (cpu_speed.md) with its AP on
+(bench/results/litert.md), the default model 1.2-1.6x per photo (cpu_speed.md) with its AP on
 coco-mini within what a +-1 grey-level noise on the input moves it (precision.md); but
 keypoints move by pixels (by tens where a limb is guessed beyond the frame), some crowd people
 come and go, and results change with the thread count beyond float noise, so it is not the
