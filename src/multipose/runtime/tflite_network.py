@@ -216,7 +216,7 @@ class TfliteNetwork(nn.Module):
         else:
             raise MultiposeError("legacy RESIZE_BILINEAR is not supported", self.source)
         height, width = self._input_shape(op)[1:3]
-        if not corners and size[0] % height == 0 and size[1] % width == 0:
+        if not corners and min(height, width) > 0 and size[0] % height == size[1] % width == 0:
             factor = (size[0] // height, size[1] // width)  # constant scales in the export
 
             def run(x: torch.Tensor) -> torch.Tensor:
