@@ -33,6 +33,11 @@ def default_threads_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in limits}
 
 
+def load_average() -> str:
+    """The sentence a report ends its description with: the machine's load average now."""
+    return "Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def write_report(name: str, lines: list[str]) -> Path:
     """Write the markdown `lines` to bench/results/`name` and return its path."""
     RESULTS.mkdir(exist_ok=True)

@@ -10,7 +10,6 @@ the bfloat16 product's rate) for comparison. Each image goes through every row i
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -25,7 +24,7 @@ from multipose.io.media import read_image
 from multipose.pipelines.network import Network
 from multipose.threads import use_threads
 
-from common import write_report
+from common import load_average, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROWS = [  # label, model, backend, the product's dtype whose rate bounds it
@@ -188,7 +187,7 @@ def main() -> None:
             mean = float(np.mean(model_times))
             outside = mean - network_ms
             breakdown.append(f"| outside the networks | {threads} | | | {outside:.0f} | |")
-    lines[2] += " Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines[2] += " " + load_average()
     write_report("compute_floor.md", lines + breakdown)
 
 

@@ -9,7 +9,6 @@ the 10 photos.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from multipose.io.coco import CocoDataset
 from multipose.io.media import read_image
 from multipose.threads import use_threads
 
-from common import write_report
+from common import load_average, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OLD_DEFAULT = "blazepose-full"
@@ -86,7 +85,7 @@ def main() -> None:
             )
             print(row, flush=True)
             lines.append(row)
-    lines[2] += " Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines[2] += " " + load_average()
     write_report("default_speed.md", lines)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from multipose.io.files import cache_dir
 
-from common import default_threads_env, write_report
+from common import default_threads_env, load_average, write_report
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 WORKER = """
@@ -91,8 +91,7 @@ def main() -> None:
         "`multipose.load` of the default (imports included), then two calls on "
         f"{PHOTO.name} ({os.cpu_count()} CPUs, default threads), with a cache folder of its "
         "own: the exports an earlier process made, or none. Median seconds over the "
-        "rounds, interleaved. Load average at the end: "
-        + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "rounds, interleaved. " + load_average(),
         "",
         "| row | load s | first photo s | second photo s | first - second s |",
         "|---|---:|---:|---:|---:|",

@@ -23,7 +23,7 @@ import numpy as np
 from multipose.evaluate import evaluate
 from multipose.io.coco import CocoDataset
 
-from common import default_threads_env, write_report
+from common import default_threads_env, load_average, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA = {"photos": SHARED / "photos", "coco-mini-val2017": SHARED / "coco-mini-val2017"}
@@ -102,7 +102,7 @@ def main() -> None:
             )
             print(line, flush=True)
             lines.append(line)
-    lines[2] += " Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines[2] += " " + load_average()
     write_report("images_at_once.md", lines)
 
 

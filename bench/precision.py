@@ -10,7 +10,6 @@ row apart, after them: its precision is set while it runs).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from multipose.io.coco import CocoDataset
 from multipose.pipelines import network
 from multipose.threads import use_threads
 
-from common import write_report
+from common import load_average, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 THREADS = 2
@@ -99,7 +98,7 @@ def main() -> None:
             row = f"| {data} | {label} | {ap:.3f} | {count:.2f} | {np.median(times[label]):.0f} |"
             print(row, flush=True)
             lines.append(row)
-    lines[2] += " Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines[2] += " " + load_average()
     write_report("precision.md", lines)
 
 
