@@ -33,6 +33,13 @@ def default_threads_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in limits}
 
 
+def openvino_precision_name() -> str:
+    """What OpenVINO computes in on this CPU unless told, in words: bfloat16 or float32."""
+    from multipose.runtime.openvino import default_precision
+
+    return {"bf16": "bfloat16", "f32": "float32"}[default_precision()]
+
+
 def load_average() -> str:
     """The sentence a report ends its description with: the machine's load average now."""
     return "Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())

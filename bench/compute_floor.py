@@ -24,12 +24,13 @@ from multipose.io.media import read_image
 from multipose.pipelines.network import Network
 from multipose.threads import use_threads
 
-from common import load_average, write_report
+from common import load_average, openvino_precision_name, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-ROWS = [  # label, model, backend, the product's dtype whose rate bounds it
+OPENVINO_DTYPE = getattr(torch, openvino_precision_name())  # what its row computes in here
+ROWS = [  # label, model, backend
     (f"default ({multipose.DEFAULT_MODEL}), auto: as it ships", multipose.DEFAULT_MODEL, "auto"),
-    ("default, OpenVINO (bfloat16 here)", multipose.DEFAULT_MODEL, "openvino"),
+    (f"default, OpenVINO ({openvino_precision_name()} here)", multipose.DEFAULT_MODEL, "openvino"),
     ("yolo11n-pose (AGPL-3.0), auto", "yolo11n-pose", "auto"),
 ]
 THREADS = (1, 2)
@@ -114,7 +115,7 @@ def main() -> None:
     rates = {
         (threads, dtype): product_rate(threads, dtype)
         for threads in THREADS
-        for dtype in (torch.float32, torch.bfloat16)
+        for dtype in {torch.float32, OPENVINO_DTYPE}
     }
     lines = [
         "# The default's multiply-adds per image against this CPU's rate",
@@ -124,7 +125,8 @@ def main() -> None:
         "counter on each network at each input shape it is called with, / 2), and the median "
         f"ms per image over {args.repeats} rounds (every image through every row in turn). "
         f"Rate: a {PRODUCT} x {PRODUCT} matrix product in PyTorch at the row's threads, in "
-        "float32 (in bfloat16 for the OpenVINO row, which computes in it here); floor: the "
+        f"float32 (in {openvino_precision_name()} for the OpenVINO row: OpenVINO's choice "
+        "here); floor: the "
         "median image's GMAC at that rate, the least time its networks could take; "
         "achieved: all the images' GMAC over all their time (networks and the rest), over the "
         "rate.",
@@ -161,7 +163,7 @@ def main() -> None:
                         model(image)
                         times[key].append(1000 * (time.perf_counter() - start))
         for (label, threads), model_times in times.items():
-            dtype = torch.bfloat16 if "OpenVINO" in label else torch.float32
+            dtype = OPENVINO_DTYPE if "OpenVINO" in label else torch.float32
             rate = rates[threads, dtype]
             gmac = float(np.median(list(macs[label, threads].values()))) / 1e9
             median = float(np.median(model_times))

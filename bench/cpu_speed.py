@@ -27,7 +27,7 @@ from multipose.io.media import read_image
 from multipose.specs import SPECS
 from multipose.threads import available_cpus, use_threads
 
-from common import burn_cpu, write_report
+from common import burn_cpu, openvino_precision_name, write_report
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 WHERE = {"own": "its own session", "ours": "our session"}
@@ -115,7 +115,8 @@ def main() -> None:
         "call, not timed); x before: a burner row's median over the same row's without "
         "it. The burner runs in its own session (as another program would) or, with "
         "--same-session, also in ours, where the kernel's autogroups (on here: "
-        f"{_autogroups()}) charge its CPU to our session's share.",
+        f"{_autogroups()}) charge its CPU to our session's share. OpenVINO computes in "
+        f"{openvino_precision_name()} on this CPU.",
         "",
         "| model | backend | threads | median ms | mean ms | network ms | people | load s |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

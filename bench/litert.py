@@ -29,12 +29,12 @@ from multipose.pipelines.network import Network
 from multipose.preprocess import resized_input
 from multipose.threads import available_cpus, use_threads
 
-from common import burn_cpu, write_report
+from common import burn_cpu, openvino_precision_name, write_report
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 THIN_HEIGHTS = (368, 456)
 SLEEPING = "onnxruntime, threads always sleeping"
-OPENVINO = "OpenVINO (bfloat16 here)"
+OPENVINO = f"OpenVINO ({openvino_precision_name()} here)"
 Call = Callable[[], list[np.ndarray]]
 
 
@@ -182,7 +182,7 @@ def main() -> None:
         "threads spinning between ops during a run while all of them are; the 'always "
         "sleeping' rows: its sessions on all the threads, which sleep between ops (before "
         "the watch). OpenVINO: our backend, in its precision for this CPU (bfloat16 where it "
-        "has AMX, as here), on the threads the watch finds spare."
+        f"has AMX; {openvino_precision_name()} here), on the threads the watch finds spare."
         + (
             " Beside a burner: the rows of more than one thread again, all rounds beside a "
             "process burning one CPU; x before: over the row's own median without it."

@@ -24,7 +24,7 @@ from multipose.io.coco import CocoDataset
 from multipose.pipelines import network
 from multipose.threads import use_threads
 
-from common import load_average, write_report
+from common import load_average, openvino_precision_name, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 THREADS = 2
@@ -60,7 +60,7 @@ def main() -> None:
     use_threads(THREADS)
     exact = multipose.load(threads=THREADS)
     rows = {
-        "openvino: bfloat16 on this CPU (AMX)": (
+        f"openvino: its choice on this CPU ({openvino_precision_name()})": (
             multipose.load(backend="openvino", threads=THREADS),
             None,
         ),

@@ -340,3 +340,13 @@ def test_openvino_gives_the_module_outputs_at_each_precision_and_thread_count(mo
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
     with pytest.raises(MultiposeError, match="precision"):
         OpenVinoModule(module, (1, 3, 16, 16), precision="f16")
+
+
+def test_openvino_default_precision_is_what_an_untold_model_computes_in():
+    from multipose.runtime.openvino import OpenVinoModule, default_precision
+
+    module = LastTuple(nn.Conv2d(3, 4, 1)).eval()
+    compiled = OpenVinoModule(module, (1, 3, 8, 8), threads=1).compiled_model(1)
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    assert default_precision() == hint
+    assert default_precision() in ("f32", "bf16")

@@ -44,6 +44,11 @@ def _core() -> object:
     return require_openvino().Core()
 
 
+def default_precision() -> str:
+    """What OpenVINO computes in on this CPU unless told: "bf16" or "f32"."""
+    return _core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+
+
 class OpenVinoModule:
     """`module` exported to ONNX once (`cached_onnx`: an input of `shape`, the axes `free`
     dynamic) and compiled by OpenVINO for the CPU at `precision` ("f32", "bf16"; None:
