@@ -9,6 +9,13 @@ the bfloat16 product's rate) for comparison. Each image goes through every row i
 
 from __future__ import annotations
 
+import os
+
+# PyTorch's OpenMP threads wait passively, as in multipose (whose __init__ sets this, but torch
+# is imported first here and libgomp reads it as it loads): spinning ones, left by PyTorch's
+# small ops, would slow the onnxruntime calls after them.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import time
 from collections import defaultdict

@@ -11,9 +11,15 @@ slows them alike. Outputs are compared with LiteRT's (with PyTorch's for the Gra
 
 from __future__ import annotations
 
+import os
+
+# PyTorch's OpenMP threads wait passively, as in multipose (whose __init__ sets this, but torch
+# is imported first here and libgomp reads it as it loads): spinning ones, left by the PyTorch
+# rows, slowed the next rows' onnxruntime calls 1.3-1.9x on 2 CPUs (bench/results/litert.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import multiprocessing
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
