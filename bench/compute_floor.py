@@ -133,8 +133,8 @@ def main() -> None:
         f"ms per image over {args.repeats} rounds (every image through every row in turn). "
         f"Rate: a {PRODUCT} x {PRODUCT} matrix product in PyTorch at the row's threads, in "
         f"float32 (in {openvino_precision_name()} for the OpenVINO row: OpenVINO's choice "
-        "here); floor: the "
-        "median image's GMAC at that rate, the least time its networks could take; "
+        "here); floor: the median image's GMAC at that rate, the least time its networks "
+        "could take; "
         "achieved: all the images' GMAC over all their time (networks and the rest), over the "
         "rate.",
         "",
