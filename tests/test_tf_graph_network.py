@@ -73,7 +73,9 @@ def test_onnx_export_runs_like_the_module():
     with torch.inference_mode():
         (expected,) = network(x)
     (found,) = exported(torch.cat([x, x]))  # any batch
-    torch.testing.assert_close(found[1:], expected, atol=1e-4, rtol=1e-4)
+    # float noise: 1.2e-4 of the maps' largest (~1) on one thread of an AVX2-only CPU
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(found[1:], expected, atol=3e-4 * scale, rtol=1e-4)
     assert "Pad" not in onnx_ops(network, x)  # uneven SAME paddings are the Conv's own pads
 
 
