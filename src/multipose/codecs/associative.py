@@ -23,7 +23,6 @@ from typing import ClassVar
 import cv2
 import numpy as np
 from numba import njit
-from scipy.optimize import linear_sum_assignment
 
 from multipose.codecs.gaussian import (
     image_to_map,
@@ -182,6 +181,8 @@ class AssociativeCodec:
         return Poses(keypoints, scores, COCO17)
 
     def _group(self, peaks, peak_tags: np.ndarray) -> np.ndarray:
+        from scipy.optimize import linear_sum_assignment  # imported when needed (numba_start)
+
         bounds = peaks.bounds(COCO17.num_keypoints)
         people: list[np.ndarray] = []  # per person: (17,) peak indices
         tag_sums = np.zeros((0, peak_tags.shape[1]))

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 from multipose.codecs.gaussian import image_to_map, map_to_image
 from multipose.errors import MultiposeError
@@ -123,6 +122,8 @@ class HeatmapCodec:
         if self.refine == "quarter":
             xy += 0.25 * _gradient_sign(heatmaps, row, col)
         elif self.refine == "dark":
+            from scipy.ndimage import gaussian_filter  # imported when needed (numba_start)
+
             maps = (
                 gaussian_filter(heatmaps, (0, 0, self.blur, self.blur)) if self.blur else heatmaps
             )

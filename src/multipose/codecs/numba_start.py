@@ -1,4 +1,6 @@
-"""numba's one-off start in a process, begun early in a background thread.
+"""numba's one-off start in a process, begun early in a background thread, with the imports of
+the SciPy parts the decoders use (0.45 s that commands running no decoder, `multipose models`,
+skip: the codecs import them where they use them).
 
 Even with every kernel cached on disk, the first kernel a process calls makes numba load its
 typing and lowering registries (hundreds of modules: 0.3 s on a quiet 2-core machine, 1.5-2.3 s
@@ -22,11 +24,18 @@ def _nothing() -> int:
     return 0
 
 
+def _start() -> None:
+    _nothing()
+    import scipy.ndimage
+    import scipy.optimize
+    import scipy.sparse.csgraph  # noqa: F401
+
+
 def start_numba() -> threading.Thread:
     """Start numba (once per process) in a daemon thread; returns that thread."""
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_nothing, name="numba start", daemon=True)
+            _thread = threading.Thread(target=_start, name="numba start", daemon=True)
             _thread.start()
     return _thread

@@ -22,8 +22,6 @@ from typing import ClassVar
 import cv2
 import numpy as np
 from numba import njit
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from multipose.codecs.gaussian import (
     image_to_map,
@@ -288,6 +286,9 @@ class PafCodec:
         )
 
     def _assemble(self, peaks: Peaks, connections: list[np.ndarray], pafs: np.ndarray) -> Poses:
+        from scipy.sparse import coo_matrix  # imported when needed (numba_start)
+        from scipy.sparse.csgraph import connected_components
+
         m = len(peaks)
         tree = np.concatenate([*connections[:NUM_TREE_LIMBS], np.zeros((0, 3))])
         src, dst = tree[:, 0].astype(np.intp), tree[:, 1].astype(np.intp)
