@@ -1,4 +1,4 @@
-"""numba's one-off start in a process, begun early in a background thread, with the imports of
+"""numba's one-off start in a process, begun early in a background thread, and the imports of
 the SciPy parts the decoders use (0.45 s that commands running no decoder, `multipose models`,
 skip: the codecs import them where they use them).
 
@@ -24,18 +24,17 @@ def _nothing() -> int:
     return 0
 
 
-def _start() -> None:
-    _nothing()
-    import scipy.ndimage
-    import scipy.optimize
-    import scipy.sparse.csgraph  # noqa: F401
-
-
 def start_numba() -> threading.Thread:
-    """Start numba (once per process) in a daemon thread; returns that thread."""
+    """Start numba (once per process) in a daemon thread; returns that thread. The SciPy parts
+    are imported first, in the caller's thread: imported in the daemon one, they held the GIL
+    through the first photo (0.35 s more than with them here, while the model loads)."""
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_start, name="numba start", daemon=True)
+            import scipy.ndimage
+            import scipy.optimize
+            import scipy.sparse.csgraph  # noqa: F401
+
+            _thread = threading.Thread(target=_nothing, name="numba start", daemon=True)
             _thread.start()
     return _thread
