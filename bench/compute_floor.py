@@ -34,10 +34,11 @@ from multipose.threads import use_threads
 from common import load_average, openvino_precision_name, write_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-OPENVINO_DTYPE = getattr(torch, openvino_precision_name())  # what its row computes in here
+OPENVINO_PRECISION = openvino_precision_name()  # what its row computes in here
+OPENVINO_DTYPE = getattr(torch, OPENVINO_PRECISION)
 ROWS = [  # label, model, backend
     (f"default ({multipose.DEFAULT_MODEL}), auto: as it ships", multipose.DEFAULT_MODEL, "auto"),
-    (f"default, OpenVINO ({openvino_precision_name()} here)", multipose.DEFAULT_MODEL, "openvino"),
+    (f"default, OpenVINO ({OPENVINO_PRECISION} here)", multipose.DEFAULT_MODEL, "openvino"),
     ("yolo11n-pose (AGPL-3.0), auto", "yolo11n-pose", "auto"),
 ]
 THREADS = (1, 2)
@@ -132,7 +133,7 @@ def main() -> None:
         "counter on each network at each input shape it is called with, / 2), and the median "
         f"ms per image over {args.repeats} rounds (every image through every row in turn). "
         f"Rate: a {PRODUCT} x {PRODUCT} matrix product in PyTorch at the row's threads, in "
-        f"float32 (in {openvino_precision_name()} for the OpenVINO row: OpenVINO's choice "
+        f"float32 (in {OPENVINO_PRECISION} for the OpenVINO row: OpenVINO's choice "
         "here); floor: the median image's GMAC at that rate, the least time its networks "
         "could take; "
         "achieved: all the images' GMAC over all their time (networks and the rest), over the "

@@ -40,7 +40,8 @@ from common import burn_cpu, openvino_precision_name, write_report
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "zidane.jpg"
 THIN_HEIGHTS = (368, 456)
 SLEEPING = "onnxruntime, threads always sleeping"
-OPENVINO = f"OpenVINO ({openvino_precision_name()} here)"
+OPENVINO_PRECISION = openvino_precision_name()
+OPENVINO = f"OpenVINO ({OPENVINO_PRECISION} here)"
 Call = Callable[[], list[np.ndarray]]
 
 
@@ -188,7 +189,7 @@ def main() -> None:
         "threads spinning between ops during a run while all of them are; the 'always "
         "sleeping' rows: its sessions on all the threads, which sleep between ops (before "
         "the watch). OpenVINO: our backend, in its precision for this CPU (bfloat16 where it "
-        f"has AMX; {openvino_precision_name()} here), on the threads the watch finds spare."
+        f"has AMX; {OPENVINO_PRECISION} here), on the threads the watch finds spare."
         + (
             " Beside a burner: the rows of more than one thread again, all rounds beside a "
             "process burning one CPU; x before: over the row's own median without it."
